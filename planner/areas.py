@@ -29,6 +29,7 @@ BNG = 27700
 # England's extent in British National Grid metres, generously padded: a file
 # whose coordinates fall outside it carries the wrong CRS label.
 ENGLAND_BOUNDS = (-10_000.0, -10_000.0, 700_000.0, 700_000.0)
+MIN_MEDIAN_AREA_M2 = 100.0
 
 AREA_COLUMNS = [
     "lsoa21cd",
@@ -190,7 +191,10 @@ def read_boundaries(path: Path) -> gpd.GeoDataFrame:
         frame = frame.to_crs(BNG)
     xmin, ymin, xmax, ymax = frame.total_bounds
     lo_x, lo_y, hi_x, hi_y = ENGLAND_BOUNDS
-    if not (xmin >= lo_x and ymin >= lo_y and xmax <= hi_x and ymax <= hi_y):
+    # Degrees mislabelled as metres still fall inside the box, but give polygons
+    # of a fraction of a square metre; real LSOAs are thousands of m² at least.
+    tiny = float(np.median(frame.geometry.area)) < MIN_MEDIAN_AREA_M2
+    if tiny or not (xmin >= lo_x and ymin >= lo_y and xmax <= hi_x and ymax <= hi_y):
         raise PlannerError(
             f"coordinates ({xmin:.0f}, {ymin:.0f}) – ({xmax:.0f}, {ymax:.0f}) are not in England "
             f"for the declared CRS {frame.crs.to_string()}",
@@ -419,6 +423,8 @@ def assemble_areas(
     areas = boundaries.merge(table, on="lsoa21cd", how="inner", validate="one_to_one")
     areas = areas.sort_values("lsoa21cd", kind="stable").reset_index(drop=True)
     areas = areas[AREA_COLUMNS]
+    text = [c for c in AREA_COLUMNS if c.endswith(("cd", "cdh", "nm"))]
+    areas[text] = areas[text].astype("str")
     check_totals(areas, files["population"])
     return areas
 

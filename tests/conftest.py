@@ -24,3 +24,26 @@ def mirror_dir() -> Path:
             pytest.fail(f"CI is set but the open-data mirror is missing at {path} (set PLANNER_MIRROR)")
         pytest.skip(f"open-data mirror not found at {path}")
     return path
+
+
+def link_mirror(mirror: Path, raw: Path) -> Path:
+    """A data/raw folder whose files are symlinks into the mirror (cheap to corrupt one by one)."""
+    for source in mirror.rglob("*"):
+        if source.is_file():
+            target = raw / source.relative_to(mirror)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(source)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def prepared(mirror_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The real national areas table and adjacency graph, built once per test session."""
+    from planner import pipeline
+
+    root = tmp_path_factory.mktemp("prepared")
+    workspace = pipeline.Workspace(root)
+    link_mirror(mirror_dir, workspace.raw)
+    directory = pipeline.prepare(workspace)
+    areas, adjacency = pipeline.load_areas(directory)
+    return workspace, areas, adjacency

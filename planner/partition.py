@@ -1,0 +1,672 @@
+"""Split each ICB's small areas into k contiguous, compact, balanced catchments.
+
+Shape of the method (each step exists because the one before falls short):
+
+1. Initial solution from METIS (population as vertex weights, shared boundary
+   length as edge weights, contiguous parts).  In the local-authority aligned
+   preset METIS works on a coarse graph in which every district piece that is
+   no bigger than a catchment is one indivisible node, so whole districts stay
+   whole unless they are too big to.
+2. Repair: METIS may leave stray pieces; each is handed to the neighbouring
+   catchment it shares most boundary with.
+3. Balance: population is pushed along paths of neighbouring catchments, from
+   the ones above the tolerance to the nearest with room, one boundary area at
+   a time, never breaking contiguity.
+4. Local search: boundary areas move to a neighbouring catchment when that
+   lowers Σ 1/Polsby-Popper (+ a penalty per split district), keeping balance and
+   contiguity (articulation check).  Perimeters are kept incrementally:
+   P = Σ perimeter − 2 Σ shared length of internal edges.  Tolerances shrink in
+   stages so shapes are improved while there is still room to move.
+
+All randomness comes from one seeded generator, so a seed fixes the result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pymetis
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from planner.errors import PlannerError
+
+Preset = Literal["la_aligned", "equal_size"]
+
+
+@dataclass(frozen=True)
+class PartitionSettings:
+    """How catchments are drawn: preset (district alignment or equal size), tolerance, seed."""
+
+    preset: Preset = "la_aligned"
+    tolerance: float = 0.10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS_TOLERANCE:
+            raise PlannerError(
+                f"unknown partition preset {self.preset!r}",
+                field="preset",
+                value=self.preset,
+                fix=f"use one of {sorted(PRESETS_TOLERANCE)}",
+            )
+        if not (0 < self.tolerance < 1):
+            raise PlannerError(
+                "partition tolerance must be a fraction between 0 and 1 (e.g. 0.1 for ±10%)",
+                field="tolerance",
+                value=self.tolerance,
+            )
+
+    @property
+    def keep_districts(self) -> bool:
+        return self.preset == "la_aligned"
+
+
+PRESETS_TOLERANCE = {"la_aligned": 0.10, "equal_size": 0.005}
+PRESETS = {name: PartitionSettings(name, tol, 0) for name, tol in PRESETS_TOLERANCE.items()}
+
+# Weight of one extra district split in units of 1/PP (a typical catchment scores 2-5).
+SPLIT_WEIGHT = {True: 4.0, False: 0.6}
+_FOUR_PI = 4.0 * math.pi
+
+
+class _Graph:
+    """Plain-python adjacency lists: the local search is a loop over single areas."""
+
+    def __init__(
+        self,
+        pop: np.ndarray,
+        area: np.ndarray,
+        perim: np.ndarray,
+        district: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+        length: np.ndarray,
+    ) -> None:
+        self.n = len(pop)
+        self.pop = [float(x) for x in pop]
+        self.area = [float(x) for x in area]
+        self.perim = [float(x) for x in perim]
+        self.district = [int(x) for x in district]
+        nbrs: list[list[int]] = [[] for _ in range(self.n)]
+        lens: list[list[float]] = [[] for _ in range(self.n)]
+        for x, y, w in zip(a.tolist(), b.tolist(), length.tolist(), strict=True):
+            if x == y:
+                continue
+            nbrs[x].append(y)
+            lens[x].append(w)
+            nbrs[y].append(x)
+            lens[y].append(w)
+        self.nbrs = nbrs
+        self.lens = lens
+        self.a, self.b, self.length = a, b, length
+
+
+class _State:
+    """A labelling with per-catchment population, area, perimeter and district counts."""
+
+    def __init__(self, g: _Graph, labels: np.ndarray, k: int, split_weight: float) -> None:
+        self.g = g
+        self.k = k
+        self.lab = [int(x) for x in labels]
+        self.w_split = split_weight
+        self.recompute()
+
+    def recompute(self) -> None:
+        g, k = self.g, self.k
+        self.ppop = [0.0] * k
+        self.parea = [0.0] * k
+        self.pperim = [0.0] * k
+        self.size = [0] * k
+        self.dcnt: dict[tuple[int, int], int] = {}
+        self.dparts: dict[int, int] = {}
+        for u in range(g.n):
+            p = self.lab[u]
+            self.ppop[p] += g.pop[u]
+            self.parea[p] += g.area[u]
+            self.pperim[p] += g.perim[u]
+            self.size[p] += 1
+            key = (g.district[u], p)
+            c = self.dcnt.get(key, 0)
+            if c == 0:
+                self.dparts[g.district[u]] = self.dparts.get(g.district[u], 0) + 1
+            self.dcnt[key] = c + 1
+        for u in range(g.n):
+            p = self.lab[u]
+            for v, w in zip(g.nbrs[u], g.lens[u], strict=True):
+                if v > u and self.lab[v] == p:
+                    self.pperim[p] -= 2.0 * w
+
+    # -- scoring -------------------------------------------------------------------------
+    def _f(self, perim: float, area: float) -> float:
+        return perim * perim / (_FOUR_PI * area) if area > 0 else 0.0
+
+    def move_delta(self, u: int, b: int) -> float:
+        """Change in Σ 1/PP + split penalty if u moves to catchment b."""
+        g, lab = self.g, self.lab
+        a = lab[u]
+        sa = sb = 0.0
+        for v, w in zip(g.nbrs[u], g.lens[u], strict=True):
+            lv = lab[v]
+            if lv == a:
+                sa += w
+            elif lv == b:
+                sb += w
+        pa = self.pperim[a] - g.perim[u] + 2.0 * sa
+        pb = self.pperim[b] + g.perim[u] - 2.0 * sb
+        aa = self.parea[a] - g.area[u]
+        ab = self.parea[b] + g.area[u]
+        delta = (
+            self._f(pa, aa) + self._f(pb, ab)
+            - self._f(self.pperim[a], self.parea[a]) - self._f(self.pperim[b], self.parea[b])
+        )
+        d = g.district[u]
+        split = 0
+        if self.dcnt.get((d, a), 0) == 1:
+            split -= 1
+        if self.dcnt.get((d, b), 0) == 0:
+            split += 1
+        return delta + self.w_split * split
+
+    def apply(self, u: int, b: int) -> None:
+        g, lab = self.g, self.lab
+        a = lab[u]
+        sa = sb = 0.0
+        for v, w in zip(g.nbrs[u], g.lens[u], strict=True):
+            if lab[v] == a:
+                sa += w
+            elif lab[v] == b:
+                sb += w
+        self.pperim[a] += -g.perim[u] + 2.0 * sa
+        self.pperim[b] += g.perim[u] - 2.0 * sb
+        self.parea[a] -= g.area[u]
+        self.parea[b] += g.area[u]
+        self.ppop[a] -= g.pop[u]
+        self.ppop[b] += g.pop[u]
+        self.size[a] -= 1
+        self.size[b] += 1
+        d = g.district[u]
+        ca = self.dcnt[(d, a)] - 1
+        self.dcnt[(d, a)] = ca
+        if ca == 0:
+            self.dparts[d] -= 1
+        cb = self.dcnt.get((d, b), 0)
+        if cb == 0:
+            self.dparts[d] += 1
+        self.dcnt[(d, b)] = cb + 1
+        lab[u] = b
+
+    # -- contiguity ----------------------------------------------------------------------
+    def can_remove(self, u: int) -> bool:
+        """True if catchment lab[u] stays connected (and non-empty) without u."""
+        g, lab = self.g, self.lab
+        a = lab[u]
+        if self.size[a] <= 1:
+            return False
+        same = [v for v in g.nbrs[u] if lab[v] == a]
+        if len(same) <= 1:
+            return len(same) == 1
+        # Local test: the neighbours inside the catchment are linked among themselves.
+        ring = set(same)
+        seen = {same[0]}
+        stack = [same[0]]
+        while stack:
+            x = stack.pop()
+            for y in g.nbrs[x]:
+                if y in ring and y not in seen:
+                    seen.add(y)
+                    stack.append(y)
+        if len(seen) == len(ring):
+            return True
+        # Full test: search the catchment without u until every neighbour is reached.
+        missing = ring - seen
+        seen.add(u)
+        stack = list(seen - {u})
+        while stack:
+            x = stack.pop()
+            for y in g.nbrs[x]:
+                if y not in seen and lab[y] == a:
+                    seen.add(y)
+                    missing.discard(y)
+                    if not missing:
+                        return True
+                    stack.append(y)
+        return not missing
+
+    def components(self, p: int) -> list[list[int]]:
+        g, lab = self.g, self.lab
+        seen: set[int] = set()
+        comps = []
+        for s in range(g.n):
+            if lab[s] != p or s in seen:
+                continue
+            comp = [s]
+            seen.add(s)
+            stack = [s]
+            while stack:
+                x = stack.pop()
+                for y in g.nbrs[x]:
+                    if lab[y] == p and y not in seen:
+                        seen.add(y)
+                        comp.append(y)
+                        stack.append(y)
+            comps.append(comp)
+        return comps
+
+    def part_graph(self) -> list[set[int]]:
+        adj: list[set[int]] = [set() for _ in range(self.k)]
+        lab = self.lab
+        for x, y in zip(self.g.a.tolist(), self.g.b.tolist(), strict=True):
+            lx, ly = lab[x], lab[y]
+            if lx != ly:
+                adj[lx].add(ly)
+                adj[ly].add(lx)
+        return adj
+
+    def splits(self) -> int:
+        return sum(1 for c in self.dparts.values() if c > 1)
+
+
+# ---------------------------------------------------------------------------------------
+# initial solution and repair
+
+
+def _metis(g: _Graph, k: int, seed: int, ufactor: int) -> np.ndarray:
+    if k == 1:
+        return np.zeros(g.n, dtype=np.int64)
+    xadj = [0]
+    adjncy: list[int] = []
+    ew: list[int] = []
+    for u in range(g.n):
+        adjncy.extend(g.nbrs[u])
+        # Integer edge weights: metres of shared boundary (bridges count as 1 m).
+        ew.extend(max(1, int(round(w))) for w in g.lens[u])
+        xadj.append(len(adjncy))
+    vw = [max(1, int(round(p))) for p in g.pop]
+    opts = pymetis.Options(seed=int(seed) % (2**31), ufactor=ufactor, contig=1, ncuts=4)
+    try:
+        res = pymetis.part_graph(
+            k, pymetis.CSRAdjacency(xadj, adjncy), vweights=vw, eweights=ew, options=opts
+        )
+    except (RuntimeError, ValueError):  # METIS refuses some tiny graphs; grow instead
+        return _grow(g, k)
+    return np.asarray(res[1], dtype=np.int64)
+
+
+def _grow(g: _Graph, k: int) -> np.ndarray:
+    """Fallback: peel off connected chunks of ~1/k of the population by breadth-first growth."""
+    lab = np.full(g.n, -1, dtype=np.int64)
+    target = sum(g.pop) / k
+    for p in range(k - 1):
+        start = next(u for u in range(g.n) if lab[u] < 0)
+        total = 0.0
+        queue = deque([start])
+        lab[start] = p
+        total += g.pop[start]
+        while queue and total < target:
+            x = queue.popleft()
+            for y in g.nbrs[x]:
+                if lab[y] < 0 and total < target:
+                    lab[y] = p
+                    total += g.pop[y]
+                    queue.append(y)
+    lab[lab < 0] = k - 1
+    return lab
+
+
+def _repair(st: _State) -> None:
+    """Give every stray piece to its best-connected neighbour; fill empty catchments."""
+    g = st.g
+    for _ in range(4 * st.k + 10):
+        changed = False
+        for p in range(st.k):
+            comps = st.components(p)
+            if len(comps) <= 1:
+                continue
+            comps.sort(key=lambda c: (-sum(g.pop[u] for u in c), min(c)))
+            for comp in comps[1:]:
+                members = set(comp)
+                shared: dict[int, float] = {}
+                for u in comp:
+                    for v, w in zip(g.nbrs[u], g.lens[u], strict=True):
+                        if v not in members and st.lab[v] != p:
+                            shared[st.lab[v]] = shared.get(st.lab[v], 0.0) + w + 1e-6
+                if not shared:
+                    continue
+                dest = min(shared, key=lambda q: (-shared[q], q))
+                for u in sorted(comp):
+                    st.apply(u, dest)
+                changed = True
+        if not changed:
+            break
+    # Empty catchments (METIS can return fewer parts): split the biggest catchment.
+    for p in range(st.k):
+        if st.size[p] == 0:
+            big = max(range(st.k), key=lambda q: (st.ppop[q], -q))
+            members = [u for u in range(g.n) if st.lab[u] == big]
+            half = st.ppop[big] / 2
+            start = members[0]
+            queue = deque([start])
+            seen = {start}
+            taken = 0.0
+            order = []
+            while queue and taken < half:
+                x = queue.popleft()
+                order.append(x)
+                taken += g.pop[x]
+                for y in g.nbrs[x]:
+                    if st.lab[y] == big and y not in seen:
+                        seen.add(y)
+                        queue.append(y)
+            for u in order:
+                st.apply(u, p)
+            _repair(st)
+
+
+# ---------------------------------------------------------------------------------------
+# balance
+
+
+def _shift(st: _State, src: int, dst: int, amount: float, slack: float, keep: float) -> float:
+    """Move boundary areas from src to dst totalling about `amount`; returns what moved."""
+    g, lab = st.g, st.lab
+    cand = {u for u in range(g.n) if lab[u] == src and any(lab[v] == dst for v in g.nbrs[u])}
+    moved = 0.0
+    while moved < amount - slack and cand:
+        left = amount - moved
+        scored = []
+        for u in cand:
+            if lab[u] != src:
+                continue
+            pu = g.pop[u]
+            if pu > left + slack or st.ppop[src] - pu < keep:
+                continue
+            scored.append((st.move_delta(u, dst), u))
+        if not scored:
+            break
+        scored.sort()
+        done = False
+        for _, u in scored:
+            if st.can_remove(u):
+                st.apply(u, dst)
+                moved += g.pop[u]
+                cand.discard(u)
+                for v in g.nbrs[u]:
+                    if lab[v] == src:
+                        cand.add(v)
+                done = True
+                break
+        if not done:
+            break
+    return moved
+
+
+def _path(adj: list[set[int]], start: int, good) -> list[int] | None:
+    prev = {start: -1}
+    queue = deque([start])
+    while queue:
+        x = queue.popleft()
+        if x != start and good(x):
+            path = [x]
+            while prev[path[-1]] != -1:
+                path.append(prev[path[-1]])
+            return path[::-1]
+        for y in sorted(adj[x]):
+            if y not in prev:
+                prev[y] = x
+                queue.append(y)
+    return None
+
+
+def _balance(st: _State, lo: float, hi: float, mean: float, rounds: int) -> bool:
+    """Push population from catchments above the window to the nearest with room, and back."""
+    g = st.g
+    slack = max((hi - lo) / 4.0, 0.0)
+    tabu: set[tuple[int, int]] = set()
+    for _ in range(rounds):
+        devs = [(max(st.ppop[p] - hi, lo - st.ppop[p]), p) for p in range(st.k)]
+        worst, p = max(devs)
+        if worst <= 0:
+            return True
+        adj = st.part_graph()
+        over = st.ppop[p] > hi
+        if over:
+            path = _path(adj, p, lambda q: st.ppop[q] < mean - slack and (p, q) not in tabu)
+        else:
+            path = _path(adj, p, lambda q: st.ppop[q] > mean + slack and (p, q) not in tabu)
+        if path is None:
+            path = _path(
+                adj, p, (lambda q: st.ppop[q] < hi) if over else (lambda q: st.ppop[q] > lo)
+            )
+            if path is None:
+                return False
+        before = st.ppop[p]
+        if over:
+            for src, dst in zip(path[:-1], path[1:], strict=True):
+                amount = st.ppop[src] - mean
+                if amount <= 0:
+                    break
+                _shift(st, src, dst, amount, slack, keep=0.0)
+        else:
+            # path runs p -> ... -> donor; fill p first, then each hop refills the one before.
+            for dst, src in zip(path[:-1], path[1:], strict=True):
+                amount = mean - st.ppop[dst]
+                if amount <= 0:
+                    break
+                _shift(st, src, dst, amount, slack, keep=0.0)
+        if abs(st.ppop[p] - before) < 1e-9:
+            tabu.add((p, path[-1] if over else path[0]))
+    del g
+    return max(max(st.ppop[q] - hi, lo - st.ppop[q]) for q in range(st.k)) <= 0
+
+
+# ---------------------------------------------------------------------------------------
+# local search
+
+
+def _improve(st: _State, lo: float, hi: float, rng: np.random.Generator, passes: int) -> int:
+    """Move boundary areas while that improves the score, keeping balance and contiguity."""
+    g, lab = st.g, st.lab
+    total = 0
+    for _ in range(passes):
+        moves = 0
+        for u in rng.permutation(g.n).tolist():
+            a = lab[u]
+            pu = g.pop[u]
+            if st.ppop[a] - pu < lo:
+                continue
+            best, best_b = -1e-9, -1
+            for v in g.nbrs[u]:
+                b = lab[v]
+                if b == a or b == best_b or st.ppop[b] + pu > hi:
+                    continue
+                d = st.move_delta(u, b)
+                if d < best:
+                    best, best_b = d, b
+            if best_b >= 0 and st.can_remove(u):
+                st.apply(u, best_b)
+                moves += 1
+        total += moves
+        if moves == 0:
+            break
+    return total
+
+
+# ---------------------------------------------------------------------------------------
+# public entry points
+
+
+def _validate(
+    population: np.ndarray, n_edges_a: np.ndarray, n_edges_b: np.ndarray, k: int, tolerance: float
+) -> None:
+    n = len(population)
+    if k < 1:
+        raise PlannerError("number of catchments must be at least 1", field="teams", value=k)
+    if n == 0:
+        raise PlannerError("no areas to partition", fix="check the areas table")
+    if k > n:
+        raise PlannerError(
+            f"cannot make {k} catchments out of {n} areas",
+            field="teams",
+            value=k,
+            fix="use fewer teams for this ICB",
+        )
+    if (population < 0).any() or not np.isfinite(population).all():
+        raise PlannerError("area populations must be finite and ≥ 0", field="population")
+    graph = coo_matrix((np.ones(len(n_edges_a)), (n_edges_a, n_edges_b)), shape=(n, n))
+    pieces, _ = connected_components(graph, directed=False)
+    if pieces > 1:
+        raise PlannerError(
+            f"the adjacency graph falls into {pieces} pieces, so catchments cannot be contiguous",
+            fix="add bridge edges for islands (planner.adjacency.build_adjacency does this)",
+        )
+    mean = population.sum() / k
+    if mean <= 0:
+        raise PlannerError("total population is zero", field="population")
+    if k > 1 and population.max() > (1 + tolerance) * mean:
+        raise PlannerError(
+            f"one area has {population.max():,.0f} people, more than a catchment's upper limit "
+            f"{(1 + tolerance) * mean:,.0f}",
+            field="population",
+            value=float(population.max()),
+            fix="use fewer teams or a wider tolerance",
+        )
+
+
+def _coarsen(g: _Graph, hi: float) -> tuple[_Graph, np.ndarray]:
+    """Contract every district piece no bigger than a catchment into one node."""
+    n = g.n
+    a, b = g.a, g.b
+    same = np.asarray(g.district)[a] == np.asarray(g.district)[b]
+    m = coo_matrix((np.ones(int(same.sum())), (a[same], b[same])), shape=(n, n))
+    _, piece = connected_components(m, directed=False)
+    pop = np.asarray(g.pop)
+    piece_pop = np.bincount(piece, weights=pop)
+    atomic = piece_pop[piece] <= hi
+    node = np.empty(n, dtype=np.int64)
+    keys = np.where(atomic, piece, n + np.arange(n))
+    _, node = np.unique(keys, return_inverse=True)
+    m_nodes = int(node.max()) + 1
+    cpop = np.bincount(node, weights=pop, minlength=m_nodes)
+    carea = np.bincount(node, weights=np.asarray(g.area), minlength=m_nodes)
+    cperim = np.bincount(node, weights=np.asarray(g.perim), minlength=m_nodes)
+    na, nb = node[a], node[b]
+    inside = na == nb
+    cperim -= 2.0 * np.bincount(na[inside], weights=g.length[inside], minlength=m_nodes)
+    cdist = np.zeros(m_nodes, dtype=np.int64)
+    cdist[node] = np.asarray(g.district)
+    lo_, hi_ = np.minimum(na, nb)[~inside], np.maximum(na, nb)[~inside]
+    edges = pd.DataFrame({"a": lo_, "b": hi_, "w": g.length[~inside]})
+    edges = edges.groupby(["a", "b"], sort=True, as_index=False)["w"].sum()
+    cg = _Graph(
+        cpop, carea, cperim, cdist, edges["a"].to_numpy(), edges["b"].to_numpy(), edges["w"].to_numpy()
+    )
+    return cg, node
+
+
+def _solve(
+    g: _Graph, k: int, tolerance: float, rng: np.random.Generator, seed: int,
+    split_weight: float, init: np.ndarray | None, stages: list[float],
+) -> _State:
+    total = sum(g.pop)
+    mean = total / k
+    labels = _metis(g, k, seed, ufactor=max(1, int(round(stages[0] * 1000)))) if init is None else init
+    st = _State(g, labels, k, split_weight)
+    _repair(st)
+    for tol in stages:
+        lo, hi = (1 - tol) * mean, (1 + tol) * mean
+        _balance(st, lo, hi, mean, rounds=20 * k + 20)
+        _improve(st, lo, hi, rng, passes=8)
+    return st
+
+
+def partition_region(
+    population: np.ndarray,
+    district: np.ndarray,
+    edges: pd.DataFrame,
+    area: np.ndarray,
+    perimeter: np.ndarray,
+    k: int,
+    tolerance: float,
+    seed: int = 0,
+    keep_districts: bool = True,
+) -> np.ndarray:
+    """Labels 0..k-1 for the areas of one region (e.g. an ICB); edges use positions a, b.
+
+    `district` holds any integer code per area (local authority); with
+    keep_districts the method keeps districts whole where balance allows.
+    """
+    population = np.asarray(population, dtype=float)
+    district = np.asarray(district, dtype=np.int64)
+    a = edges["a"].to_numpy(dtype=np.int64)
+    b = edges["b"].to_numpy(dtype=np.int64)
+    length = edges["shared_length"].to_numpy(dtype=float) if "shared_length" in edges else (
+        np.ones(len(a))
+    )
+    k = int(k)
+    _validate(population, a, b, k, tolerance)
+    if k == 1:
+        return np.zeros(len(population), dtype=np.int64)
+    g = _Graph(population, np.asarray(area, float), np.asarray(perimeter, float), district, a, b, length)
+    rng = np.random.default_rng(seed)
+    mean = population.sum() / k
+    w = SPLIT_WEIGHT[keep_districts]
+    loose = max(tolerance, 0.03)
+    if keep_districts:
+        cg, node = _coarsen(g, (1 + tolerance) * mean)
+        cst = _solve(cg, k, tolerance, rng, seed, w, None, [tolerance])
+        init = np.asarray(cst.lab, dtype=np.int64)[node]
+        stages = [tolerance]
+    else:
+        init = None
+        stages = [loose, (loose + tolerance) / 2, tolerance] if loose > tolerance else [tolerance]
+    st = _solve(g, k, tolerance, rng, seed, w, init, stages)
+    return np.asarray(st.lab, dtype=np.int64)
+
+
+def partition_england(
+    areas: pd.DataFrame,
+    adjacency,  # planner.adjacency.Adjacency
+    teams_per_icb: pd.Series,
+    settings: PartitionSettings = PRESETS["la_aligned"],
+) -> pd.Series:
+    """Catchment number (0..k-1 within its ICB) for every area, indexed like `areas`."""
+    icb = areas["icb24cd"].astype(str).to_numpy()
+    missing = sorted(set(pd.unique(icb)) - {str(c) for c in teams_per_icb.index})
+    if missing:
+        raise PlannerError(
+            "ICB has no number of teams", row=missing[0], field="teams", fix="apportion teams first"
+        )
+    district_codes, _ = pd.factorize(areas["lad24cd"].astype(str), sort=True)
+    ea = adjacency.edges["a"].to_numpy()
+    eb = adjacency.edges["b"].to_numpy()
+    elen = adjacency.edges["shared_length"].to_numpy(dtype=float)
+    out = np.full(len(areas), -1, dtype=np.int64)
+    local = np.full(len(areas), -1, dtype=np.int64)
+    for code in sorted(pd.unique(icb)):
+        rows = np.flatnonzero(icb == code)
+        local[rows] = np.arange(len(rows))
+        keep = (local[ea] >= 0) & (local[eb] >= 0)
+        sub = pd.DataFrame({"a": local[ea[keep]], "b": local[eb[keep]], "shared_length": elen[keep]})
+        try:
+            labels = partition_region(
+                areas["population"].to_numpy(dtype=float)[rows],
+                district_codes[rows],
+                sub,
+                adjacency.area[rows],
+                adjacency.perimeter[rows],
+                int(teams_per_icb[code]),
+                settings.tolerance,
+                settings.seed,
+                keep_districts=settings.keep_districts,
+            )
+        except PlannerError as err:
+            raise PlannerError(f"ICB {code}: {err.detail}", row=code, fix=err.fix) from err
+        out[rows] = labels
+        local[rows] = -1
+    return pd.Series(out, index=areas.index, name="catchment")

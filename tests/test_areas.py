@@ -1,0 +1,191 @@
+"""The areas table on the real mirror, and the clear errors bad sources give."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from planner import areas as areas_mod
+from planner import pipeline
+from planner.errors import PlannerError
+from tests.conftest import link_mirror
+
+POPULATION = "population/census2021_ts001_usual_residents_lsoa21_england.csv"
+LOOKUP = "lookups/lsoa21_msoa21_wd24_lad24_rgn24_sicbl24_icb24_nhser24_england.csv"
+BOUNDARIES = "boundaries/lsoa21_bsc_england.gpkg"
+
+
+def test_national_table_matches_the_published_counts(prepared):
+    _, areas, _ = prepared
+    assert len(areas) == 33_755
+    assert areas["lsoa21cd"].is_unique
+    assert list(areas.columns) == areas_mod.AREA_COLUMNS
+    assert areas.crs.to_epsg() == 27700
+    assert int(areas["population"].sum()) == 56_490_056
+    assert areas["under3"].sum() == pytest.approx(1_803_906, abs=1)
+    assert areas["icb24cd"].nunique() == 42
+    assert areas["nhser24cd"].nunique() == 7
+    assert areas["lad24cd"].nunique() == 296
+    assert areas["imd_decile"].between(1, 10).all()
+    assert shapely.is_valid(areas.geometry.to_numpy()).all()
+    by_icb = areas.groupby("icb24cd")["population"].sum()
+    assert int(by_icb.sum()) == 56_490_056
+    assert by_icb.min() == 509_143 and by_icb.max() == 2_966_501  # MANIFEST.md's ICB range
+
+
+def test_under3_shares_each_msoa_exactly(prepared, mirror_dir):
+    _, areas, _ = prepared
+    msoa = pd.read_csv(mirror_dir / "population/census2021_ts007_age_0_to_4_by_single_year_msoa21_england.csv")
+    ours = areas.groupby("msoa21cd")["under3"].sum()
+    theirs = msoa.set_index("MSOA21CD")["age_0_2"].reindex(ours.index)
+    assert (ours - theirs).abs().max() < 1e-6
+
+
+@pytest.fixture
+def raw(mirror_dir: Path, tmp_path: Path) -> Path:
+    return link_mirror(mirror_dir, tmp_path / "data" / "raw")
+
+
+def _replace_csv(raw: Path, rel: str, edit) -> Path:
+    path = raw / rel
+    frame = pd.read_csv(path.resolve(), dtype=str)
+    path.unlink()
+    edit(frame).to_csv(path, index=False)
+    return path
+
+
+def _expect(raw: Path, *fragments: str) -> PlannerError:
+    with pytest.raises(PlannerError) as info:
+        areas_mod.build_areas(raw)
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    return info.value
+
+
+def test_missing_column_is_named(raw):
+    _replace_csv(raw, POPULATION, lambda f: f.drop(columns=["usual_residents_total"]))
+    _expect(raw, "census2021_ts001", "usual_residents_total", "total population")
+
+
+def test_duplicated_lsoa_names_both_rows(raw):
+    def duplicate(frame):
+        frame.loc[10, "LSOA21CD"] = frame.loc[3, "LSOA21CD"]
+        return frame
+
+    _replace_csv(raw, POPULATION, duplicate)
+    error = _expect(raw, "row 12", "duplicated code", "first seen on row 5")
+    assert error.field == "LSOA21CD"
+
+
+def test_unknown_lsoa_in_population(raw):
+    def unknown(frame):
+        frame.loc[7, "LSOA21CD"] = "E01999999"
+        return frame
+
+    _replace_csv(raw, POPULATION, unknown)
+    _expect(raw, "row 9", "E01999999", "not LSOA 2021 codes")
+
+
+def test_missing_lsoa_in_population(raw):
+    _replace_csv(raw, POPULATION, lambda f: f.drop(index=[100]))
+    _expect(raw, "missing here", "33,755")
+
+
+def test_other_vintage_is_recognised(raw):
+    def vintage_2011(frame):
+        frame.loc[:5000, "LSOA21CD"] = [f"E0150{i:04d}" for i in range(5001)]
+        return frame
+
+    _replace_csv(raw, POPULATION, vintage_2011)
+    _expect(raw, "another vintage")
+
+
+def test_empty_lookup_value_names_row_and_field(raw):
+    def blank(frame):
+        frame.loc[41, "ICB24CD"] = None
+        return frame
+
+    _replace_csv(raw, LOOKUP, blank)
+    _expect(raw, "row 43", "ICB24CD", "empty value")
+
+
+def _replace_boundaries(raw: Path, edit) -> None:
+    path = raw / BOUNDARIES
+    frame = gpd.read_file(path.resolve())
+    path.unlink()
+    edit(frame).to_file(path, driver="GPKG", layer="lsoa21")
+
+
+def test_declared_wgs84_is_reprojected(raw):
+    _replace_boundaries(raw, lambda f: f.to_crs(4326))
+    areas = areas_mod.build_areas(raw)
+    assert areas.crs.to_epsg() == 27700
+    assert int(areas["population"].sum()) == 56_490_056
+
+
+def test_mislabelled_crs_is_refused(raw):
+    _replace_boundaries(raw, lambda f: f.to_crs(4326).set_crs(27700, allow_override=True))
+    _expect(raw, "lsoa21_bsc_england.gpkg", "not in England", "CRS label is wrong")
+
+
+def test_invalid_polygon_is_named(raw):
+    bowtie = shapely.MultiPolygon([shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10)])])
+
+    def corrupt(frame):
+        frame.loc[5, "geometry"] = shapely.affinity.translate(bowtie, 400_000, 300_000)
+        return frame
+
+    _replace_boundaries(raw, corrupt)
+    error = _expect(raw, "feature 6", "invalid polygon", "Self-intersection")
+    assert error.field == "geometry"
+
+
+def test_failed_prepare_leaves_processed_untouched(raw, tmp_path):
+    workspace = pipeline.Workspace(tmp_path)
+    processed = workspace.processed / "areas"
+    processed.mkdir(parents=True)
+    (processed / "stage.json").write_text('{"key": "earlier"}')
+    _replace_csv(raw, POPULATION, lambda f: f.drop(columns=["usual_residents_total"]))
+    before = {p.name: p.read_bytes() for p in processed.iterdir()}
+    with pytest.raises(PlannerError):
+        pipeline.prepare(workspace)
+    assert {p.name: p.read_bytes() for p in processed.iterdir()} == before
+    assert sorted(p.name for p in workspace.processed.iterdir()) == ["areas"]
+
+
+def test_workbook_ages_are_used_directly(tmp_path):
+    header = ["LSOA 2021 Code", "LSOA 2021 Name", "Total"] + [
+        f"{sex}{age}" for sex in "FM" for age in range(91)
+    ]
+    rows = [["E01000001", "City of London 001A", 10] + [1] * 91 + [0] * 91]
+    frame = pd.DataFrame(rows, columns=header)
+    path = tmp_path / "sapelsoasyoa20222024.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame([["title"], ["notes"], [""]]).to_excel(
+            writer, sheet_name=areas_mod.WORKBOOK_SHEET, index=False, header=False
+        )
+        frame.to_excel(writer, sheet_name=areas_mod.WORKBOOK_SHEET, index=False, startrow=3)
+    population = areas_mod.read_population(path)
+    assert population.has_ages
+    assert population.table["population"].tolist() == [10]
+    assert population.table["under3"].tolist() == [3.0]
+
+
+def test_copied_mirror_gives_same_table(mirror_dir, tmp_path, prepared):
+    """A real copy (not symlinks) reads the same, so nothing depends on link targets."""
+    raw = tmp_path / "raw"
+    for rel in (POPULATION, LOOKUP, BOUNDARIES, "deprivation/imd2025_lsoa21_england.csv",
+                "population/census2021_ts007_age_0_to_4_by_single_year_msoa21_england.csv"):
+        (raw / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(mirror_dir / rel, raw / rel)
+    table = areas_mod.build_areas(raw)
+    _, areas, _ = prepared
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(table.drop(columns="geometry")), pd.DataFrame(areas.drop(columns="geometry"))
+    )

@@ -1,0 +1,414 @@
+"""planner.download against a real HTTP server on 127.0.0.1 and real mirror files."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from arcgis_server import FakeServer, FakeService, Fault
+
+from planner.download import fetch, load_manifest, parse_mirror_manifest
+from planner.errors import PlannerError
+from planner.sources import DATASETS, LOOKUP_COLUMNS, Dataset, OnlinePart, check_columns, locate
+
+FAST = {"progress": False, "backoff_factor": 0.001, "timeout": 5}
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _dataset(*parts: OnlinePart, name: str = "things") -> dict[str, Dataset]:
+    ds = Dataset(
+        name=name,
+        description="test data",
+        vintage="test",
+        mirror_path=f"mirror/{name}.csv",
+        format="csv",
+        columns=(),
+        online=parts,
+    )
+    return {name: ds}
+
+
+def _layer(service: str = "Things_EN_BSC", **kw) -> OnlinePart:
+    return OnlinePart(
+        name="things", download_path="ons/things.geojson", kind="layer", service=service, **kw
+    )
+
+
+def _file(url: str, path: str = "files/data.csv", **kw) -> OnlinePart:
+    return OnlinePart(name="things", download_path=path, kind="file", url=url, **kw)
+
+
+def _rows(n: int, oid: str = "FID") -> list[dict]:
+    return [{oid: i + 1, "CODE": f"E{i + 1:08d}", "NAME": f"Area {i + 1}"} for i in range(n)]
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+CSV_BODY = b"CODE,NAME\nE00000001,One\nE00000002,Two\n"
+
+
+# --------------------------------------------------------------------------- ArcGIS paging
+
+
+def test_paging_gets_every_feature_exactly_once(tmp_path: Path) -> None:
+    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(25), max_record_count=10)}) as srv:
+        manifest = fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+        queries = [p for path, p in srv.log if path.endswith("/query")]
+    out = tmp_path / "ons/things.geojson"
+    data = json.loads(out.read_text())
+    ids = [f["properties"]["FID"] for f in data["features"]]
+    assert ids == list(range(1, 26))
+    pages = [q for q in queries if q.get("returnCountOnly") != "true"]
+    assert [int(q["resultOffset"]) for q in pages] == [0, 10, 20]
+    assert all(q["orderByFields"] == "FID ASC" and q["f"] == "geojson" for q in pages)
+    assert any(q.get("returnCountOnly") == "true" for q in queries)
+    rec = manifest["files"]["ons/things.geojson"]
+    assert rec["sha256"] == _sha(out.read_bytes())
+    assert rec["source"].endswith("/Things_EN_BSC/FeatureServer/0/query")
+
+
+def test_table_service_is_written_as_csv_in_object_id_order(tmp_path: Path) -> None:
+    part = OnlinePart(
+        name="lu", download_path="ons/lu.csv", kind="table", service="LU", columns=("CODE",)
+    )
+    rows = _rows(7, oid="ObjectId")[::-1]
+    with FakeServer(services={"LU": FakeService(rows, geometry=False, oid_field="ObjectId")}) as srv:
+        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(part), page_size=3, **FAST)
+        assert all(p.get("f") == "json" for path, p in srv.log if path.endswith("/query"))
+    table = list(csv.DictReader((tmp_path / "ons/lu.csv").open()))
+    assert [r["ObjectId"] for r in table] == [str(i) for i in range(1, 8)]
+    assert table[0]["CODE"] == "E00000001"
+
+
+def test_fewer_features_than_count_is_an_error(tmp_path: Path) -> None:
+    service = FakeService(_rows(25), max_record_count=10, count_override=26)
+    with FakeServer(services={"Things_EN_BSC": service}) as srv:
+        with pytest.raises(PlannerError, match=r"Things_EN_BSC.*got 25 features.*said 26"):
+            fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+    assert not (tmp_path / "ons/things.geojson").exists()
+
+
+def test_paging_that_stops_early_is_an_error(tmp_path: Path) -> None:
+    service = FakeService(_rows(25), max_record_count=10, serve_only=20)
+    with FakeServer(services={"Things_EN_BSC": service}) as srv:
+        with pytest.raises(PlannerError, match="got 20 features but returnCountOnly said 25"):
+            fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+
+
+def test_repeated_feature_is_an_error_not_deduplicated(tmp_path: Path) -> None:
+    service = FakeService(_rows(25), max_record_count=10, repeat_on_later_pages=True)
+    with FakeServer(services={"Things_EN_BSC": service}) as srv:
+        with pytest.raises(PlannerError, match=r"Things_EN_BSC: feature FID=10 arrived twice"):
+            fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+    assert not (tmp_path / "ons/things.geojson").exists()
+
+
+def test_arcgis_error_json_is_reported(tmp_path: Path) -> None:
+    with FakeServer(services={}) as srv:
+        with pytest.raises(PlannerError, match=r"HTTP 404.*Fix: the service or file may have moved"):
+            fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer("Gone")), **FAST)
+
+
+# --------------------------------------------------------------------------- retries and timeouts
+
+
+def test_503_is_retried_then_succeeds(tmp_path: Path) -> None:
+    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv:
+        srv.add_fault(srv.query_path("Things_EN_BSC"), Fault("status", 503), times=2)
+        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+        assert srv.hits[srv.query_path("Things_EN_BSC")] == 2 + 2  # two 503s, count, one page
+    assert len(json.loads((tmp_path / "ons/things.geojson").read_text())["features"]) == 5
+
+
+def test_429_waits_for_retry_after(tmp_path: Path) -> None:
+    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
+        srv.add_fault("/files/data.csv", Fault("status", 429, (("Retry-After", "1"),)))
+        start = time.monotonic()
+        fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+        assert time.monotonic() - start >= 0.9
+        assert srv.hits["/files/data.csv"] == 2
+    assert (tmp_path / "files/data.csv").read_bytes() == CSV_BODY
+
+
+def test_server_that_keeps_failing_gives_a_clear_error(tmp_path: Path) -> None:
+    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
+        srv.add_fault("/files/data.csv", Fault("status", 503), times=10)
+        with pytest.raises(PlannerError, match=r"after 2 retries.*Fix: retry later"):
+            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), retries=2, **FAST)
+        assert srv.hits["/files/data.csv"] == 3
+
+
+def test_server_that_never_answers_times_out(tmp_path: Path) -> None:
+    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
+        srv.hang.add("/files/data.csv")
+        start = time.monotonic()
+        opts = {**FAST, "timeout": 0.3}
+        with pytest.raises(PlannerError, match=r"timeout.*Fix: retry later"):
+            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), retries=1, **opts)
+        assert time.monotonic() - start < 5
+    assert not (tmp_path / "files/data.csv").exists()
+
+
+# --------------------------------------------------------------------------- bad bodies
+
+
+def _with_old_file(tmp_path: Path, rel: str = "files/data.csv") -> bytes:
+    old = b"CODE,NAME\nE00000009,Old\n"
+    (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / rel).write_bytes(old)
+    return old
+
+
+def test_truncated_body_leaves_no_file_and_keeps_the_old_one(tmp_path: Path) -> None:
+    old = _with_old_file(tmp_path)
+    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
+        srv.add_fault("/files/data.csv", Fault("truncate"))
+        with pytest.raises(PlannerError, match=r"data\.csv.*(transfer broke off|truncated)"):
+            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+    assert (tmp_path / "files/data.csv").read_bytes() == old
+    assert _leftovers(tmp_path / "files") == []
+
+
+def test_connection_reset_mid_file_keeps_nothing(tmp_path: Path) -> None:
+    with FakeServer(files={"data.csv": CSV_BODY * 500}) as srv:
+        srv.add_fault("/files/data.csv", Fault("reset"))
+        with pytest.raises(PlannerError, match="transfer broke off"):
+            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+    assert not (tmp_path / "files/data.csv").exists()
+    assert _leftovers(tmp_path / "files") == []
+
+
+def test_checksum_mismatch_keeps_the_old_file(tmp_path: Path) -> None:
+    old = _with_old_file(tmp_path)
+    released = _sha(b"what the publisher released\n")
+    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
+        part = _file(srv.file_url("data.csv"), expected_sha256=released)
+        with pytest.raises(PlannerError, match=r"sha256 .* differs from the expected"):
+            fetch(tmp_path, datasets=_dataset(part), **FAST)
+    assert (tmp_path / "files/data.csv").read_bytes() == old
+    assert _leftovers(tmp_path / "files") == []
+    assert "files/data.csv" not in load_manifest(tmp_path)["files"]
+
+
+def test_zero_byte_file_is_an_error(tmp_path: Path) -> None:
+    with FakeServer(files={"data.csv": b""}) as srv:
+        with pytest.raises(PlannerError, match="empty"):
+            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+    assert not (tmp_path / "files/data.csv").exists()
+
+
+def test_html_error_page_is_not_taken_for_data(tmp_path: Path) -> None:
+    old = _with_old_file(tmp_path)
+    page = b"<!DOCTYPE html><html><body>Service unavailable</body></html>"
+    with FakeServer(files={"data.csv": page}) as srv:
+        with pytest.raises(PlannerError, match="HTML page"):
+            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+    assert (tmp_path / "files/data.csv").read_bytes() == old
+
+
+def test_csv_without_expected_columns_is_refused(tmp_path: Path) -> None:
+    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
+        part = _file(srv.file_url("data.csv"), columns=("CODE", "POPULATION"))
+        with pytest.raises(PlannerError, match="POPULATION"):
+            fetch(tmp_path, datasets=_dataset(part), **FAST)
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def test_manifest_records_files_and_second_fetch_skips(tmp_path: Path) -> None:
+    services = {"Things_EN_BSC": FakeService(_rows(12), max_record_count=5)}
+    with FakeServer(services=services, files={"data.csv": CSV_BODY}) as srv:
+        registry = {
+            **_dataset(_layer(), name="things"),
+            **_dataset(_file(srv.file_url("data.csv")), name="table"),
+        }
+        fetch(tmp_path, base_url=srv.base_url, datasets=registry, **FAST)
+        first = (tmp_path / "manifest.json").read_bytes()
+        hits = srv.total_hits()
+        manifest = fetch(tmp_path, base_url=srv.base_url, datasets=registry, **FAST)
+        assert srv.total_hits() == hits
+    assert (tmp_path / "manifest.json").read_bytes() == first
+    files = manifest["files"]
+    assert sorted(files) == ["files/data.csv", "ons/things.geojson"]
+    rec = files["files/data.csv"]
+    assert rec["sha256"] == _sha(CSV_BODY)
+    assert rec["size"] == len(CSV_BODY)
+    assert rec["source"] == srv.file_url("data.csv")
+    assert rec["fetched_at"].endswith("Z")
+    assert json.loads(first) == manifest
+    assert first.decode() == json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+
+
+def test_changed_file_is_fetched_again(tmp_path: Path) -> None:
+    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
+        registry = _dataset(_file(srv.file_url("data.csv")))
+        fetch(tmp_path, datasets=registry, **FAST)
+        (tmp_path / "files/data.csv").write_bytes(b"tampered\n")
+        fetch(tmp_path, datasets=registry, **FAST)
+        assert srv.hits["/files/data.csv"] == 2
+    assert (tmp_path / "files/data.csv").read_bytes() == CSV_BODY
+
+
+# --------------------------------------------------------------------------- real registry online
+
+
+def _lookup_services() -> dict[str, FakeService]:
+    lsoas = ["E01000001", "E01000002", "E01000003"]
+
+    def table(rows: list[dict]) -> FakeService:
+        return FakeService(
+            [{"ObjectId": i + 1, **r} for i, r in enumerate(rows)],
+            geometry=False,
+            oid_field="ObjectId",
+            max_record_count=2,
+        )
+
+    icb = [
+        {
+            "LSOA21CD": c,
+            "LSOA21NM": f"City {c[-1]}A",
+            "SICBL24CD": "E38000255",
+            "SICBL24CDH": "A3A8R",
+            "SICBL24NM": "NHS NEL ICB - A3A8R",
+            "ICB24CD": "E54000029",
+            "ICB24CDH": "QMF",
+            "ICB24NM": "NHS North East London ICB",
+            "CAL24CD": "E56000001",
+            "LAD24CD": "E09000001",
+        }
+        for c in lsoas
+    ]
+    ward = [
+        {"LSOA21CD": c, "WD24CD": "E05009288", "WD24NM": "Aldersgate", "LAD24CD": "E09000001"}
+        | {"LAD24NM": "City of London"}
+        for c in lsoas
+    ]
+    oas = [
+        {"OA21CD": f"E0000{i}", "LSOA21CD": c, "MSOA21CD": "E02000001", "MSOA21NM": "City 001"}
+        for i, c in enumerate(lsoas + lsoas)
+    ]
+    rgn = [{"LAD24CD": "E09000001", "LAD24NM": "City", "RGN24CD": "E12000007", "RGN24NM": "London"}]
+    nhser = [
+        {"SICBL24CD": "E38000255", "ICB24CD": "E54000029", "NHSER24CD": "E40000003"}
+        | {"NHSER24NM": "London"}
+    ]
+    parts = DATASETS["lookup"].online
+    rows = dict(zip([p.name for p in parts], [icb, ward, oas, rgn, nhser], strict=True))
+    return {p.service: table(rows[p.name]) for p in parts if p.service}
+
+
+def test_lookup_parts_are_assembled_into_the_mirror_layout(tmp_path: Path) -> None:
+    with FakeServer(services=_lookup_services()) as srv:
+        manifest = fetch(tmp_path, names=["lookup"], base_url=srv.base_url, **FAST)
+    path = locate("lookup", tmp_path)
+    assert path == tmp_path / DATASETS["lookup"].mirror_path
+    rows = list(csv.DictReader(path.open()))
+    assert tuple(rows[0]) == LOOKUP_COLUMNS
+    check_columns(list(rows[0]), "lookup", path)
+    assert [r["LSOA21CD"] for r in rows] == ["E01000001", "E01000002", "E01000003"]
+    assert {r["NHSER24NM"] for r in rows} == {"London"}
+    assert {r["MSOA21CD"] for r in rows} == {"E02000001"}
+    assert DATASETS["lookup"].mirror_path in manifest["files"]
+    assert len(manifest["files"]) == 6
+
+
+def test_real_registry_boundary_layer_online(tmp_path: Path) -> None:
+    rows = [{"FID": i + 1, "ICB23CD": f"E5400{i:04d}", "ICB23NM": f"ICB {i}"} for i in range(42)]
+    service = DATASETS["icb_boundaries"].online[0].service
+    with FakeServer(services={service: FakeService(rows, max_record_count=20)}) as srv:
+        fetch(tmp_path, names=["icb_boundaries"], base_url=srv.base_url, **FAST)
+    path = locate("icb_boundaries", tmp_path)
+    assert path.name == "icb23_bsc.geojson"
+    assert len(json.loads(path.read_text())["features"]) == 42
+
+
+# --------------------------------------------------------------------------- mirror mode
+
+
+def _fake_mirror(root: Path, files: dict[str, bytes], listed: dict[str, bytes]) -> Path:
+    lines = ["# Mirror", "", "## Files", ""]
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    for rel, data in listed.items():
+        lines += [
+            f"### `{rel}`",
+            "Some text; upstream sha256 `" + "0" * 64 + "`.",
+            "",
+            f"- size: {len(data):,} bytes; rows/features: 1; sha256: `{_sha(data)}`",
+            "",
+        ]
+    (root / "MANIFEST.md").write_text("\n".join(lines))
+    return root
+
+
+def _mirror_registry() -> dict[str, Dataset]:
+    def ds(name: str, rel: str, required: bool = True) -> Dataset:
+        return Dataset(name, "t", "t", rel, "csv", ("CODE",), required=required)
+
+    return {
+        "a": ds("a", "population/a.csv"),
+        "b": ds("b", "lookups/b.csv"),
+        "c": ds("c", "readiness/c.csv", required=False),
+    }
+
+
+def test_mirror_copy_then_skip(tmp_path: Path) -> None:
+    files = {"population/a.csv": b"CODE\nE1\n", "lookups/b.csv": b"CODE\nE2\n"}
+    mirror = _fake_mirror(tmp_path / "mirror", files, files)
+    raw = tmp_path / "raw"
+    manifest = fetch(raw, mirror=mirror, datasets=_mirror_registry(), progress=False)
+    for rel, data in files.items():
+        assert (raw / rel).read_bytes() == data
+        assert manifest["files"][rel]["sha256"] == _sha(data)
+        assert manifest["files"][rel]["source"] == str(mirror / rel)
+    assert "readiness/c.csv" not in manifest["files"]  # optional and absent from the mirror
+    inodes = {rel: os.stat(raw / rel).st_ino for rel in files}
+    first = (raw / "manifest.json").read_bytes()
+    fetch(raw, mirror=mirror, datasets=_mirror_registry(), progress=False)
+    assert {rel: os.stat(raw / rel).st_ino for rel in files} == inodes  # not rewritten
+    assert (raw / "manifest.json").read_bytes() == first
+
+
+def test_mirror_file_disagreeing_with_manifest_is_refused(tmp_path: Path) -> None:
+    listed = {"population/a.csv": b"CODE\nE1\n", "lookups/b.csv": b"CODE\nE2\n"}
+    files = {**listed, "lookups/b.csv": b"CODE\nE2 damaged\n"}
+    mirror = _fake_mirror(tmp_path / "mirror", files, listed)
+    raw = tmp_path / "raw"
+    with pytest.raises(PlannerError, match=r"lookups/b\.csv.*differs from MANIFEST\.md"):
+        fetch(raw, mirror=mirror, datasets=_mirror_registry(), progress=False)
+    assert not (raw / "lookups/b.csv").exists()
+    assert _leftovers(raw / "lookups") == []
+    assert "population/a.csv" in load_manifest(raw)["files"]  # earlier good copy recorded
+
+
+def test_missing_required_mirror_file(tmp_path: Path) -> None:
+    mirror = _fake_mirror(tmp_path / "mirror", {"population/a.csv": b"CODE\n"}, {})
+    with pytest.raises(PlannerError, match=r"lookups/b\.csv.*required dataset 'b'"):
+        fetch(tmp_path / "raw", mirror=mirror, datasets=_mirror_registry(), progress=False)
+
+
+def test_parse_mirror_manifest_takes_the_size_line(tmp_path: Path) -> None:
+    mirror = _fake_mirror(tmp_path, {}, {"x/y.csv": b"abc"})
+    assert parse_mirror_manifest(mirror / "MANIFEST.md") == {"x/y.csv": _sha(b"abc")}
+
+
+def test_real_mirror_small_dataset(tmp_path: Path, mirror_dir: Path) -> None:
+    listed = parse_mirror_manifest(mirror_dir / "MANIFEST.md")
+    rel = DATASETS["icb_boundaries"].mirror_path
+    assert rel in listed
+    manifest = fetch(tmp_path, mirror=mirror_dir, names=["icb_boundaries"], progress=False)
+    assert manifest["files"][rel]["sha256"] == listed[rel]
+    assert hashlib.sha256((tmp_path / rel).read_bytes()).hexdigest() == listed[rel]
+    assert locate("icb_boundaries", tmp_path) == tmp_path / rel
