@@ -208,13 +208,12 @@ def _fetch_mirror(
             continue
         dest = raw_dir / rel
         want = listed.get(rel)
-        if _up_to_date(dest, want or sha256_file(src)):
+        have = sha256_file(dest) if dest.is_file() else None
+        if have is not None and have == (want or sha256_file(src)):
             log.info("%s already up to date", rel)
             rec = manifest["files"].get(rel)
-            if not rec or rec.get("sha256") != sha256_file(dest):
-                manifest["files"][rel] = _record(
-                    dest, sha256_file(dest), str(src), dataset.name, None
-                )
+            if not rec or rec.get("sha256") != have:
+                manifest["files"][rel] = _record(dest, have, str(src), dataset.name, None)
             continue
         sha = _copy_checked(src, dest, want)
         manifest["files"][rel] = _record(dest, sha, str(src), dataset.name, None)

@@ -372,7 +372,7 @@ def _repair(st: _State) -> None:
 # balance
 
 
-def _shift(st: _State, src: int, dst: int, amount: float, slack: float, keep: float) -> float:
+def _shift(st: _State, src: int, dst: int, amount: float, slack: float) -> float:
     """Move boundary areas from src to dst totalling about `amount`; returns what moved."""
     g, lab = st.g, st.lab
     cand = {u for u in range(g.n) if lab[u] == src and any(lab[v] == dst for v in g.nbrs[u])}
@@ -384,7 +384,7 @@ def _shift(st: _State, src: int, dst: int, amount: float, slack: float, keep: fl
             if lab[u] != src:
                 continue
             pu = g.pop[u]
-            if pu > left + slack or st.ppop[src] - pu < keep:
+            if pu > left + slack:
                 continue
             scored.append((st.move_delta(u, dst), u))
         if not scored:
@@ -406,7 +406,8 @@ def _shift(st: _State, src: int, dst: int, amount: float, slack: float, keep: fl
     return moved
 
 
-def _path(adj: list[set[int]], start: int, good) -> list[int] | None:
+def _path(adj: list[set[int]], start: int, good, usable) -> list[int] | None:
+    """Shortest path of catchments from start to one that is `good`, over usable hops."""
     prev = {start: -1}
     queue = deque([start])
     while queue:
@@ -417,52 +418,62 @@ def _path(adj: list[set[int]], start: int, good) -> list[int] | None:
                 path.append(prev[path[-1]])
             return path[::-1]
         for y in sorted(adj[x]):
-            if y not in prev:
+            if y not in prev and usable(x, y):
                 prev[y] = x
                 queue.append(y)
     return None
 
 
 def _balance(st: _State, lo: float, hi: float, mean: float, rounds: int) -> bool:
-    """Push population from catchments above the window to the nearest with room, and back."""
-    g = st.g
+    """Push population from catchments outside the window along paths of neighbours.
+
+    An over-full catchment sends areas to the nearest catchment with room (each
+    catchment on the path passes the surplus on); an under-full one pulls from
+    the nearest with a surplus.  Paths whose borders cannot move are made tabu.
+    """
     slack = max((hi - lo) / 4.0, 0.0)
-    tabu: set[tuple[int, int]] = set()
+    blocked: set[tuple[int, int]] = set()  # (src, dst) borders where nothing could move
+    stuck: set[int] = set()
     for _ in range(rounds):
-        devs = [(max(st.ppop[p] - hi, lo - st.ppop[p]), p) for p in range(st.k)]
+        devs = [
+            (max(st.ppop[p] - hi, lo - st.ppop[p]), p) for p in range(st.k) if p not in stuck
+        ]
+        if not devs:
+            break
         worst, p = max(devs)
         if worst <= 0:
-            return True
+            break
         adj = st.part_graph()
         over = st.ppop[p] > hi
+        sign = 1.0 if over else -1.0
         if over:
-            path = _path(adj, p, lambda q: st.ppop[q] < mean - slack and (p, q) not in tabu)
+            usable = lambda x, y: (x, y) not in blocked  # noqa: E731
         else:
-            path = _path(adj, p, lambda q: st.ppop[q] > mean + slack and (p, q) not in tabu)
+            usable = lambda x, y: (y, x) not in blocked  # noqa: E731
+        path = _path(adj, p, lambda q: sign * (mean - st.ppop[q]) > slack, usable)
         if path is None:
-            path = _path(
-                adj, p, (lambda q: st.ppop[q] < hi) if over else (lambda q: st.ppop[q] > lo)
-            )
-            if path is None:
-                return False
-        before = st.ppop[p]
+            path = _path(adj, p, lambda q: sign * (mean - st.ppop[q]) > 0, usable)
+        if path is None:
+            stuck.add(p)
+            continue
         if over:
             for src, dst in zip(path[:-1], path[1:], strict=True):
                 amount = st.ppop[src] - mean
                 if amount <= 0:
                     break
-                _shift(st, src, dst, amount, slack, keep=0.0)
+                if _shift(st, src, dst, amount, slack) == 0:
+                    blocked.add((src, dst))
+                    break
         else:
             # path runs p -> ... -> donor; fill p first, then each hop refills the one before.
             for dst, src in zip(path[:-1], path[1:], strict=True):
                 amount = mean - st.ppop[dst]
                 if amount <= 0:
                     break
-                _shift(st, src, dst, amount, slack, keep=0.0)
-        if abs(st.ppop[p] - before) < 1e-9:
-            tabu.add((p, path[-1] if over else path[0]))
-    del g
-    return max(max(st.ppop[q] - hi, lo - st.ppop[q]) for q in range(st.k)) <= 0
+                if _shift(st, src, dst, amount, slack) == 0:
+                    blocked.add((src, dst))
+                    break
+    return all(lo <= st.ppop[q] <= hi for q in range(st.k))
 
 
 # ---------------------------------------------------------------------------------------
@@ -613,20 +624,43 @@ def partition_region(
     if k == 1:
         return np.zeros(len(population), dtype=np.int64)
     g = _Graph(population, np.asarray(area, float), np.asarray(perimeter, float), district, a, b, length)
+    best: tuple[float, list[int]] | None = None
+    for attempt in range(STARTS):
+        st = _attempt(g, k, tolerance, seed * 7919 + attempt, keep_districts, coarse=attempt % 2 == 0)
+        score = _score(st, tolerance)
+        if best is None or score < best[0]:
+            best = (score, list(st.lab))
+    assert best is not None
+    return np.asarray(best[1], dtype=np.int64)
+
+
+# Independent starts per region; the best by score wins (seeds derived from the user's seed).
+STARTS = 4
+
+
+def _score(st: _State, tolerance: float) -> float:
+    """Lower is better: imbalance first, then Σ 1/PP plus the split penalty."""
+    mean = sum(st.ppop) / st.k
+    excess = sum(max(0.0, abs(p / mean - 1) - tolerance) for p in st.ppop)
+    shape = sum(st._f(st.pperim[p], st.parea[p]) for p in range(st.k))
+    return 1e6 * excess + shape + st.w_split * sum(c - 1 for c in st.dparts.values())
+
+
+def _attempt(
+    g: _Graph, k: int, tolerance: float, seed: int, keep_districts: bool, coarse: bool
+) -> _State:
+    """One start: METIS (on whole districts if `coarse`), repair, balance, local search."""
     rng = np.random.default_rng(seed)
-    mean = population.sum() / k
+    mean = sum(g.pop) / k
     w = SPLIT_WEIGHT[keep_districts]
     loose = max(tolerance, 0.03)
-    if keep_districts:
-        cg, node = _coarsen(g, (1 + tolerance) * mean)
-        cst = _solve(cg, k, tolerance, rng, seed, w, None, [tolerance])
+    stages = [loose, (loose + tolerance) / 2, tolerance] if loose > tolerance else [tolerance]
+    init = None
+    if coarse:
+        cg, node = _coarsen(g, (1 + max(tolerance, 0.03)) * mean)
+        cst = _solve(cg, k, tolerance, rng, seed, w, None, [stages[0]])
         init = np.asarray(cst.lab, dtype=np.int64)[node]
-        stages = [tolerance]
-    else:
-        init = None
-        stages = [loose, (loose + tolerance) / 2, tolerance] if loose > tolerance else [tolerance]
-    st = _solve(g, k, tolerance, rng, seed, w, init, stages)
-    return np.asarray(st.lab, dtype=np.int64)
+    return _solve(g, k, tolerance, rng, seed, w, init, stages)
 
 
 def partition_england(

@@ -24,7 +24,7 @@ import pandas as pd
 import planner
 from planner import adjacency as adjacency_stage
 from planner import areas as areas_stage
-from planner import sources
+from planner import download, sources
 from planner.adjacency import Adjacency
 from planner.errors import PlannerError
 from planner.fsutil import atomic_directory, sha256_file
@@ -184,3 +184,22 @@ def load_areas(directory: Path) -> tuple[gpd.GeoDataFrame, Adjacency]:
         perimeter=metrics["perimeter_m"].to_numpy(dtype=np.float64),
     )
     return areas, adjacency
+
+
+# ---------------------------------------------------------------- fetch and validate
+
+
+def fetch(
+    workspace: Workspace,
+    mirror: Path | None = None,
+    names: Iterable[str] | None = None,
+    progress: bool = True,
+) -> dict:
+    """Bring the inputs into data/raw (from ONS, or from a mirror folder)."""
+    if mirror is not None and not Path(mirror).is_dir():
+        raise PlannerError(
+            "the mirror folder does not exist",
+            file=mirror,
+            fix="give the folder laid out like shared/open-data (with MANIFEST.md)",
+        )
+    return download.fetch(workspace.raw, mirror=mirror, names=names, progress=progress)

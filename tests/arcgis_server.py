@@ -8,6 +8,7 @@ shorter than Content-Length, connection resets, a server that never answers).
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import struct
@@ -36,7 +37,10 @@ class FakeService:
     def fields(self) -> list[dict[str, str]]:
         names = list(self.rows[0]) if self.rows else [self.oid_field]
         return [
-            {"name": n, "type": "esriFieldTypeOID" if n == self.oid_field else "esriFieldTypeString"}
+            {
+                "name": n,
+                "type": "esriFieldTypeOID" if n == self.oid_field else "esriFieldTypeString",
+            }
             for n in names
         ]
 
@@ -72,7 +76,7 @@ class FakeServer:
         handler = _make_handler(self)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
         self._thread.start()
         return self
 
@@ -195,6 +199,8 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.close()
                 self.rfile.close()
                 sock.close()  # with linger 0 this sends RST, not FIN
+                self.wfile = io.BytesIO()  # the handler's final flush must find an open file
+                self.rfile = io.BytesIO()
 
     return Handler
 
@@ -208,7 +214,9 @@ def _query(service: FakeService, params: dict[str, str]) -> dict[str, Any]:
         return {"error": {"code": 400, "message": "resultOffset needs orderByFields"}}
     served = rows if service.serve_only is None else rows[: service.serve_only]
     offset = int(params.get("resultOffset", 0))
-    n = min(int(params.get("resultRecordCount", service.max_record_count)), service.max_record_count)
+    n = min(
+        int(params.get("resultRecordCount", service.max_record_count)), service.max_record_count
+    )
     page = served[offset : offset + n]
     if service.repeat_on_later_pages and offset > 0 and page:
         page = [served[offset - 1], *page[1:]]

@@ -82,7 +82,9 @@ def test_table_service_is_written_as_csv_in_object_id_order(tmp_path: Path) -> N
         name="lu", download_path="ons/lu.csv", kind="table", service="LU", columns=("CODE",)
     )
     rows = _rows(7, oid="ObjectId")[::-1]
-    with FakeServer(services={"LU": FakeService(rows, geometry=False, oid_field="ObjectId")}) as srv:
+    with FakeServer(
+        services={"LU": FakeService(rows, geometry=False, oid_field="ObjectId")}
+    ) as srv:
         fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(part), page_size=3, **FAST)
         assert all(p.get("f") == "json" for path, p in srv.log if path.endswith("/query"))
     table = list(csv.DictReader((tmp_path / "ons/lu.csv").open()))
@@ -92,31 +94,39 @@ def test_table_service_is_written_as_csv_in_object_id_order(tmp_path: Path) -> N
 
 def test_fewer_features_than_count_is_an_error(tmp_path: Path) -> None:
     service = FakeService(_rows(25), max_record_count=10, count_override=26)
-    with FakeServer(services={"Things_EN_BSC": service}) as srv:
-        with pytest.raises(PlannerError, match=r"Things_EN_BSC.*got 25 features.*said 26"):
-            fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+    with (
+        FakeServer(services={"Things_EN_BSC": service}) as srv,
+        pytest.raises(PlannerError, match=r"Things_EN_BSC.*got 25 features.*said 26"),
+    ):
+        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
     assert not (tmp_path / "ons/things.geojson").exists()
 
 
 def test_paging_that_stops_early_is_an_error(tmp_path: Path) -> None:
     service = FakeService(_rows(25), max_record_count=10, serve_only=20)
-    with FakeServer(services={"Things_EN_BSC": service}) as srv:
-        with pytest.raises(PlannerError, match="got 20 features but returnCountOnly said 25"):
-            fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+    with (
+        FakeServer(services={"Things_EN_BSC": service}) as srv,
+        pytest.raises(PlannerError, match="got 20 features but returnCountOnly said 25"),
+    ):
+        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
 
 
 def test_repeated_feature_is_an_error_not_deduplicated(tmp_path: Path) -> None:
     service = FakeService(_rows(25), max_record_count=10, repeat_on_later_pages=True)
-    with FakeServer(services={"Things_EN_BSC": service}) as srv:
-        with pytest.raises(PlannerError, match=r"Things_EN_BSC: feature FID=10 arrived twice"):
-            fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+    with (
+        FakeServer(services={"Things_EN_BSC": service}) as srv,
+        pytest.raises(PlannerError, match=r"Things_EN_BSC: feature FID=10 arrived twice"),
+    ):
+        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
     assert not (tmp_path / "ons/things.geojson").exists()
 
 
 def test_arcgis_error_json_is_reported(tmp_path: Path) -> None:
-    with FakeServer(services={}) as srv:
-        with pytest.raises(PlannerError, match=r"HTTP 404.*Fix: the service or file may have moved"):
-            fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer("Gone")), **FAST)
+    with (
+        FakeServer(services={}) as srv,
+        pytest.raises(PlannerError, match=r"HTTP 404.*Fix: the service or file may have moved"),
+    ):
+        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer("Gone")), **FAST)
 
 
 # --------------------------------------------------------------------------- retries and timeouts
@@ -201,18 +211,22 @@ def test_checksum_mismatch_keeps_the_old_file(tmp_path: Path) -> None:
 
 
 def test_zero_byte_file_is_an_error(tmp_path: Path) -> None:
-    with FakeServer(files={"data.csv": b""}) as srv:
-        with pytest.raises(PlannerError, match="empty"):
-            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+    with (
+        FakeServer(files={"data.csv": b""}) as srv,
+        pytest.raises(PlannerError, match="empty"),
+    ):
+        fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
     assert not (tmp_path / "files/data.csv").exists()
 
 
 def test_html_error_page_is_not_taken_for_data(tmp_path: Path) -> None:
     old = _with_old_file(tmp_path)
     page = b"<!DOCTYPE html><html><body>Service unavailable</body></html>"
-    with FakeServer(files={"data.csv": page}) as srv:
-        with pytest.raises(PlannerError, match="HTML page"):
-            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+    with (
+        FakeServer(files={"data.csv": page}) as srv,
+        pytest.raises(PlannerError, match="HTML page"),
+    ):
+        fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
     assert (tmp_path / "files/data.csv").read_bytes() == old
 
 

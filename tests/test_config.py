@@ -1,0 +1,184 @@
+"""Scenario loading: the bundled TOML is the proposal, and every mistake names file, key, value, fix."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from planner.config import (
+    DEFAULT_SCENARIO_PATH,
+    Scenario,
+    default_scenario,
+    largest_remainder,
+    load_scenario,
+    next_year,
+    rescale_teams,
+    validate_scenario_file,
+    wave_dates,
+)
+from planner.errors import PlannerError
+
+BUNDLED = DEFAULT_SCENARIO_PATH.read_text(encoding="utf-8")
+
+
+def write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def edited(tmp_path: Path, old: str, new: str) -> Path:
+    assert old in BUNDLED, old
+    return write(tmp_path, BUNDLED.replace(old, new, 1))
+
+
+def test_bundled_toml_equals_defaults() -> None:
+    loaded = load_scenario(DEFAULT_SCENARIO_PATH)
+    assert loaded == default_scenario()
+    assert load_scenario() == default_scenario()
+    assert loaded.source == str(DEFAULT_SCENARIO_PATH)
+    # field by field, so a difference says which parameter drifted
+    for f in dataclasses.fields(Scenario):
+        if f.compare:
+            assert getattr(loaded, f.name) == getattr(default_scenario(), f.name), f.name
+    assert validate_scenario_file(DEFAULT_SCENARIO_PATH) == []
+
+
+def test_defaults_are_the_proposal() -> None:
+    s = default_scenario()
+    assert s.teams == 202 and s.population_per_team == 280_000
+    assert s.wave_sizes == (40, 40, 55, 67)
+    assert [w.ramp_up for w in s.waves] == [False, True, True, True]
+    assert [w.start_year for w in s.waves] == ["2022/23", "2022/23", "2023/24", "2024/25"]
+    assert round(s.wte, 10) == 5.13
+    assert [(p.band, p.wte) for p in s.posts] == [
+        ("8c", 0.33), ("8b", 1.0), ("7", 1.0), ("7", 1.0), ("6", 1.0), ("4", 0.8)
+    ]
+    assert dict(s.pay_points) == {"8c": 63751, "8b": 53168, "7": 40894, "6": 33176, "4": 24157}
+    assert round(s.salary_bill, 6) == 208_495.43
+    assert (s.oncost_uplift, s.pay_growth, s.starting_labour_share) == (1.14, 1.03, 0.5)
+    assert (s.training_first_year, s.training_second_year) == (11_077.50, 4_987.50)
+    assert s.development_programme == (500_000, 1_000_000, 1_000_000, 0)
+    assert (s.babies_full_year, s.babies_first_year) == (150, 50)
+    assert s.years == ("2022/23", "2023/24", "2024/25", "2025/26")
+    assert s.spending_review == s.years[:3]
+    assert s.regional_fair_shares is True and s.locks == ()
+    assert (s.partition_preset, s.partition_tolerance) == ("la_aligned", 0.10)
+    assert wave_dates(s, 1) == ("2022/23", "2022/23")
+    assert wave_dates(s, 2) == ("2022/23", "2023/24")
+    assert wave_dates(s, 4) == ("2024/25", "2025/26")
+
+
+def test_bundled_toml_is_commented() -> None:
+    keys = [
+        line.split("=")[0].strip()
+        for line in BUNDLED.splitlines()
+        if "=" in line and not line.lstrip().startswith(("#", "{", '"'))
+    ]
+    lines = BUNDLED.splitlines()
+    assert BUNDLED.count("Proposal:") >= 10
+    for i, line in enumerate(lines):
+        if line.strip().startswith("[") and not line.strip().startswith("[["):
+            assert lines[i + 1].lstrip().startswith("#"), f"section {line} has no comment"
+    assert "teams" in keys and "pay_growth" in keys
+
+
+def test_partial_file_takes_defaults_and_preset_tolerance(tmp_path: Path) -> None:
+    s = load_scenario(write(tmp_path, '[partition]\npreset = "equal_size"\n'))
+    assert s.partition_tolerance == 0.005
+    assert dataclasses.replace(s, partition_preset="la_aligned", partition_tolerance=0.10) == (
+        default_scenario()
+    )
+
+
+def test_extra_years_and_locks(tmp_path: Path) -> None:
+    path = edited(
+        tmp_path,
+        'labels = ["2022/23", "2023/24", "2024/25", "2025/26"]',
+        'labels = ["2022/23", "2023/24", "2024/25", "2025/26", "2026/27"]',
+    )
+    text = path.read_text().replace("[phasing.locks]\n", '[phasing.locks]\n"QWO-1" = 2\n')
+    s = load_scenario(write(tmp_path, text))
+    assert s.years[-1] == "2026/27"
+    assert s.development("2026/27") == 0.0
+    assert s.locks_dict == {"QWO-1": 2}
+
+
+def test_rescale_teams_scales_waves() -> None:
+    s = rescale_teams(default_scenario(), 226, population_per_team=250_000)
+    assert s.teams == 226 and sum(s.wave_sizes) == 226
+    assert s.wave_sizes == tuple(largest_remainder([40, 40, 55, 67], 226))
+    assert s.population_per_team == 250_000
+    assert largest_remainder([1, 1, 1], 2) == [1, 1, 0]
+    assert next_year("2025/26") == "2026/27" and next_year("2099/00") == "2100/01"
+
+
+BAD_CASES = [
+    # (old text, new text, key in the error, value in the error)
+    ("pay_growth = 1.03", 'pay_growth = "1.03"', "costs.pay_growth", "'1.03'"),
+    ("training_first_year = 11077.50", "training_first_year = -5", "costs.training_first_year", "-5"),
+    ("teams = 202", "teams = 203", "waves", "[40, 40, 55, 67]"),
+    ("oncost_uplift = 1.14", "oncost_uplift = 1.14\nbogus = 1", "costs.bogus", "1"),
+    ('"2023/24", "2024/25", "2025/26"]', '"2024/25", "2023/24", "2025/26"]', "years.labels[1]",
+     "'2024/25'"),
+    ('"8c" = 63751', '"8c" = -63751', "pay_points.8c", "-63751"),
+    ("regional_fair_shares = true", 'regional_fair_shares = "yes"', "phasing.regional_fair_shares",
+     "'yes'"),
+    ('preset = "la_aligned"', 'preset = "squares"', "partition.preset", "'squares'"),
+    ('band = "4"', 'band = "9"', "team.posts[5].band", "'9'"),
+    ("teams = 67", "teams = 67.5", "waves[3].teams", "67.5"),
+    ("development_programme = [500000, 1000000, 1000000, 0]",
+     "development_programme = [500000, 1000000, 1000000, 0, 0]",
+     "costs.development_programme", "[500000.0"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "key", "value"), BAD_CASES)
+def test_bad_values_name_file_key_value_fix(
+    tmp_path: Path, old: str, new: str, key: str, value: str
+) -> None:
+    path = edited(tmp_path, old, new)
+    with pytest.raises(PlannerError) as info:
+        load_scenario(path)
+    err = info.value
+    assert err.file == str(path) and err.field == key and err.fix
+    assert str(path) in str(err) and f"'{key}'" in str(err) and value in str(err)
+    assert validate_scenario_file(path)[0].field == key
+
+
+def test_line_number_given(tmp_path: Path) -> None:
+    path = edited(tmp_path, "pay_growth = 1.03", 'pay_growth = "x"')
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "pay_growth =" in t)
+    assert f"(line {line})" in str(pytest.raises(PlannerError, load_scenario, path).value)
+
+
+def test_validate_collects_every_problem(tmp_path: Path) -> None:
+    text = BUNDLED.replace("pay_growth = 1.03", 'pay_growth = "x"').replace(
+        "babies_full_year = 150", "babies_full_year = -1"
+    ).replace("seed = 2021", "seed = 2021\ncolour = 'blue'")
+    problems = validate_scenario_file(write(tmp_path, text))
+    assert {p.field for p in problems} == {"costs.pay_growth", "capacity.babies_full_year", "colour"}
+    assert all(isinstance(p, PlannerError) and p.file for p in problems)
+
+
+def test_syntax_error_has_line_and_column(tmp_path: Path) -> None:
+    path = edited(tmp_path, "pay_growth = 1.03", "pay_growth 1.03")
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "pay_growth 1" in t)
+    with pytest.raises(PlannerError) as info:
+        load_scenario(path)
+    text = str(info.value)
+    assert str(path) in text and f"line {line}, column" in text and "pay_growth 1.03" in text
+    assert [str(p) for p in validate_scenario_file(path)] == [text]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(PlannerError, match="not found"):
+        load_scenario(tmp_path / "nope.toml")
+
+
+def test_lock_beyond_last_wave(tmp_path: Path) -> None:
+    path = write(tmp_path, BUNDLED.replace("[phasing.locks]\n", '[phasing.locks]\n"QWO-1" = 9\n'))
+    err = pytest.raises(PlannerError, load_scenario, path).value
+    assert err.field == "phasing.locks.QWO-1" and err.value == 9
