@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need on a fresh Debian machine, then runs them.
+# Safe to re-run: each step is skipped when already done.
+#   - Debian chromium (the browser tests drive it through Playwright)
+#   - .venv with planner and its dev extras
+#   - folium's CDN assets from npm, served to the browser by the tests (no internet here)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get install -y -q chromium >/dev/null 2>&1 || {
+        $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null
+    }
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -c "import planner, geopandas, playwright" # fail here if the install failed
+
+if [ -f scripts/fetch_browser_assets.sh ]; then
+    bash scripts/fetch_browser_assets.sh
+fi
+
+exec .venv/bin/python -m pytest -n 2 "$@"
