@@ -161,12 +161,34 @@ def wave_dates(scenario: Scenario, wave: int) -> tuple[str, str]:
     return spec.start_year, next_year(spec.start_year) if spec.ramp_up else spec.start_year
 
 
+def with_overrides(
+    scenario: Scenario, *, seed: int | None = None, preset: str | None = None
+) -> Scenario:
+    """Command-line overrides (--seed, --preset); a preset brings its own tolerance."""
+    if seed is not None:
+        scenario = replace(scenario, seed=seed)
+    if preset is not None:
+        if preset not in PARTITION_PRESETS:
+            raise PlannerError(
+                "unknown partition preset",
+                field="--preset",
+                value=preset,
+                fix=f"use one of {', '.join(PARTITION_PRESETS)}",
+            )
+        scenario = replace(
+            scenario, partition_preset=preset, partition_tolerance=PARTITION_PRESETS[preset]
+        )
+    return scenario
+
+
 def default_scenario() -> Scenario:
     """The proposal's parameters (equal to scenarios/proposal-2021.toml)."""
     return Scenario()
 
 
-def rescale_teams(scenario: Scenario, teams: int, population_per_team: int | None = None) -> Scenario:
+def rescale_teams(
+    scenario: Scenario, teams: int, population_per_team: int | None = None
+) -> Scenario:
     """The same scenario with `teams` teams, each wave scaled by largest remainder.
 
     Used when population per team changes (e.g. 250,000 instead of 280,000):
@@ -213,13 +235,17 @@ class _Collector:
         parts = key.split(".")
         leaf = parts[-1].split("[")[0]
         start, stop = 0, len(self.lines)
-        if len(parts) > 1 and "[" not in parts[0]:
-            header = re.compile(rf"^\s*\[\s*{re.escape(parts[0])}\s*\]")
+        for n in range(len(parts) - 1, 0, -1):  # the innermost [section] that exists
+            if "[" in parts[n - 1]:
+                continue
+            section = re.escape(".".join(parts[:n]))
+            header = re.compile(rf"^\s*\[\s*{section}\s*\]")
             heads = [i for i, line in enumerate(self.lines) if header.match(line)]
             if heads:
                 start = heads[0] + 1
                 nxt = [i for i in range(start, stop) if self.lines[i].lstrip().startswith("[")]
                 stop = nxt[0] if nxt else stop
+                break
         pat = re.compile(rf'^\s*["\']?{re.escape(leaf)}["\']?\s*=')
         hits = [i + 1 for i in range(start, stop) if pat.match(self.lines[i])]
         return hits[0] if len(hits) == 1 else None
@@ -240,13 +266,22 @@ def _is_number(v: object) -> bool:
 Checker = Callable[[_Collector, str, Any], Any]
 
 
-def _number(*, minimum: float | None = 0.0, positive: bool = False, integer: bool = False,
-            maximum: float | None = None) -> Checker:
+def _number(
+    *,
+    minimum: float | None = 0.0,
+    positive: bool = False,
+    integer: bool = False,
+    maximum: float | None = None,
+) -> Checker:
     def check(c: _Collector, key: str, v: Any) -> Any:
         kind = "a whole number" if integer else "a number"
         if not _is_number(v) or (integer and not isinstance(v, int)):
-            c.add(key, f"must be {kind}, not {type(v).__name__}", v,
-                  f"write {key.split('.')[-1]} = <{kind}> without quotes")
+            c.add(
+                key,
+                f"must be {kind}, not {type(v).__name__}",
+                v,
+                f"write {key.split('.')[-1]} = <{kind}> without quotes",
+            )
             return None
         if isinstance(v, float) and not math.isfinite(v):
             c.add(key, "must be finite", v, "give a finite number")
@@ -281,18 +316,28 @@ def _string(choices: tuple[str, ...] | None = None) -> Checker:
 
 def _boolean(c: _Collector, key: str, v: Any) -> Any:
     if not isinstance(v, bool):
-        c.add(key, f"must be true or false, not {type(v).__name__}", v,
-              "write true or false (lower case, no quotes)")
+        c.add(
+            key,
+            f"must be true or false, not {type(v).__name__}",
+            v,
+            "write true or false (lower case, no quotes)",
+        )
         return None
     return v
 
 
 def _year(c: _Collector, key: str, v: Any) -> Any:
-    if not isinstance(v, str) or not (m := _YEAR_RE.match(v)) or (
-        (int(m.group(1)) + 1) % 100 != int(m.group(2))
+    if (
+        not isinstance(v, str)
+        or not (m := _YEAR_RE.match(v))
+        or ((int(m.group(1)) + 1) % 100 != int(m.group(2)))
     ):
-        c.add(key, "must be a financial year like \"2022/23\"", v,
-              'write the year as "YYYY/YY", e.g. "2022/23"')
+        c.add(
+            key,
+            'must be a financial year like "2022/23"',
+            v,
+            'write the year as "YYYY/YY", e.g. "2022/23"',
+        )
         return None
     return v
 
@@ -311,20 +356,24 @@ def _list_of(item: Checker, *, min_len: int = 0) -> Checker:
     return check
 
 
-def _table(c: _Collector, key: str, v: Any, spec: dict[str, Checker],
-           required: tuple[str, ...] = ()) -> dict[str, Any] | None:
+def _table(
+    c: _Collector, key: str, v: Any, spec: dict[str, Checker], required: tuple[str, ...] = ()
+) -> dict[str, Any] | None:
     """Check one TOML table against `spec`: unknown keys, missing keys, each value."""
     if not isinstance(v, dict):
-        c.add(key, f"must be a table, not {type(v).__name__}", v,
-              f"write it as a [{key}] section")
+        c.add(key, f"must be a table, not {type(v).__name__}", v, f"write it as a [{key}] section")
         return None
     out: dict[str, Any] = {}
     ok = True
     for k, val in v.items():
         dotted = f"{key}.{k}" if key else k
         if k not in spec:
-            c.add(dotted, "unknown key", val,
-                  f"remove it or correct the spelling; known keys here: {', '.join(spec)}")
+            c.add(
+                dotted,
+                "unknown key",
+                val,
+                f"remove it or correct the spelling; known keys here: {', '.join(spec)}",
+            )
             ok = False
             continue
         res = spec[k](c, dotted, val)
@@ -353,7 +402,9 @@ def _wave(c: _Collector, key: str, v: Any) -> Any:
 
 def _pay_points(c: _Collector, key: str, v: Any) -> Any:
     if not isinstance(v, dict) or not v:
-        c.add(key, "must be a table of band = annual salary", v, 'write e.g. [pay_points] "7" = 40894')
+        c.add(
+            key, "must be a table of band = annual salary", v, 'write e.g. [pay_points] "7" = 40894'
+        )
         return None
     out = {b: _number(positive=True)(c, f"{key}.{b}", s) for b, s in v.items()}
     return None if any(x is None for x in out.values()) else tuple(out.items())
@@ -417,16 +468,23 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise PlannerError("scenario file not found", file=path,
-                           fix="give the path of a .toml scenario, e.g. scenarios/proposal-2021.toml") from None
+        raise PlannerError(
+            "scenario file not found",
+            file=path,
+            fix="give the path of a .toml scenario, e.g. scenarios/proposal-2021.toml",
+        ) from None
     except OSError as exc:
-        raise PlannerError(f"cannot read scenario file: {exc.strerror}", file=path,
-                           fix="check the path and its permissions") from None
+        raise PlannerError(
+            f"cannot read scenario file: {exc.strerror}",
+            file=path,
+            fix="check the path and its permissions",
+        ) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise PlannerError(f"not UTF-8 text (byte {exc.start})", file=path,
-                           fix="save the scenario as UTF-8") from None
+        raise PlannerError(
+            f"not UTF-8 text (byte {exc.start})", file=path, fix="save the scenario as UTF-8"
+        ) from None
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
@@ -435,8 +493,12 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
         where = f"line {m.group(1)}, column {m.group(2)}" if m else "end of file"
         detail = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", msg)
         bad = text.splitlines()[int(m.group(1)) - 1].strip() if m else None
-        raise PlannerError(f"TOML syntax error at {where}: {detail}", file=path, value=bad,
-                           fix="correct the TOML syntax (strings in \"quotes\", key = value)") from None
+        raise PlannerError(
+            f"TOML syntax error at {where}: {detail}",
+            file=path,
+            value=bad,
+            fix='correct the TOML syntax (strings in "quotes", key = value)',
+        ) from None
 
 
 def _parse(path: Path) -> tuple[Scenario | None, list[PlannerError]]:
@@ -466,9 +528,12 @@ def _parse(path: Path) -> tuple[Scenario | None, list[PlannerError]]:
                     values[_SECTIONS[section][k][0]] = v
         else:
             known = [*top, *(s for s in _SECTIONS if s)]
-            c.add(section, "unknown key or section",
-                  "{...}" if isinstance(content, dict) else content,
-                  f"remove it or correct the spelling; known: {', '.join(known)}")
+            c.add(
+                section,
+                "unknown key or section",
+                "{...}" if isinstance(content, dict) else content,
+                f"remove it or correct the spelling; known: {', '.join(known)}",
+            )
     if "partition_tolerance" not in values and "partition_preset" in values:
         values["partition_tolerance"] = PARTITION_PRESETS[values["partition_preset"]]
     if c.errors:
@@ -483,43 +548,79 @@ def _cross_check(s: Scenario, c: _Collector) -> None:
     years = list(s.years)
     for i in range(1, len(years)):
         if years[i] != next_year(years[i - 1]):
-            c.add(f"years.labels[{i}]", f"years must be consecutive and in order; after {years[i - 1]} "
-                  f"comes {next_year(years[i - 1])}", years[i], "list the financial years in order")
+            c.add(
+                f"years.labels[{i}]",
+                f"years must be consecutive and in order; after {years[i - 1]} "
+                f"comes {next_year(years[i - 1])}",
+                years[i],
+                "list the financial years in order",
+            )
             break
     if len(set(years)) != len(years):
         c.add("years.labels", "a year is listed twice", years, "list each year once")
     sr = list(s.spending_review)
     if sr != years[: len(sr)]:
-        c.add("years.spending_review", "must be the first years of years.labels, in order", sr,
-              f"use e.g. {years[:3]}")
+        c.add(
+            "years.spending_review",
+            "must be the first years of years.labels, in order",
+            sr,
+            f"use e.g. {years[:3]}",
+        )
     if len(s.development_programme) > len(years):
-        c.add("costs.development_programme",
-              f"has {len(s.development_programme)} entries but there are {len(years)} years",
-              list(s.development_programme), "give at most one amount per year (missing years are £0)")
+        c.add(
+            "costs.development_programme",
+            f"has {len(s.development_programme)} entries but there are {len(years)} years",
+            list(s.development_programme),
+            "give at most one amount per year (missing years are £0)",
+        )
     total = sum(s.wave_sizes)
     if total != s.teams:
-        c.add("waves", f"wave sizes sum to {total} but coverage.teams is {s.teams}",
-              list(s.wave_sizes), f"make the wave sizes add up to {s.teams} (or change coverage.teams)")
+        c.add(
+            "waves",
+            f"wave sizes sum to {total} but coverage.teams is {s.teams}",
+            list(s.wave_sizes),
+            f"make the wave sizes add up to {s.teams} (or change coverage.teams)",
+        )
     for i, w in enumerate(s.waves):
         if w.start_year not in years:
-            c.add(f"waves[{i}].start_year", "is not one of years.labels", w.start_year,
-                  f"use one of {years}")
+            c.add(
+                f"waves[{i}].start_year",
+                "is not one of years.labels",
+                w.start_year,
+                f"use one of {years}",
+            )
     starts = [years.index(w.start_year) for w in s.waves if w.start_year in years]
     if starts != sorted(starts):
-        c.add("waves", "waves must start in order (wave 1 first)", [w.start_year for w in s.waves],
-              "order the [[waves]] sections by start year")
+        c.add(
+            "waves",
+            "waves must start in order (wave 1 first)",
+            [w.start_year for w in s.waves],
+            "order the [[waves]] sections by start year",
+        )
     bands = dict(s.pay_points)
     for i, p in enumerate(s.posts):
         if p.band not in bands:
-            c.add(f"team.posts[{i}].band", "has no pay point", p.band,
-                  f"add it to [pay_points] or use one of {', '.join(bands)}")
+            c.add(
+                f"team.posts[{i}].band",
+                "has no pay point",
+                p.band,
+                f"add it to [pay_points] or use one of {', '.join(bands)}",
+            )
     if s.babies_first_year > s.babies_full_year:
-        c.add("capacity.babies_first_year", "is more than babies_full_year", s.babies_first_year,
-              "a ramp-up year should not see more babies than a full year")
+        c.add(
+            "capacity.babies_first_year",
+            "is more than babies_full_year",
+            s.babies_first_year,
+            "a ramp-up year should not see more babies than a full year",
+        )
     for team, wave in s.locks:
         if wave > len(s.waves):
-            c.add(f"phasing.locks.{team}", f"there are only {len(s.waves)} waves", wave,
-                  f"lock to a wave between 1 and {len(s.waves)}")
+            c.add(
+                f"phasing.locks.{team}",
+                f"there are only {len(s.waves)} waves",
+                wave,
+                f"lock to a wave between 1 and {len(s.waves)}",
+            )
 
 
 def validate_scenario_file(path: str | Path) -> list[PlannerError]:

@@ -529,6 +529,8 @@ class _WaveControl(be.MacroElement):
             control.addTo({{ this._parent.get_name() }});
             show(null);
             window.plannerRollout = show;
+            window.plannerMap = {{ this._parent.get_name() }};
+            window.plannerCatchments = layer;
         })();
         {% endmacro %}
         """
@@ -589,8 +591,10 @@ def _catchment_layer(model: _Model, teams: gpd.GeoDataFrame, decimals: int) -> f
         name="Catchments (by wave)",
         style_function=style,
         highlight_function=highlight,
-        tooltip=folium.GeoJsonTooltip(fields=list(TOOLTIP_FIELDS), aliases=list(TOOLTIP_ALIASES),
-                                      sticky=True, class_name="planner-tip"),  # fmt: skip
+        tooltip=folium.GeoJsonTooltip(
+            fields=list(TOOLTIP_FIELDS), aliases=list(TOOLTIP_ALIASES), sticky=True,
+            class_name="planner-tip",
+        ),
         class_name="planner-catchment",
         control=True,
     )
@@ -610,16 +614,13 @@ def _outline_layer(geoms: np.ndarray, name: str, colour: str, weight: float, das
 
 def _assign_ids(root: be.Element) -> None:
     """Stable element ids (folium uses random ones) so reruns give identical pages."""
-    counter = 0
-
     def walk(el: be.Element) -> Iterator[be.Element]:
         yield el
         for child in list(el._children.values()):
             yield from walk(child)
 
-    for el in walk(root):
+    for counter, el in enumerate(walk(root)):
         el._id = f"{counter:04d}"
-        counter += 1
 
 
 def _render(fig: be.Figure, fmap: folium.Map, bounds: list[float], *, top: str, side: str,
@@ -760,7 +761,7 @@ def _totals_table(model: _Model, teams: pd.DataFrame) -> str:
     babies = "".join(f'<td class="num">{_count(teams[f"babies_{_suffix(y)}"].sum())}</td>'
                      for y in model.years)  # fmt: skip
     running = "".join(
-        f'<td class="num">{sum(1 for v in teams["operating_from"] if model.year_index(v) is not None and model.year_index(v) <= i)}</td>'  # noqa: E501
+        f'<td class="num">{sum(1 for v in teams["operating_from"] if model.year_index(v) is not None and model.year_index(v) <= i)}</td>'
         for i, _ in enumerate(model.years)
     )
     return (f"<table><tr><th></th>{head}</tr><tr><td>Teams operating</td>{running}</tr>"

@@ -71,7 +71,7 @@ PRESETS_TOLERANCE = {"la_aligned": 0.10, "equal_size": 0.005}
 PRESETS = {name: PartitionSettings(name, tol, 0) for name, tol in PRESETS_TOLERANCE.items()}
 
 # Weight of one extra district split in units of 1/PP (a typical catchment scores 2-5).
-SPLIT_WEIGHT = {True: 4.0, False: 0.6}
+SPLIT_WEIGHT = {True: 4.0, False: 1.5}
 _FOUR_PI = 4.0 * math.pi
 
 
@@ -549,8 +549,13 @@ def _validate(
         )
 
 
-def _coarsen(g: _Graph, hi: float) -> tuple[_Graph, np.ndarray]:
-    """Contract every district piece no bigger than a catchment into one node."""
+def _coarsen(g: _Graph, hi: float, big_parts: float = 0.0, seed: int = 0) -> tuple[_Graph, np.ndarray]:
+    """Contract every district piece no bigger than a catchment into one node.
+
+    Bigger pieces stay as single areas, or with big_parts > 0 are cut (METIS)
+    into chunks of about big_parts people each, so that a search over whole
+    nodes can still place them.
+    """
     n = g.n
     a, b = g.a, g.b
     same = np.asarray(g.district)[a] == np.asarray(g.district)[b]
@@ -559,8 +564,20 @@ def _coarsen(g: _Graph, hi: float) -> tuple[_Graph, np.ndarray]:
     pop = np.asarray(g.pop)
     piece_pop = np.bincount(piece, weights=pop)
     atomic = piece_pop[piece] <= hi
-    node = np.empty(n, dtype=np.int64)
     keys = np.where(atomic, piece, n + np.arange(n))
+    if big_parts > 0:
+        for pc in np.flatnonzero(piece_pop > hi).tolist():
+            rows = np.flatnonzero(piece == pc)
+            c = max(2, int(round(piece_pop[pc] / big_parts)))
+            local = np.full(n, -1, dtype=np.int64)
+            local[rows] = np.arange(len(rows))
+            keep = (local[a] >= 0) & (local[b] >= 0)
+            sub = _Graph(
+                pop[rows], np.asarray(g.area)[rows], np.asarray(g.perim)[rows],
+                np.zeros(len(rows), dtype=np.int64), local[a[keep]], local[b[keep]], g.length[keep],
+            )
+            lab = _metis(sub, min(c, len(rows)), seed, ufactor=50)
+            keys[rows] = 2 * n + pc * n + lab
     _, node = np.unique(keys, return_inverse=True)
     m_nodes = int(node.max()) + 1
     cpop = np.bincount(node, weights=pop, minlength=m_nodes)
@@ -578,6 +595,119 @@ def _coarsen(g: _Graph, hi: float) -> tuple[_Graph, np.ndarray]:
         cpop, carea, cperim, cdist, edges["a"].to_numpy(), edges["b"].to_numpy(), edges["w"].to_numpy()
     )
     return cg, node
+
+
+def _district_search(
+    g: _Graph, k: int, lo: float, hi: float, split_weight: float, budget: int
+) -> np.ndarray | None:
+    """Best grouping of a small graph of whole nodes into k connected groups within [lo, hi].
+
+    Depth-first: the lowest unassigned node starts the next group; each
+    connected set of unassigned nodes around it with a population in the window
+    is tried.  Branches whose leftover pieces cannot form whole groups are cut.
+    Scored by split districts and Σ 1/PP; gives up (returns the best so far)
+    after `budget` steps.
+    """
+    n = g.n
+    if n > 40:
+        return None
+    nbrs = [set(x) for x in g.nbrs]
+    shared = [dict(zip(g.nbrs[u], g.lens[u], strict=True)) for u in range(n)]
+    pop = g.pop
+    label = [-1] * n
+    best: list = [math.inf, None]
+    steps = [0]
+
+    def fits(total: float, groups: int) -> bool:
+        return groups * lo - 1e-6 <= total <= groups * hi + 1e-6
+
+    def leftover_ok(groups_left: int) -> bool:
+        free = [u for u in range(n) if label[u] < 0]
+        if not free:
+            return groups_left == 0
+        seen: set[int] = set()
+        for s in free:
+            if s in seen:
+                continue
+            comp_pop = 0.0
+            stack = [s]
+            seen.add(s)
+            while stack:
+                x = stack.pop()
+                comp_pop += pop[x]
+                for y in nbrs[x]:
+                    if label[y] < 0 and y not in seen:
+                        seen.add(y)
+                        stack.append(y)
+            j_min = math.ceil(comp_pop / hi - 1e-9)
+            if j_min * lo > comp_pop + 1e-6:
+                return False
+        return True
+
+    def score() -> float:
+        per = [0.0] * k
+        area = [0.0] * k
+        districts: dict[int, set[int]] = {}
+        for u in range(n):
+            per[label[u]] += g.perim[u]
+            area[label[u]] += g.area[u]
+            districts.setdefault(g.district[u], set()).add(label[u])
+            for v, w in shared[u].items():
+                if label[v] == label[u]:
+                    per[label[u]] -= w  # counted from both ends: −2w in total
+        shape = sum(p * p / (_FOUR_PI * a) for p, a in zip(per, area, strict=True) if a > 0)
+        return shape + split_weight * sum(len(s) - 1 for s in districts.values())
+
+    def groups_from(root: int):
+        """Connected sets of free nodes containing root, population within the window."""
+        out = []
+
+        def extend(members: list[int], total: float, frontier: list[int], banned: set[int]) -> None:
+            if steps[0] > budget:
+                return
+            steps[0] += 1
+            if total >= lo - 1e-6:
+                out.append(list(members))
+            for i, v in enumerate(frontier):
+                if total + pop[v] > hi + 1e-6:
+                    continue
+                new_banned = banned | set(frontier[:i])
+                nxt = [x for x in frontier[i + 1 :] if x not in new_banned]
+                for y in sorted(nbrs[v]):
+                    if label[y] < 0 and y not in members and y not in new_banned and y not in nxt:
+                        if y != v:
+                            nxt.append(y)
+                members.append(v)
+                extend(members, total + pop[v], nxt, new_banned)
+                members.pop()
+
+        start = sorted(y for y in nbrs[root] if label[y] < 0)
+        extend([root], pop[root], start, set())
+        return out
+
+    def dfs(group: int) -> None:
+        if steps[0] > budget:
+            return
+        free = [u for u in range(n) if label[u] < 0]
+        if group == k:
+            if not free:
+                sc = score()
+                if sc < best[0]:
+                    best[0], best[1] = sc, list(label)
+            return
+        if not free or not fits(sum(pop[u] for u in free), k - group):
+            return
+        root = free[0]
+        for members in groups_from(root):
+            for u in members:
+                label[u] = group
+            if leftover_ok(k - group - 1):
+                dfs(group + 1)
+            for u in members:
+                label[u] = -1
+
+    dfs(0)
+    return None if best[1] is None else np.asarray(best[1], dtype=np.int64)
 
 
 def _solve(
@@ -646,6 +776,30 @@ def _score(st: _State, tolerance: float) -> float:
     return 1e6 * excess + shape + st.w_split * sum(c - 1 for c in st.dparts.values())
 
 
+SEARCH_TOLERANCE = 0.05
+SEARCH_BUDGET = 20_000
+
+
+def _whole_district_start(
+    g: _Graph, k: int, tolerance: float, seed: int, split_weight: float
+) -> np.ndarray | None:
+    """Search groupings of whole districts (big ones pre-cut into half catchments).
+
+    Widens the window twice before giving up, since a grouping a little out of
+    balance still needs fewer split districts than cutting along arbitrary lines.
+    """
+    mean = sum(g.pop) / k
+    cg, node = _coarsen(g, (1 + tolerance) * mean, big_parts=mean / 2, seed=seed)
+    for widen in (1.0, 1.5, 2.0):
+        tol = tolerance * widen
+        labels = _district_search(
+            cg, k, (1 - tol) * mean, (1 + tol) * mean, split_weight, SEARCH_BUDGET
+        )
+        if labels is not None:
+            return labels[node]
+    return None
+
+
 def _attempt(
     g: _Graph, k: int, tolerance: float, seed: int, keep_districts: bool, coarse: bool
 ) -> _State:
@@ -657,6 +811,8 @@ def _attempt(
     stages = [loose, (loose + tolerance) / 2, tolerance] if loose > tolerance else [tolerance]
     init = None
     if coarse:
+        init = _whole_district_start(g, k, max(tolerance, SEARCH_TOLERANCE), seed, w)
+    if coarse and init is None:
         cg, node = _coarsen(g, (1 + max(tolerance, 0.03)) * mean)
         cst = _solve(cg, k, tolerance, rng, seed, w, None, [stages[0]])
         init = np.asarray(cst.lab, dtype=np.int64)[node]

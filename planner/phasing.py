@@ -35,9 +35,16 @@ PLAN_COLUMNS = [
     "rationale",
 ]
 _LEVEL = {name: i for i, name in enumerate(READINESS_LEVELS)}
+# area code columns a readiness file may refer to -> their name columns
+_CODE_COLUMNS = [
+    ("lad24cd", "lad24nm"),
+    ("icb24cd", "icb24nm"),
+    ("icb24cdh", "icb24nm"),
+    ("sicbl24cd", "sicbl24nm"),
+]
 _FIX_CODES = (
-    "use a local authority district (lad24cd, e.g. E08000035), ICB (icb24cd), "
-    "sub-ICB location (sicbl24cd) or team id"
+    "use a local authority district (lad24cd, e.g. E08000035), ICB (icb24cd or its ODS "
+    "code, e.g. QWO), sub-ICB location (sicbl24cd) or team id"
 )
 
 
@@ -45,23 +52,30 @@ _FIX_CODES = (
 
 
 def known_area_codes(areas: pd.DataFrame, catchments: pd.DataFrame | None = None) -> dict[str, str]:
-    """Codes a readiness file may use -> human name (LAD, ICB, sub-ICB location, team id)."""
+    """Codes a readiness file may use -> human name (LAD, ICB and its ODS code, sub-ICB, team id)."""
     known: dict[str, str] = {}
-    pairs = [("lad24cd", "lad24nm"), ("icb24cd", "icb24nm"), ("sicbl24cd", "sicbl24nm")]
-    for code, name in pairs:
+    for code, name in _CODE_COLUMNS:
         if code not in areas.columns:
             continue
-        names = areas[name] if name in areas.columns else areas[code]
+        names = areas[name] if name in areas.columns else "sub-ICB location " + areas[code]
         frame = pd.DataFrame({"c": areas[code].astype(str), "n": names.astype(str)})
         for c, n in frame.drop_duplicates("c").itertuples(index=False):
             known[c] = n
     if catchments is not None:
-        for c, n in zip(catchments["team_id"].astype(str), catchments["name"].astype(str), strict=True):
+        for c, n in zip(
+            catchments["team_id"].astype(str), catchments["name"].astype(str), strict=True
+        ):
             known[c] = n
     return known
 
 
 def _decode(path: Path, raw: bytes) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise PlannerError(
+            "the file is UTF-16 (Excel's 'Unicode Text'), not CSV",
+            file=path,
+            fix='save it from your spreadsheet as "CSV UTF-8 (comma delimited)"',
+        )
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
@@ -138,14 +152,26 @@ def _parse_readiness(
         ok = True
         if not code:
             errors.append(
-                PlannerError("area_code is empty", file=path, row=n, field="area_code",
-                             value=code, fix=_FIX_CODES)
+                PlannerError(
+                    "area_code is empty",
+                    file=path,
+                    row=n,
+                    field="area_code",
+                    value=code,
+                    fix=_FIX_CODES,
+                )
             )
             ok = False
         elif code.upper() not in upper:
             errors.append(
-                PlannerError("unknown area code", file=path, row=n, field="area_code",
-                             value=code, fix=_FIX_CODES)
+                PlannerError(
+                    "unknown area code",
+                    file=path,
+                    row=n,
+                    field="area_code",
+                    value=code,
+                    fix=_FIX_CODES,
+                )
             )
             ok = False
         else:
@@ -180,8 +206,12 @@ def _parse_readiness(
             good.append((n, code, level, note, known_codes[code]))
     if not good and not errors:
         errors.append(
-            PlannerError("the file has a header but no data rows", file=path, row=2,
-                         fix="add one row per area: area_code,readiness,note")
+            PlannerError(
+                "the file has a header but no data rows",
+                file=path,
+                row=2,
+                fix="add one row per area: area_code,readiness,note",
+            )
         )
     frame = pd.DataFrame(good, columns=READINESS_COLUMNS).astype({"row": "int64"})
     return frame, errors
@@ -238,8 +268,12 @@ def need_scores(areas: pd.DataFrame, assignment: pd.DataFrame, scenario: Scenari
     share = (per["u3_deprived"] / per["under3"]).where(per["under3"] > 0, 0.0)
     need = per["under3"] * (scenario.need_base_weight + scenario.need_deprived_weight * share)
     return pd.DataFrame(
-        {"team_id": per.index.astype(str), "under3": per["under3"].to_numpy(),
-         "share_deprived": share.to_numpy(), "need_score": need.to_numpy()}
+        {
+            "team_id": per.index.astype(str),
+            "under3": per["under3"].to_numpy(),
+            "share_deprived": share.to_numpy(),
+            "need_score": need.to_numpy(),
+        }
     )
 
 
@@ -259,7 +293,7 @@ def team_readiness(
     empty = base.assign(readiness="none", readiness_note="", readiness_area="", readiness_code="")
     if readiness is None or readiness.empty:
         return empty
-    cols = ["lsoa21cd", *(c for c in ("lad24cd", "icb24cd", "sicbl24cd") if c in areas.columns)]
+    cols = ["lsoa21cd", *(c for c, _ in _CODE_COLUMNS if c in areas.columns)]
     lsoa = assignment[["lsoa21cd", "team_id"]].merge(
         areas[[*cols, "population"]], on="lsoa21cd", how="left", validate="1:1"
     )
@@ -269,7 +303,9 @@ def team_readiness(
         g = lsoa.groupby(["team_id", col], sort=True)["population"].sum().reset_index()
         overlaps.append(g.rename(columns={col: "area_code", "population": "overlap"}))
     per_team = lsoa.groupby("team_id", sort=True)["population"].sum().reset_index()
-    overlaps.append(per_team.assign(area_code=per_team["team_id"]).rename(columns={"population": "overlap"}))
+    overlaps.append(
+        per_team.assign(area_code=per_team["team_id"]).rename(columns={"population": "overlap"})
+    )
     ov = pd.concat(overlaps, ignore_index=True)
     ov = ov[ov["overlap"] > 0].astype({"area_code": str})
     ready = readiness.assign(area_code=readiness["area_code"].astype(str))
@@ -279,8 +315,9 @@ def team_readiness(
         ready = ready.assign(area_name=ready["area_code"])
     hits = ov.merge(ready[["area_code", "readiness", "note", "area_name"]], on="area_code")
     hits = hits.assign(level=hits["readiness"].map(_LEVEL))
-    hits = hits.sort_values(["team_id", "level", "overlap", "area_code"],
-                            ascending=[True, True, False, True])
+    hits = hits.sort_values(
+        ["team_id", "level", "overlap", "area_code"], ascending=[True, True, False, True]
+    )
     best = hits.drop_duplicates("team_id")
     out = base.merge(best, on="team_id", how="left")
     return pd.DataFrame(
@@ -384,8 +421,12 @@ def _fill_waves(
     for w, spec in enumerate(scenario.waves, start=1):
         remaining = [t for t in order if t not in wave_of]
         weights = {g: sum(1 for t in remaining if group[t] == g) for g in groups}
-        locked = {g: sum(1 for t in remaining if group[t] == g and locks.get(t) == w) for g in groups}
-        unlocked = {g: sum(1 for t in remaining if group[t] == g and t not in locks) for g in groups}
+        locked = {
+            g: sum(1 for t in remaining if group[t] == g and locks.get(t) == w) for g in groups
+        }
+        unlocked = {
+            g: sum(1 for t in remaining if group[t] == g and t not in locks) for g in groups
+        }
         high = {g: unlocked[g] + locked[g] for g in groups}
         seats = share_seats(spec.teams, weights, locked, high)
         for g in groups:

@@ -46,7 +46,7 @@ AREA_COLUMNS = [
     "babies_per_1000_under3",
     "population_per_team",
 ]
-# decimals used when writing float columns (anything not listed: 2)
+# decimals used when writing float columns (anything not listed: 2; babies_<year> per team: 0)
 DECIMALS = {
     "teams_total": 4,
     "teams_operating": 4,
@@ -85,7 +85,11 @@ def area_shares(
     code, _ = LEVELS[level]
     if level in ("icb", "region") and code in plan.columns:
         return pd.DataFrame(
-            {"team_id": plan["team_id"].astype(str), "area_code": plan[code].astype(str), "share": 1.0}
+            {
+                "team_id": plan["team_id"].astype(str),
+                "area_code": plan[code].astype(str),
+                "share": 1.0,
+            }
         )
     lsoa = assignment[["lsoa21cd", "team_id"]].merge(
         areas[["lsoa21cd", code, "population"]], on="lsoa21cd", how="left", validate="1:1"
@@ -133,9 +137,7 @@ def area_table(
     value_cols = ["teams_operating", "teams_starting", "labour", "training", "cost", "babies"]
     out[value_cols] = out[value_cols].fillna(0.0)
     out["population"] = out["population"].astype("int64")
-    out["babies_per_1000_under3"] = (out["babies"] * 1000 / out["under3"]).where(
-        out["under3"] > 0
-    )
+    out["babies_per_1000_under3"] = (out["babies"] * 1000 / out["under3"]).where(out["under3"] > 0)
     out["population_per_team"] = (out["population"] / out["teams_total"]).where(
         out["teams_total"] > 0
     )
@@ -203,7 +205,7 @@ def to_csv_text(frame: pd.DataFrame) -> str:
     for col in frame.columns:
         series = frame[col]
         if pd.api.types.is_float_dtype(series):
-            d = DECIMALS.get(col, 2)
+            d = DECIMALS.get(col, 0 if col.startswith("babies_") else 2)
             out[col] = [_fixed(v, d) for v in series]
         else:
             out[col] = series
@@ -237,7 +239,8 @@ def readme_text(tables: Mapping[str, pd.DataFrame], scenario: Scenario) -> str:
         "  teams_* columns are team-equivalents (fractions where a team spans districts).",
         "  Under-3s are estimated: each MSOA's Census 2021 count of children aged 0-2 is shared",
         "  across its LSOAs in proportion to population (unless a source gives ages by LSOA).",
-        "  Money is unrounded in the per-area files (pence) and rounded only for display.",
+        "  Money in teams.csv and the per-area files is given to the penny (unrounded sums,",
+        "  rounded half-up only when written); national.csv is rounded to whole pounds.",
         "",
         f"Files in this export: {', '.join(sorted(tables))}",
         "",

@@ -13,12 +13,13 @@ install; PLANNER_BROWSER_ASSETS overrides the folder.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,10 +31,20 @@ from planner.maps import CDN_ASSETS  # noqa: E402
 DEFAULT_DIR = REPO / ".cache" / "browser-assets"
 _JSDELIVR = re.compile(r"^https://cdn\.jsdelivr\.net/npm/(?P<pkg>(?:@[^/@]+/)?[^/@]+)@(?P<ver>[^/]+)/(?P<path>.+)$")
 _TILE_HOSTS = ("tile.openstreetmap.org",)
-#: 1x1 transparent PNG.
-BLANK_PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
-)
+
+
+def _blank_png() -> bytes:
+    """A 1x1 opaque PNG in OpenStreetMap's land colour, built here (no binary in the repo)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xf2\xef\xe9")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+BLANK_PNG = _blank_png()
 _TYPES = {".js": "application/javascript", ".css": "text/css", ".svg": "image/svg+xml",
           ".png": "image/png"}  # fmt: skip
 
@@ -109,7 +120,7 @@ def route_assets(page, unexpected: list[str], root: Path | None = None) -> None:
             return
         path = local_file(url, root)
         if path is not None:
-            route.fulfill(path=str(path), content_type=_TYPES.get(path.suffix, None),
+            route.fulfill(path=str(path), content_type=_TYPES.get(path.suffix),
                           headers={"Access-Control-Allow-Origin": "*"})  # fmt: skip
             return
         if any(host in url for host in _TILE_HOSTS):

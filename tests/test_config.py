@@ -17,8 +17,17 @@ from planner.config import (
     rescale_teams,
     validate_scenario_file,
     wave_dates,
+    with_overrides,
 )
 from planner.errors import PlannerError
+
+
+def raises(func, *args, **kwargs) -> PlannerError:
+    """The PlannerError that func(*args, **kwargs) raises."""
+    with pytest.raises(PlannerError) as info:
+        func(*args, **kwargs)
+    return info.value
+
 
 BUNDLED = DEFAULT_SCENARIO_PATH.read_text(encoding="utf-8")
 
@@ -54,7 +63,12 @@ def test_defaults_are_the_proposal() -> None:
     assert [w.start_year for w in s.waves] == ["2022/23", "2022/23", "2023/24", "2024/25"]
     assert round(s.wte, 10) == 5.13
     assert [(p.band, p.wte) for p in s.posts] == [
-        ("8c", 0.33), ("8b", 1.0), ("7", 1.0), ("7", 1.0), ("6", 1.0), ("4", 0.8)
+        ("8c", 0.33),
+        ("8b", 1.0),
+        ("7", 1.0),
+        ("7", 1.0),
+        ("6", 1.0),
+        ("4", 0.8),
     ]
     assert dict(s.pay_points) == {"8c": 63751, "8b": 53168, "7": 40894, "6": 33176, "4": 24157}
     assert round(s.salary_bill, 6) == 208_495.43
@@ -118,20 +132,36 @@ def test_rescale_teams_scales_waves() -> None:
 BAD_CASES = [
     # (old text, new text, key in the error, value in the error)
     ("pay_growth = 1.03", 'pay_growth = "1.03"', "costs.pay_growth", "'1.03'"),
-    ("training_first_year = 11077.50", "training_first_year = -5", "costs.training_first_year", "-5"),
+    (
+        "training_first_year = 11077.50",
+        "training_first_year = -5",
+        "costs.training_first_year",
+        "-5",
+    ),
     ("teams = 202", "teams = 203", "waves", "[40, 40, 55, 67]"),
     ("oncost_uplift = 1.14", "oncost_uplift = 1.14\nbogus = 1", "costs.bogus", "1"),
-    ('"2023/24", "2024/25", "2025/26"]', '"2024/25", "2023/24", "2025/26"]', "years.labels[1]",
-     "'2024/25'"),
+    (
+        '"2023/24", "2024/25", "2025/26"]',
+        '"2024/25", "2023/24", "2025/26"]',
+        "years.labels[1]",
+        "'2024/25'",
+    ),
     ('"8c" = 63751', '"8c" = -63751', "pay_points.8c", "-63751"),
-    ("regional_fair_shares = true", 'regional_fair_shares = "yes"', "phasing.regional_fair_shares",
-     "'yes'"),
+    (
+        "regional_fair_shares = true",
+        'regional_fair_shares = "yes"',
+        "phasing.regional_fair_shares",
+        "'yes'",
+    ),
     ('preset = "la_aligned"', 'preset = "squares"', "partition.preset", "'squares'"),
     ('band = "4"', 'band = "9"', "team.posts[5].band", "'9'"),
     ("teams = 67", "teams = 67.5", "waves[3].teams", "67.5"),
-    ("development_programme = [500000, 1000000, 1000000, 0]",
-     "development_programme = [500000, 1000000, 1000000, 0, 0]",
-     "costs.development_programme", "[500000.0"),
+    (
+        "development_programme = [500000, 1000000, 1000000, 0]",
+        "development_programme = [500000, 1000000, 1000000, 0, 0]",
+        "costs.development_programme",
+        "[500000.0",
+    ),
 ]
 
 
@@ -151,15 +181,21 @@ def test_bad_values_name_file_key_value_fix(
 def test_line_number_given(tmp_path: Path) -> None:
     path = edited(tmp_path, "pay_growth = 1.03", 'pay_growth = "x"')
     line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "pay_growth =" in t)
-    assert f"(line {line})" in str(pytest.raises(PlannerError, load_scenario, path).value)
+    assert f"(line {line})" in str(raises(load_scenario, path))
 
 
 def test_validate_collects_every_problem(tmp_path: Path) -> None:
-    text = BUNDLED.replace("pay_growth = 1.03", 'pay_growth = "x"').replace(
-        "babies_full_year = 150", "babies_full_year = -1"
-    ).replace("seed = 2021", "seed = 2021\ncolour = 'blue'")
+    text = (
+        BUNDLED.replace("pay_growth = 1.03", 'pay_growth = "x"')
+        .replace("babies_full_year = 150", "babies_full_year = -1")
+        .replace("seed = 2021", "seed = 2021\ncolour = 'blue'")
+    )
     problems = validate_scenario_file(write(tmp_path, text))
-    assert {p.field for p in problems} == {"costs.pay_growth", "capacity.babies_full_year", "colour"}
+    assert {p.field for p in problems} == {
+        "costs.pay_growth",
+        "capacity.babies_full_year",
+        "colour",
+    }
     assert all(isinstance(p, PlannerError) and p.file for p in problems)
 
 
@@ -180,5 +216,14 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_lock_beyond_last_wave(tmp_path: Path) -> None:
     path = write(tmp_path, BUNDLED.replace("[phasing.locks]\n", '[phasing.locks]\n"QWO-1" = 9\n'))
-    err = pytest.raises(PlannerError, load_scenario, path).value
+    err = raises(load_scenario, path)
     assert err.field == "phasing.locks.QWO-1" and err.value == 9
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if '"QWO-1"' in t)
+    assert f"(line {line})" in str(err)
+
+
+def test_overrides() -> None:
+    s = with_overrides(default_scenario(), seed=7, preset="equal_size")
+    assert (s.seed, s.partition_preset, s.partition_tolerance) == (7, "equal_size", 0.005)
+    assert with_overrides(default_scenario()) == default_scenario()
+    assert raises(with_overrides, default_scenario(), preset="round").field == "--preset"

@@ -106,7 +106,9 @@ def test_extra_year_is_steady_state() -> None:
         for row, values in EXPECTED.items():
             assert table.at[row, year] == values[YEARS.index(year)]
     assert table.at["Teams operating fully from 1 April", "2027/28"] == 202
-    assert table.at["Training", "2026/27"] == 0 and table.at["Development programme", "2027/28"] == 0
+    assert (
+        table.at["Training", "2026/27"] == 0 and table.at["Development programme", "2027/28"] == 0
+    )
     assert table.at["Children seen", "2027/28"] == 30_300
     unit = costs.team_year_cost(s, 5)
     assert table.at["Total", "2027/28"] == costs.round_half_up(202 * unit)
@@ -126,10 +128,12 @@ def test_changed_scenario_flows_through() -> None:
     n = [sizes[1], sizes[2], sizes[3], 0]
     assert list(shown.loc["Teams operating fully from 1 April", YEARS]) == f
     assert list(shown.loc["Teams coming into operation during the year", YEARS]) == n
-    assert list(shown.loc["Children seen", YEARS]) == [150 * a + 50 * b for a, b in zip(f, n)]
+    assert list(shown.loc["Children seen", YEARS]) == [
+        150 * a + 50 * b for a, b in zip(f, n, strict=True)
+    ]
     prev = [0, *n[:3]]
     assert list(shown.loc["Training", YEARS]) == [
-        costs.round_half_up(11_077.5 * a + 4_987.5 * b) for a, b in zip(n, prev)
+        costs.round_half_up(11_077.5 * a + 4_987.5 * b) for a, b in zip(n, prev, strict=True)
     ]
     for t, year in enumerate(YEARS):
         unit = 208_495.43 * 1.14 * 1.03**t
@@ -151,7 +155,10 @@ def test_attach_costs_and_aggregate() -> None:
     plan["wave"] = plan["team_id"].map(waves)
     out = costs.attach_costs(plan, tc, s)
     assert [c for c in out.columns if c.startswith("cost_")] == [
-        "cost_2022_23", "cost_2023_24", "cost_2024_25", "cost_2025_26"
+        "cost_2022_23",
+        "cost_2023_24",
+        "cost_2024_25",
+        "cost_2025_26",
     ]
     w4 = out[out["wave"] == 4]
     assert (w4["cost_2022_23"] == 0).all() and (w4["babies_2024_25"] == 50).all()

@@ -1,0 +1,450 @@
+"""Phasing: readiness files, need, rank, waves shared across regions, locks, rationale."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from planner import phasing
+from planner.config import default_scenario, largest_remainder
+from planner.errors import PlannerError
+
+
+def raises(func, *args, **kwargs) -> PlannerError:
+    """The PlannerError that func(*args, **kwargs) raises."""
+    with pytest.raises(PlannerError) as info:
+        func(*args, **kwargs)
+    return info.value
+
+
+REGIONS = {  # code -> (name, teams)
+    "E40000003": ("London", 33),
+    "E40000005": ("South East", 35),
+    "E40000006": ("South West", 22),
+    "E40000011": ("Midlands", 37),
+    "E40000012": ("North East and Yorkshire", 30),
+    "E40000013": ("East of England", 23),
+    "E40000014": ("North West", 22),
+}
+
+
+def synthetic_country(lsoas_per_team: int = 3, lsoas_per_lad: int = 4):
+    """(catchments, areas, assignment) for 202 teams in 7 regions, 2 ICBs each.
+
+    Districts are 4 LSOAs and teams 3, so many teams straddle two districts.
+    """
+    areas, teams = [], []
+    n = 0
+    for r, (code, (rname, k)) in enumerate(REGIONS.items()):
+        for j, size in enumerate((k // 2, k - k // 2)):
+            icb, short = f"E540000{r}{j}", f"Q{r}{j}"
+            for t in range(1, size + 1):
+                tid = f"{short}-{t}"
+                teams.append((tid, f"Team {tid}", icb, f"ICB {short}", code, rname))
+                for _ in range(lsoas_per_team):
+                    i_icb = sum(1 for a in areas if a["icb24cd"] == icb)
+                    lad = f"E0600{r}{j}{i_icb // lsoas_per_lad:02d}"
+                    pop = 1_500 + (n * 37) % 500
+                    areas.append(
+                        {
+                            "lsoa21cd": f"E01{n:06d}",
+                            "lad24cd": lad,
+                            "lad24nm": f"District {lad[-5:]}",
+                            "sicbl24cd": f"E380000{r}{j}",
+                            "icb24cd": icb,
+                            "icb24nm": f"ICB {short}",
+                            "nhser24cd": code,
+                            "nhser24nm": rname,
+                            "population": pop,
+                            "under3": pop * (0.03 + (n % 7) / 1000),
+                            "imd_decile": (n * 7) % 10 + 1,
+                            "team_id": tid,
+                        }
+                    )
+                    n += 1
+    areas_df = pd.DataFrame(areas)
+    assignment = areas_df[["lsoa21cd", "team_id"]].sort_values("lsoa21cd").reset_index(drop=True)
+    areas_df = areas_df.drop(columns="team_id")
+    catch = pd.DataFrame(
+        teams, columns=["team_id", "name", "icb24cd", "icb24nm", "nhser24cd", "nhser24nm"]
+    )
+    sums = areas_df.merge(assignment, on="lsoa21cd").groupby("team_id")[["population", "under3"]]
+    catch = catch.merge(sums.sum().reset_index(), on="team_id")
+    return catch, areas_df, assignment
+
+
+@pytest.fixture(scope="module")
+def country():
+    return synthetic_country()
+
+
+@pytest.fixture(scope="module")
+def known(country):
+    catch, areas, _ = country
+    return phasing.known_area_codes(areas, catch)
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "readiness.csv") -> Path:
+    path = tmp_path / name
+    if isinstance(text, str):
+        path.write_text(text, encoding="utf-8", newline="")
+    else:
+        path.write_bytes(text)
+    return path
+
+
+# ----------------------------------------------------------------------------- reading the CSV
+
+
+def test_read_bom_crlf_extra_columns_case(tmp_path: Path, known) -> None:
+    text = (
+        "\ufeffArea_Code,area_name,Readiness,note,source\r\n"
+        'E06000000,x,Operating,"Early Attachment Service, since 2011",http://x\r\n'
+        "e06000001,y,emerging,,\r\n\r\n"
+    )
+    frame = phasing.read_readiness(write(tmp_path, text), known)
+    assert list(frame.columns) == phasing.READINESS_COLUMNS
+    assert list(frame["row"]) == [2, 3]
+    assert list(frame["area_code"]) == ["E06000000", "E06000001"]
+    assert list(frame["readiness"]) == ["operating", "emerging"]
+    assert frame["note"].iloc[0] == "Early Attachment Service, since 2011"
+    assert frame["area_name"].iloc[0] == "District 00000"
+
+
+def test_read_excel_cp1252(tmp_path: Path, known) -> None:
+    raw = "area_code,readiness,note\r\nE06000000,operating,Café service – £5k\r\n".encode("cp1252")
+    frame = phasing.read_readiness(write(tmp_path, raw), known)
+    assert frame["note"].iloc[0] == "Café service – £5k"
+
+
+def test_utf16_is_explained(tmp_path: Path, known) -> None:
+    raw = "area_code,readiness\r\nE06000000,operating\r\n".encode("utf-16")
+    err = raises(phasing.read_readiness, write(tmp_path, raw), known)
+    assert "UTF-16" in str(err) and "CSV UTF-8" in err.fix
+
+
+def test_undecodable_bytes(tmp_path: Path, known) -> None:
+    raw = b"area_code,readiness\nE06000000,operating\x81\n"
+    err = raises(phasing.read_readiness, write(tmp_path, raw), known)
+    assert "UTF-8" in str(err) and err.row == 2 and err.fix
+
+
+@pytest.mark.parametrize(
+    ("text", "row", "field", "value", "words"),
+    [
+        ("", None, None, None, "empty"),
+        ("area_code,readiness\n", 2, None, None, "no data rows"),
+        (
+            "area_code;readiness\nE06000000;operating\n",
+            1,
+            None,
+            "area_code;readiness",
+            "semicolons",
+        ),
+        ("code,readiness\nE06000000,operating\n", 1, "area_code", "code,readiness", "header"),
+        (
+            "area_code,readiness\nE06000000,operating\nE06000000,none\n",
+            3,
+            "area_code",
+            "E06000000",
+            "already given on row 2",
+        ),
+        (
+            "area_code,readiness\nE06000000,operating\nE06000001,ready\n",
+            3,
+            "readiness",
+            "ready",
+            "unknown readiness",
+        ),
+        ("area_code,readiness\n,operating\n", 2, "area_code", "", "empty"),
+    ],
+)
+def test_bad_readiness_files(tmp_path: Path, known, text, row, field, value, words) -> None:
+    path = write(tmp_path, text)
+    err = raises(phasing.read_readiness, path, known)
+    assert err.file == str(path) and str(path) in str(err)
+    assert err.row == row and err.field == field and words in str(err) and err.fix
+    if value is not None:
+        assert err.value == value
+    assert str(phasing.validate_readiness_file(path, known)[0]) == str(err)
+
+
+def test_unknown_codes_all_listed(tmp_path: Path, known) -> None:
+    text = "area_code,readiness\nE06000000,operating\nE09999999,operating\nXYZ,none\n"
+    path = write(tmp_path, text)
+    err = raises(phasing.read_readiness, path, known)
+    assert "E09999999 (row 3)" in str(err) and "XYZ (row 4)" in str(err)
+    assert err.field == "area_code" and err.row == 3 and err.value == ["E09999999", "XYZ"]
+
+
+def test_validate_collects_every_problem(tmp_path: Path, known) -> None:
+    text = "area_code,readiness\nBAD1,operating\nE06000000,maybe\nE06000001,none\nE06000001,none\n"
+    problems = phasing.validate_readiness_file(write(tmp_path, text), known)
+    assert [(p.row, p.field) for p in problems] == [
+        (2, "area_code"),
+        (3, "readiness"),
+        (5, "area_code"),
+    ]
+    assert (
+        phasing.validate_readiness_file(
+            write(tmp_path, "area_code,readiness\nE06000000,none\n"), known
+        )
+        == []
+    )
+
+
+# ----------------------------------------------------------------------------- the plan
+
+
+def plan_for(country, readiness=None, scenario=None, **kw) -> pd.DataFrame:
+    catch, areas, assignment = country
+    return phasing.assign_phasing(
+        catch, areas, assignment, readiness, scenario or default_scenario(), **kw
+    )
+
+
+def test_waves_and_regional_shares(country) -> None:
+    plan = plan_for(country)
+    s = default_scenario()
+    assert list(plan.columns[-8:]) == phasing.PLAN_COLUMNS
+    assert list(plan["team_id"]) == sorted(plan["team_id"])
+    assert plan["wave"].value_counts().sort_index().tolist() == [40, 40, 55, 67]
+    assert sorted(plan["priority_rank"]) == list(range(1, 203))
+    counts = [k for _, k in REGIONS.values()]
+    wave1 = plan[plan["wave"] == 1].groupby("nhser24cd").size()
+    assert wave1.reindex(list(REGIONS)).tolist() == largest_remainder(counts, 40)
+    assert (wave1 >= 1).all() and len(wave1) == 7
+    # each region's teams all get a wave, and within a region waves follow rank
+    for _, part in plan.groupby("nhser24cd"):
+        ordered = part.sort_values("priority_rank")
+        assert ordered["wave"].is_monotonic_increasing
+    assert set(plan["operating_from"]) == {"2022/23", "2023/24", "2024/25"}
+    w2 = plan[plan["wave"] == 2]
+    assert (w2["operating_from"] == "2022/23").all() and (w2["full_from"] == "2023/24").all()
+    w1 = plan[plan["wave"] == 1]
+    assert (w1["full_from"] == "2022/23").all()
+    assert s.wave_sizes == (40, 40, 55, 67)
+
+
+def test_without_regional_shares_top_ranks_go_first(country) -> None:
+    s = dataclasses.replace(default_scenario(), regional_fair_shares=False)
+    plan = plan_for(country, scenario=s)
+    assert set(plan.loc[plan["wave"] == 1, "priority_rank"]) == set(range(1, 41))
+    assert set(plan.loc[plan["wave"] == 4, "priority_rank"]) == set(range(136, 203))
+    top = plan.sort_values("priority_rank").iloc[0]
+    assert top["rationale"].endswith("wave-1 slot 1 of 40 nationally")
+
+
+def test_need_score(country) -> None:
+    _, areas, assignment = country
+    s = default_scenario()
+    need = phasing.need_scores(areas, assignment, s).set_index("team_id")
+    lsoa = areas.merge(assignment, on="lsoa21cd")
+    team = lsoa[lsoa["team_id"] == "Q00-1"]
+    share = team.loc[team["imd_decile"] <= 2, "under3"].sum() / team["under3"].sum()
+    assert need.at["Q00-1", "need_score"] == pytest.approx(team["under3"].sum() * (1 + share))
+    s2 = dataclasses.replace(s, need_deprived_weight=0.0)
+    need2 = phasing.need_scores(areas, assignment, s2).set_index("team_id")
+    assert need2.at["Q00-1", "need_score"] == pytest.approx(team["under3"].sum())
+    # with no readiness, priority follows need exactly
+    plan = plan_for(country).sort_values("priority_rank")
+    assert plan["need_score"].is_monotonic_decreasing
+
+
+def test_readiness_puts_operating_first(tmp_path: Path, country, known) -> None:
+    catch, areas, assignment = country
+    # a district in the North West (split over two teams), an ICB in London, a team id,
+    # a sub-ICB location marked emerging, and a district explicitly 'none'
+    text = (
+        "area_code,readiness,note\n"
+        "E06006001,operating,NW service\n"
+        "E54000000,operating,London ICB-wide service\n"
+        "Q41-3,operating,team-level\n"
+        "E38000020,emerging,SW emerging\n"
+        "E06003000,none,\n"
+    )
+    ready = phasing.read_readiness(write(tmp_path, text), known)
+    plan = plan_for(country, ready).set_index("team_id")
+    lsoa = areas.merge(assignment, on="lsoa21cd")
+    nw = set(lsoa.loc[lsoa["lad24cd"] == "E06006001", "team_id"])
+    london = set(catch.loc[catch["icb24cd"] == "E54000000", "team_id"])
+    operating = nw | london | {"Q41-3"}
+    assert len(nw) == 2  # the district straddles two catchments: both count
+    assert set(plan.index[plan["readiness"] == "operating"]) == operating
+    ranks = plan.loc[sorted(operating), "priority_rank"]
+    assert sorted(ranks) == list(range(1, len(operating) + 1))
+    emerging = set(lsoa.loc[lsoa["sicbl24cd"] == "E38000020", "team_id"])
+    assert set(plan.index[plan["readiness"] == "emerging"]) == emerging
+    assert plan.loc[sorted(emerging), "priority_rank"].min() == len(operating) + 1
+    one = sorted(nw)[0]
+    assert plan.at[one, "rationale"].startswith("operating service in District 06001")
+    assert plan.at[one, "readiness_note"] == "NW service"
+    assert plan.at["Q41-3", "rationale"].startswith("operating service in Team Q41-3")
+    assert "for North East and Yorkshire" in plan.at["Q41-3", "rationale"]
+    assert plan.loc[sorted(nw), "wave"].tolist() == [1, 1]
+    # London ICB has 16 operating teams but London's wave-1 share is only 7
+    london_w1 = plan.loc[sorted(london), "wave"].value_counts()
+    assert london_w1.get(1) == largest_remainder([k for _, k in REGIONS.values()], 40)[0]
+    # explicit none names the area; unlisted says no known service
+    none_team = set(lsoa.loc[lsoa["lad24cd"] == "E06003000", "team_id"]) - operating - emerging
+    assert plan.at[sorted(none_team)[0], "rationale"].startswith("no service in District")
+    assert any(r.startswith("no known service") for r in plan["rationale"])
+
+
+def test_rationale_format(country) -> None:
+    plan = plan_for(country).set_index("team_id")
+    top = plan.sort_values("priority_rank").index[0]
+    text = plan.at[top, "rationale"]
+    assert text.startswith("no known service; need rank 1 of 202; wave-1 slot 1 of ")
+    assert text.endswith(f"for {plan.at[top, 'nhser24nm']}")
+
+
+def test_locks(country) -> None:
+    base = plan_for(country)
+    last = base.sort_values("priority_rank")["team_id"].iloc[-1]
+    region = base.set_index("team_id").at[last, "nhser24cd"]
+    plan = plan_for(country, locks={last: 1}).set_index("team_id")
+    assert plan.at[last, "wave"] == 1
+    assert plan["wave"].value_counts().sort_index().tolist() == [40, 40, 55, 67]
+    assert "locked into wave 1" in plan.at[last, "rationale"]
+    # the region's wave-1 share is unchanged: the lock displaced its weakest candidate
+    before = (base["nhser24cd"] == region) & (base["wave"] == 1)
+    after = (plan["nhser24cd"] == region) & (plan["wave"] == 1)
+    assert before.sum() == after.sum()
+    # locks in the scenario work the same way, and an argument overrides them
+    s = dataclasses.replace(default_scenario(), locks=((last, 3),))
+    assert plan_for(country, scenario=s).set_index("team_id").at[last, "wave"] == 3
+    assert plan_for(country, scenario=s, locks={last: 2}).set_index("team_id").at[last, "wave"] == 2
+    # many locks in one region beyond its fair share borrow places from other regions
+    nw = base.loc[base["nhser24cd"] == "E40000014", "team_id"].tolist()
+    plan = plan_for(country, locks=dict.fromkeys(nw[:15], 1))
+    assert (plan.loc[plan["team_id"].isin(nw[:15]), "wave"] == 1).all()
+    assert plan["wave"].value_counts().sort_index().tolist() == [40, 40, 55, 67]
+
+
+def test_bad_locks(country) -> None:
+    s = dataclasses.replace(default_scenario(), source="my.toml")
+    err = raises(plan_for, country, scenario=s, locks={"NOPE-1": 1})
+    assert err.field == "phasing.locks.NOPE-1" and err.value == "NOPE-1" and "my.toml" in str(err)
+    teams = country[0]["team_id"].tolist()[:41]
+    err = raises(plan_for, country, scenario=s, locks=dict.fromkeys(teams, 1))
+    assert "41 teams are locked into wave 1, which has 40 places" in str(err)
+
+
+def test_team_count_mismatch(country) -> None:
+    s = dataclasses.replace(default_scenario(), teams=203)
+    with pytest.raises(PlannerError, match="202 catchments"):
+        plan_for(country, scenario=s)
+
+
+def test_share_seats_bounds() -> None:
+    seats = phasing.share_seats(10, {"a": 5, "b": 5}, {"a": 8, "b": 0}, {"a": 9, "b": 5})
+    assert seats == {"a": 8, "b": 2}
+    seats = phasing.share_seats(4, {"a": 10, "b": 1}, {"a": 0, "b": 0}, {"a": 3, "b": 5})
+    assert seats == {"a": 3, "b": 1}
+    assert phasing.share_seats(
+        3, {"a": 1, "b": 1, "c": 1}, dict.fromkeys("abc", 0), dict.fromkeys("abc", 9)
+    ) == {"a": 1, "b": 1, "c": 1}
+    assert phasing.share_seats(
+        2, {"c": 1, "a": 1, "b": 1}, dict.fromkeys("abc", 0), dict.fromkeys("abc", 9)
+    ) == {"a": 1, "b": 1, "c": 0}
+    with pytest.raises(PlannerError):
+        phasing.share_seats(5, {"a": 1}, {"a": 0}, {"a": 3})
+
+
+def test_deterministic(country) -> None:
+    assert plan_for(country).equals(plan_for(country))
+
+
+# ----------------------------------------------------------------------------- real data
+
+
+def real_areas(mirror: Path) -> pd.DataFrame:
+    """An areas-like table straight from the mirror's CSVs (under-3s: a flat 3.5% stand-in)."""
+    look = pd.read_csv(
+        mirror / "lookups/lsoa21_msoa21_wd24_lad24_rgn24_sicbl24_icb24_nhser24_england.csv"
+    )
+    look.columns = [c.lower() for c in look.columns]
+    pop = pd.read_csv(mirror / "population/census2021_ts001_usual_residents_lsoa21_england.csv")
+    imd = pd.read_csv(
+        mirror / "deprivation/imd2025_lsoa21_england.csv", usecols=["LSOA21CD", "IMD_decile"]
+    )
+    areas = look.merge(
+        pop.rename(columns={"LSOA21CD": "lsoa21cd", "usual_residents_total": "population"})[
+            ["lsoa21cd", "population"]
+        ],
+        on="lsoa21cd",
+    ).merge(imd.rename(columns={"LSOA21CD": "lsoa21cd", "IMD_decile": "imd_decile"}), on="lsoa21cd")
+    areas["under3"] = areas["population"] * 0.035
+    return areas.sort_values("lsoa21cd").reset_index(drop=True)
+
+
+def stand_in_catchments(areas: pd.DataFrame, teams: int = 202):
+    """Teams per ICB by largest remainder; each ICB's LSOAs cut in (district, code) order."""
+    icb_pop = areas.groupby("icb24cd")["population"].sum()
+    k = dict(zip(icb_pop.index, largest_remainder(list(icb_pop), teams), strict=True))
+    rows, catch = [], []
+    for icb, part in areas.sort_values(["icb24cd", "lad24cd", "lsoa21cd"]).groupby("icb24cd"):
+        cum = part["population"].cumsum() / part["population"].sum()
+        n = (cum * k[icb]).clip(upper=k[icb] - 1e-9).astype(int) + 1
+        short = part["icb24cdh"].iloc[0]
+        ids = [f"{short}-{i}" for i in n]
+        rows.append(pd.DataFrame({"lsoa21cd": part["lsoa21cd"], "team_id": ids}))
+        for i in range(1, k[icb] + 1):
+            catch.append(
+                (
+                    f"{short}-{i}",
+                    f"{short} {i}",
+                    icb,
+                    part["icb24nm"].iloc[0],
+                    part["nhser24cd"].iloc[0],
+                    part["nhser24nm"].iloc[0],
+                )
+            )
+    assignment = pd.concat(rows).sort_values("lsoa21cd").reset_index(drop=True)
+    catch = pd.DataFrame(
+        catch, columns=["team_id", "name", "icb24cd", "icb24nm", "nhser24cd", "nhser24nm"]
+    )
+    return catch, assignment
+
+
+@pytest.fixture(scope="module")
+def real(mirror_dir: Path):
+    areas = real_areas(mirror_dir)
+    catch, assignment = stand_in_catchments(areas)
+    return catch, areas, assignment
+
+
+def test_real_readiness_example(real, mirror_dir: Path) -> None:
+    catch, areas, assignment = real
+    known = phasing.known_area_codes(areas, catch)
+    path = mirror_dir / "readiness/known_services_2019.csv"
+    assert phasing.validate_readiness_file(path, known) == []
+    first = areas.iloc[0]
+    assert known[first["icb24cdh"]] == known[first["icb24cd"]] == first["icb24nm"]
+    ready = phasing.read_readiness(path, known)
+    assert len(ready) == 13 and (ready["readiness"] == "operating").sum() == 10
+    plan = phasing.assign_phasing(catch, areas, assignment, ready, default_scenario())
+    assert plan["wave"].value_counts().sort_index().tolist() == [40, 40, 55, 67]
+    assert plan.groupby("nhser24cd")["wave"].min().eq(1).all()
+    op = plan[plan["readiness"] == "operating"]
+    assert sorted(op["priority_rank"]) == list(range(1, len(op) + 1))
+    # in every region the wave-1 places go to operating services first
+    for _, part in plan.groupby("nhser24cd"):
+        places = int((part["wave"] == 1).sum())
+        n_op = int((part["readiness"] == "operating").sum())
+        first = part.sort_values("priority_rank").head(places)
+        assert (first["readiness"] == "operating").sum() == min(places, n_op)
+        assert (first["wave"] == 1).all()
+    lsoa = areas.merge(assignment, on="lsoa21cd")
+    leeds = set(lsoa.loc[lsoa["lad24cd"] == "E08000035", "team_id"])
+    assert leeds and all(
+        r.startswith("operating service in Leeds")
+        for r in plan.loc[plan["team_id"].isin(leeds), "rationale"]
+    )
+    em = plan[plan["readiness"] == "emerging"]
+    assert em["priority_rank"].min() == len(op) + 1
+    assert any("emerging service in Oxford" in r for r in em["rationale"])
