@@ -24,7 +24,9 @@ COLUMNS = ["population", "quota", "teams", "mean_catchment"]
 
 def _validate(population: pd.Series, total: int, minimum: int) -> None:
     if len(population) == 0:
-        raise PlannerError("no areas to apportion teams to", fix="check the areas table is not empty")
+        raise PlannerError(
+            "no areas to apportion teams to", fix="check the areas table is not empty"
+        )
     if population.index.has_duplicates:
         dup = population.index[population.index.duplicated()][0]
         raise PlannerError("area code appears twice", row=str(dup), fix="give each area one row")
@@ -40,7 +42,9 @@ def _validate(population: pd.Series, total: int, minimum: int) -> None:
             fix="correct the population figure for this area",
         )
     if float(values.sum()) <= 0:
-        raise PlannerError("total population is zero", field="population", fix="check the population file")
+        raise PlannerError(
+            "total population is zero", field="population", fix="check the population file"
+        )
     if int(minimum) != minimum or minimum < 0:
         raise PlannerError("minimum teams per area must be a whole number ≥ 0", value=minimum)
     if int(total) != total or total < 1:
@@ -92,4 +96,3 @@ def apportion(population: pd.Series, total: int = 202, minimum: int = 1) -> pd.D
             }
         )
     return pd.DataFrame(rows, columns=["code", *COLUMNS]).set_index("code")
-

@@ -99,8 +99,11 @@ def _direction(dx: float, dy: float, scale: float) -> str:
 
 def _lad_shares(areas: pd.DataFrame, team: pd.Series) -> pd.DataFrame:
     frame = pd.DataFrame(
-        {"team_id": team.to_numpy(), "lad": areas["lad24nm"].astype(str).to_numpy(),
-         "pop": areas["population"].to_numpy(dtype=float)}
+        {
+            "team_id": team.to_numpy(),
+            "lad": areas["lad24nm"].astype(str).to_numpy(),
+            "pop": areas["population"].to_numpy(dtype=float),
+        }
     )
     shares = frame.groupby(["team_id", "lad"], sort=True)["pop"].sum().reset_index()
     total = shares.groupby("team_id")["pop"].transform("sum")
@@ -121,8 +124,14 @@ def team_names(areas: gpd.GeoDataFrame, team: pd.Series) -> pd.Series:
     shares = _lad_shares(areas, team)
     x, y, w = _centres(areas)
     frame = pd.DataFrame(
-        {"team_id": team.to_numpy(), "lad": areas["lad24nm"].astype(str).to_numpy(),
-         "wx": x * w, "wy": y * w, "w": w, "area": shapely.area(areas.geometry.to_numpy())}
+        {
+            "team_id": team.to_numpy(),
+            "lad": areas["lad24nm"].astype(str).to_numpy(),
+            "wx": x * w,
+            "wy": y * w,
+            "w": w,
+            "area": shapely.area(areas.geometry.to_numpy()),
+        }
     )
     by_team = frame.groupby("team_id", sort=True)[["wx", "wy", "w"]].sum()
     by_lad = frame.groupby("lad", sort=True)[["wx", "wy", "w", "area"]].sum()
@@ -169,7 +178,9 @@ def catchment_table(
     """The catchments GeoDataFrame (one row per team) and the lsoa21cd → team_id assignment."""
     team = pd.Series(np.asarray(team), index=areas.index, name="team_id")
     if team.isna().any():
-        raise PlannerError("every area needs a team", row=str(areas["lsoa21cd"][team.isna()].iloc[0]))
+        raise PlannerError(
+            "every area needs a team", row=str(areas["lsoa21cd"][team.isna()].iloc[0])
+        )
     frame = pd.DataFrame(
         {
             "team_id": team.to_numpy(),
@@ -233,7 +244,8 @@ def split_districts(areas: pd.DataFrame, team: pd.Series) -> pd.Series:
     """Number of teams per local authority district, for districts with more than one."""
     counts = (
         pd.DataFrame({"lad24cd": areas["lad24cd"].to_numpy(), "team_id": np.asarray(team)})
-        .groupby("lad24cd", sort=True)["team_id"].nunique()
+        .groupby("lad24cd", sort=True)["team_id"]
+        .nunique()
     )
     return counts[counts > 1]
 
@@ -241,8 +253,11 @@ def split_districts(areas: pd.DataFrame, team: pd.Series) -> pd.Series:
 def quality_report(catchments: pd.DataFrame, areas: pd.DataFrame, team: pd.Series) -> pd.DataFrame:
     """One row per ICB: teams, mean catchment, worst deviation, compactness, split districts."""
     frame = pd.DataFrame(
-        {"icb24cd": areas["icb24cd"].to_numpy(), "lad24cd": areas["lad24cd"].to_numpy(),
-         "team_id": np.asarray(team)}
+        {
+            "icb24cd": areas["icb24cd"].to_numpy(),
+            "lad24cd": areas["lad24cd"].to_numpy(),
+            "team_id": np.asarray(team),
+        }
     )
     per_lad = frame.groupby(["icb24cd", "lad24cd"])["team_id"].nunique()
     splits = (per_lad > 1).groupby("icb24cd").sum()

@@ -42,7 +42,9 @@ def _add_mirror(parser: argparse.ArgumentParser) -> None:
 
 def _add_plan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--scenario", type=Path, help="scenario TOML (default: the proposal's, scenarios/proposal-2021.toml)"
+        "--scenario",
+        type=Path,
+        help="scenario TOML (default: the proposal's, scenarios/proposal-2021.toml)",
     )
     parser.add_argument(
         "--readiness",
@@ -63,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Coverage planner for specialised parent-infant relationship teams in England.",
     )
     parser.add_argument("--version", action="version", version=f"planner {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only print errors and the summary")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="only print errors and the summary"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     fetch = sub.add_parser("fetch", help="download the ONS inputs (or copy them from a mirror)")
@@ -85,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mirror(maps)
     _add_plan_options(maps)
 
-    run = sub.add_parser("run", help="the whole plan: fetch, prepare, catchments, phasing, costs, exports, maps")
+    run = sub.add_parser(
+        "run", help="the whole plan: fetch, prepare, catchments, phasing, costs, exports, maps"
+    )
     _add_common(run)
     _add_mirror(run)
     _add_plan_options(run)

@@ -23,6 +23,7 @@ All randomness comes from one seeded generator, so a seed fixes the result.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -162,8 +163,10 @@ class _State:
         aa = self.parea[a] - g.area[u]
         ab = self.parea[b] + g.area[u]
         delta = (
-            self._f(pa, aa) + self._f(pb, ab)
-            - self._f(self.pperim[a], self.parea[a]) - self._f(self.pperim[b], self.parea[b])
+            self._f(pa, aa)
+            + self._f(pb, ab)
+            - self._f(self.pperim[a], self.parea[a])
+            - self._f(self.pperim[b], self.parea[b])
         )
         d = g.district[u]
         split = 0
@@ -285,9 +288,9 @@ def _metis(g: _Graph, k: int, seed: int, ufactor: int) -> np.ndarray:
     for u in range(g.n):
         adjncy.extend(g.nbrs[u])
         # Integer edge weights: metres of shared boundary (bridges count as 1 m).
-        ew.extend(max(1, int(round(w))) for w in g.lens[u])
+        ew.extend(max(1, round(w)) for w in g.lens[u])
         xadj.append(len(adjncy))
-    vw = [max(1, int(round(p))) for p in g.pop]
+    vw = [max(1, round(p)) for p in g.pop]
     opts = pymetis.Options(seed=int(seed) % (2**31), ufactor=ufactor, contig=1, ncuts=4)
     try:
         res = pymetis.part_graph(
@@ -435,9 +438,7 @@ def _balance(st: _State, lo: float, hi: float, mean: float, rounds: int) -> bool
     blocked: set[tuple[int, int]] = set()  # (src, dst) borders where nothing could move
     stuck: set[int] = set()
     for _ in range(rounds):
-        devs = [
-            (max(st.ppop[p] - hi, lo - st.ppop[p]), p) for p in range(st.k) if p not in stuck
-        ]
+        devs = [(max(st.ppop[p] - hi, lo - st.ppop[p]), p) for p in range(st.k) if p not in stuck]
         if not devs:
             break
         worst, p = max(devs)
@@ -450,14 +451,14 @@ def _balance(st: _State, lo: float, hi: float, mean: float, rounds: int) -> bool
             usable = lambda x, y: (x, y) not in blocked  # noqa: E731
         else:
             usable = lambda x, y: (y, x) not in blocked  # noqa: E731
-        path = _path(adj, p, lambda q: sign * (mean - st.ppop[q]) > slack, usable)
+        path = _path(adj, p, lambda q, s=sign: s * (mean - st.ppop[q]) > slack, usable)
         if path is None:
-            path = _path(adj, p, lambda q: sign * (mean - st.ppop[q]) > 0, usable)
+            path = _path(adj, p, lambda q, s=sign: s * (mean - st.ppop[q]) > 0, usable)
         if path is None:
             stuck.add(p)
             continue
         if over:
-            for src, dst in zip(path[:-1], path[1:], strict=True):
+            for src, dst in itertools.pairwise(path):
                 amount = st.ppop[src] - mean
                 if amount <= 0:
                     break
@@ -466,7 +467,7 @@ def _balance(st: _State, lo: float, hi: float, mean: float, rounds: int) -> bool
                     break
         else:
             # path runs p -> ... -> donor; fill p first, then each hop refills the one before.
-            for dst, src in zip(path[:-1], path[1:], strict=True):
+            for dst, src in itertools.pairwise(path):
                 amount = mean - st.ppop[dst]
                 if amount <= 0:
                     break
@@ -494,7 +495,7 @@ def _improve(st: _State, lo: float, hi: float, rng: np.random.Generator, passes:
             best, best_b = -1e-9, -1
             for v in g.nbrs[u]:
                 b = lab[v]
-                if b == a or b == best_b or st.ppop[b] + pu > hi:
+                if b in (a, best_b) or st.ppop[b] + pu > hi:
                     continue
                 d = st.move_delta(u, b)
                 if d < best:
@@ -549,7 +550,9 @@ def _validate(
         )
 
 
-def _coarsen(g: _Graph, hi: float, big_parts: float = 0.0, seed: int = 0) -> tuple[_Graph, np.ndarray]:
+def _coarsen(
+    g: _Graph, hi: float, big_parts: float = 0.0, seed: int = 0
+) -> tuple[_Graph, np.ndarray]:
     """Contract every district piece no bigger than a catchment into one node.
 
     Bigger pieces stay as single areas, or with big_parts > 0 are cut (METIS)
@@ -568,13 +571,18 @@ def _coarsen(g: _Graph, hi: float, big_parts: float = 0.0, seed: int = 0) -> tup
     if big_parts > 0:
         for pc in np.flatnonzero(piece_pop > hi).tolist():
             rows = np.flatnonzero(piece == pc)
-            c = max(2, int(round(piece_pop[pc] / big_parts)))
+            c = max(2, round(piece_pop[pc] / big_parts))
             local = np.full(n, -1, dtype=np.int64)
             local[rows] = np.arange(len(rows))
             keep = (local[a] >= 0) & (local[b] >= 0)
             sub = _Graph(
-                pop[rows], np.asarray(g.area)[rows], np.asarray(g.perim)[rows],
-                np.zeros(len(rows), dtype=np.int64), local[a[keep]], local[b[keep]], g.length[keep],
+                pop[rows],
+                np.asarray(g.area)[rows],
+                np.asarray(g.perim)[rows],
+                np.zeros(len(rows), dtype=np.int64),
+                local[a[keep]],
+                local[b[keep]],
+                g.length[keep],
             )
             lab = _metis(sub, min(c, len(rows)), seed, ufactor=50)
             keys[rows] = 2 * n + pc * n + lab
@@ -592,7 +600,13 @@ def _coarsen(g: _Graph, hi: float, big_parts: float = 0.0, seed: int = 0) -> tup
     edges = pd.DataFrame({"a": lo_, "b": hi_, "w": g.length[~inside]})
     edges = edges.groupby(["a", "b"], sort=True, as_index=False)["w"].sum()
     cg = _Graph(
-        cpop, carea, cperim, cdist, edges["a"].to_numpy(), edges["b"].to_numpy(), edges["w"].to_numpy()
+        cpop,
+        carea,
+        cperim,
+        cdist,
+        edges["a"].to_numpy(),
+        edges["b"].to_numpy(),
+        edges["w"].to_numpy(),
     )
     return cg, node
 
@@ -674,9 +688,9 @@ def _district_search(
                 new_banned = banned | set(frontier[:i])
                 nxt = [x for x in frontier[i + 1 :] if x not in new_banned]
                 for y in sorted(nbrs[v]):
-                    if label[y] < 0 and y not in members and y not in new_banned and y not in nxt:
-                        if y != v:
-                            nxt.append(y)
+                    free = label[y] < 0 and y != v and y not in members
+                    if free and y not in new_banned and y not in nxt:
+                        nxt.append(y)
                 members.append(v)
                 extend(members, total + pop[v], nxt, new_banned)
                 members.pop()
@@ -711,12 +725,20 @@ def _district_search(
 
 
 def _solve(
-    g: _Graph, k: int, tolerance: float, rng: np.random.Generator, seed: int,
-    split_weight: float, init: np.ndarray | None, stages: list[float],
+    g: _Graph,
+    k: int,
+    tolerance: float,
+    rng: np.random.Generator,
+    seed: int,
+    split_weight: float,
+    init: np.ndarray | None,
+    stages: list[float],
 ) -> _State:
     total = sum(g.pop)
     mean = total / k
-    labels = _metis(g, k, seed, ufactor=max(1, int(round(stages[0] * 1000)))) if init is None else init
+    labels = (
+        _metis(g, k, seed, ufactor=max(1, round(stages[0] * 1000))) if init is None else init
+    )
     st = _State(g, labels, k, split_weight)
     _repair(st)
     for tol in stages:
@@ -746,17 +768,23 @@ def partition_region(
     district = np.asarray(district, dtype=np.int64)
     a = edges["a"].to_numpy(dtype=np.int64)
     b = edges["b"].to_numpy(dtype=np.int64)
-    length = edges["shared_length"].to_numpy(dtype=float) if "shared_length" in edges else (
-        np.ones(len(a))
+    length = (
+        edges["shared_length"].to_numpy(dtype=float)
+        if "shared_length" in edges
+        else (np.ones(len(a)))
     )
     k = int(k)
     _validate(population, a, b, k, tolerance)
     if k == 1:
         return np.zeros(len(population), dtype=np.int64)
-    g = _Graph(population, np.asarray(area, float), np.asarray(perimeter, float), district, a, b, length)
+    g = _Graph(
+        population, np.asarray(area, float), np.asarray(perimeter, float), district, a, b, length
+    )
     best: tuple[float, list[int]] | None = None
     for attempt in range(STARTS):
-        st = _attempt(g, k, tolerance, seed * 7919 + attempt, keep_districts, coarse=attempt % 2 == 0)
+        st = _attempt(
+            g, k, tolerance, seed * 7919 + attempt, keep_districts, coarse=attempt % 2 == 0
+        )
         score = _score(st, tolerance)
         if best is None or score < best[0]:
             best = (score, list(st.lab))
@@ -842,7 +870,9 @@ def partition_england(
         rows = np.flatnonzero(icb == code)
         local[rows] = np.arange(len(rows))
         keep = (local[ea] >= 0) & (local[eb] >= 0)
-        sub = pd.DataFrame({"a": local[ea[keep]], "b": local[eb[keep]], "shared_length": elen[keep]})
+        sub = pd.DataFrame(
+            {"a": local[ea[keep]], "b": local[eb[keep]], "shared_length": elen[keep]}
+        )
         try:
             labels = partition_region(
                 areas["population"].to_numpy(dtype=float)[rows],

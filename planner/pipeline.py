@@ -23,8 +23,19 @@ import pandas as pd
 
 import planner
 from planner import adjacency as adjacency_stage
+from planner import (
+    apportion,
+    catchments,
+    config,
+    costs,
+    download,
+    partition,
+    phasing,
+    sources,
+    tables,
+)
 from planner import areas as areas_stage
-from planner import download, sources
+from planner import maps as map_pages
 from planner.adjacency import Adjacency
 from planner.errors import PlannerError
 from planner.fsutil import atomic_directory, sha256_file
@@ -203,3 +214,212 @@ def fetch(
             fix="give the folder laid out like shared/open-data (with MANIFEST.md)",
         )
     return download.fetch(workspace.raw, mirror=mirror, names=names, progress=progress)
+
+
+# ---------------------------------------------------------------- catchments
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What the user chose on the command line (None: the scenario's own value)."""
+
+    scenario: Path | None = None
+    readiness: Path | None = None
+    seed: int | None = None
+    preset: str | None = None
+
+    def load_scenario(self) -> config.Scenario:
+        return config.with_overrides(
+            config.load_scenario(self.scenario), seed=self.seed, preset=self.preset
+        )
+
+
+def _stage_key_of(directory: Path) -> str:
+    return json.loads((directory / STAGE_FILE).read_text())["key"]
+
+
+def build_catchments(
+    areas: gpd.GeoDataFrame, adjacency: Adjacency, scenario: config.Scenario
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Apportion the teams to ICBs and split every ICB: catchments, assignment, quality tables."""
+    teams = apportion.apportion(areas.groupby("icb24cd")["population"].sum(), scenario.teams)
+    settings = partition.PartitionSettings(
+        scenario.partition_preset, scenario.partition_tolerance, scenario.seed
+    )
+    labels = partition.partition_england(areas, adjacency, teams["teams"], settings)
+    team = catchments.team_ids(areas, labels)
+    table, assignment = catchments.catchment_table(areas, adjacency, team)
+    icb_quality = catchments.quality_report(table, areas, team)
+    return table, assignment, icb_quality, teams
+
+
+def catchments_stage(workspace: Workspace, areas_dir: Path, scenario: config.Scenario) -> Path:
+    """Catchments cached in data/processed/catchments/ (rebuilt when areas or settings change)."""
+    directory = workspace.processed / "catchments"
+    key = stage_key(
+        {
+            "areas": _stage_key_of(areas_dir),
+            "teams": scenario.teams,
+            "preset": scenario.partition_preset,
+            "tolerance": scenario.partition_tolerance,
+            "seed": scenario.seed,
+            "code": code_hash("apportion", "partition", "catchments"),
+        }
+    )
+
+    def build(staging: Path) -> None:
+        areas, adjacency = load_areas(areas_dir)
+        table, assignment, icb_quality, teams = build_catchments(areas, adjacency, scenario)
+        table.to_parquet(staging / "catchments.parquet", index=False)
+        assignment.to_parquet(staging / "assignment.parquet", index=False)
+        icb_quality.to_parquet(staging / "icb_quality.parquet")
+        teams.to_parquet(staging / "apportionment.parquet")
+
+    cached_stage(directory, key, build, "catchments")
+    return directory
+
+
+def load_catchments(directory: Path) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
+    return (
+        gpd.read_parquet(directory / "catchments.parquet"),
+        pd.read_parquet(directory / "assignment.parquet"),
+        pd.read_parquet(directory / "icb_quality.parquet"),
+    )
+
+
+# ---------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the exports and maps are made from."""
+
+    scenario: config.Scenario
+    areas: gpd.GeoDataFrame
+    adjacency: Adjacency
+    catchments: gpd.GeoDataFrame
+    assignment: pd.DataFrame
+    icb_quality: pd.DataFrame
+    plan: pd.DataFrame
+    team_costs: pd.DataFrame
+    national: pd.DataFrame
+
+
+def expected_codes(areas: pd.DataFrame, scenario: config.Scenario) -> dict[str, str]:
+    """Codes a readiness file may use, known before partitioning: areas plus the team ids to come."""
+    known = phasing.known_area_codes(areas)
+    teams = apportion.apportion(areas.groupby("icb24cd")["population"].sum(), scenario.teams)
+    short = areas.drop_duplicates("icb24cd").set_index("icb24cd")["icb24cdh"]
+    for icb, k in teams["teams"].items():
+        for n in range(1, int(k) + 1):
+            known.setdefault(f"{short[icb]}-{n}", f"team {n} of {icb}")
+    return known
+
+
+def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
+    """Read the user's files first (so their mistakes surface before any long stage), then build."""
+    scenario = options.load_scenario()
+    areas_dir = prepare(workspace)
+    areas, adjacency = load_areas(areas_dir)
+    if options.readiness is not None:
+        # Check the user's file before any stage writes to the cache.
+        phasing.read_readiness(options.readiness, expected_codes(areas, scenario))
+    catchment_dir = catchments_stage(workspace, areas_dir, scenario)
+    table, assignment, icb_quality = load_catchments(catchment_dir)
+    readiness = None
+    if options.readiness is not None:
+        known = phasing.known_area_codes(areas, table)
+        readiness = phasing.read_readiness(options.readiness, known)
+    plan = phasing.assign_phasing(table, areas, assignment, readiness, scenario)
+    team_costs = costs.team_year_costs(plan.set_index("team_id")["wave"], scenario)
+    plan = costs.attach_costs(plan, team_costs, scenario)
+    national = costs.national_table(team_costs, scenario)
+    return Plan(
+        scenario, areas, adjacency, table, assignment, icb_quality, plan, team_costs, national
+    )
+
+
+VINTAGE = (
+    "Data: Census 2021 population (ONS), LSOA 2021 boundaries, ONS/NHS lookups April 2024, "
+    "English Indices of Deprivation 2025"
+)
+
+
+def write_planner_exports(directory: Path, result: Plan) -> None:
+    """Everything in exports/: the tables module's files plus the geometry and quality files."""
+    tables.write_exports(
+        directory,
+        result.plan,
+        result.team_costs,
+        result.national,
+        result.areas,
+        result.assignment,
+        result.scenario,
+    )
+    result.assignment.to_csv(directory / "lsoa_to_team.csv", index=False, lineterminator="\n")
+    quality = pd.DataFrame(result.catchments.drop(columns="geometry"))
+    (directory / "catchment_quality.csv").write_text(tables.to_csv_text(quality))
+    (directory / "icb_quality.csv").write_text(tables.to_csv_text(result.icb_quality.reset_index()))
+    (directory / "bridges.csv").write_text(tables.to_csv_text(result.adjacency.bridges))
+    geo = result.catchments.merge(
+        result.plan[
+            ["team_id", "wave", "operating_from", "full_from", "readiness", "priority_rank"]
+        ],
+        on="team_id",
+    )
+    geo.to_file(directory / "catchments.gpkg", driver="GPKG", layer="catchments")
+
+
+def run(workspace: Workspace, options: PlanOptions, exports: bool = True, maps: bool = True) -> str:
+    """Build the plan, then swap in exports/ and maps/ (each only once complete)."""
+    result = make_plan(workspace, options)
+    if exports:
+        with atomic_directory(workspace.exports) as staging:
+            write_planner_exports(staging, result)
+    if maps:
+        with atomic_directory(workspace.maps) as staging:
+            map_pages.write_maps(
+                staging,
+                result.plan,
+                result.areas,
+                result.assignment,
+                result.scenario.years,
+                VINTAGE,
+            )
+    return tables.summary_text(result.plan, result.national, result.scenario)
+
+
+def validate_files(
+    workspace: Workspace, files: Iterable[Path], mirror: Path | None = None
+) -> list[str]:
+    """Every problem in the given scenario (.toml) and readiness (.csv) files, without a run."""
+    problems: list[str] = []
+    areas = None
+    scenario = config.default_scenario()
+    for file in files:
+        if file.suffix.lower() == ".toml":
+            errors = config.validate_scenario_file(file)
+            problems.extend(str(e) for e in errors)
+            if not errors:
+                scenario = config.load_scenario(file)
+    for file in files:
+        suffix = file.suffix.lower()
+        if suffix == ".toml":
+            continue
+        if suffix not in {".csv", ".txt"}:
+            problems.append(
+                str(
+                    PlannerError(
+                        "not a scenario (.toml) or readiness (.csv) file",
+                        file=file,
+                        fix="give a .toml scenario or a .csv readiness file",
+                    )
+                )
+            )
+            continue
+        if areas is None:
+            fetch(workspace, mirror=mirror, progress=False)
+            areas, _ = load_areas(prepare(workspace))
+        known = expected_codes(areas, scenario)
+        problems.extend(str(e) for e in phasing.validate_readiness_file(file, known))
+    return problems
