@@ -279,7 +279,9 @@ class _State:
 # initial solution and repair
 
 
-def _metis(g: _Graph, k: int, seed: int, ufactor: int) -> np.ndarray:
+def _metis(
+    g: _Graph, k: int, seed: int, ufactor: int, tpwgts: list[float] | None = None
+) -> np.ndarray:
     if k == 1:
         return np.zeros(g.n, dtype=np.int64)
     xadj = [0]
@@ -294,7 +296,12 @@ def _metis(g: _Graph, k: int, seed: int, ufactor: int) -> np.ndarray:
     opts = pymetis.Options(seed=int(seed) % (2**31), ufactor=ufactor, contig=1, ncuts=4)
     try:
         res = pymetis.part_graph(
-            k, pymetis.CSRAdjacency(xadj, adjncy), vweights=vw, eweights=ew, options=opts
+            k,
+            pymetis.CSRAdjacency(xadj, adjncy),
+            vweights=vw,
+            eweights=ew,
+            tpwgts=tpwgts,
+            options=opts,
         )
     except (RuntimeError, ValueError):  # METIS refuses some tiny graphs; grow instead
         return _grow(g, k)
@@ -347,28 +354,35 @@ def _repair(st: _State) -> None:
                 changed = True
         if not changed:
             break
-    # Empty catchments (METIS can return fewer parts): split the biggest catchment.
+    # Empty catchments (METIS can return fewer parts): take a piece of the biggest
+    # catchment that has more than one area.  Callers guarantee k ≤ number of areas.
+    filled = False
     for p in range(st.k):
-        if st.size[p] == 0:
-            big = max(range(st.k), key=lambda q: (st.ppop[q], -q))
-            members = [u for u in range(g.n) if st.lab[u] == big]
-            half = st.ppop[big] / 2
-            start = members[0]
-            queue = deque([start])
-            seen = {start}
-            taken = 0.0
-            order = []
-            while queue and taken < half:
-                x = queue.popleft()
-                order.append(x)
-                taken += g.pop[x]
-                for y in g.nbrs[x]:
-                    if st.lab[y] == big and y not in seen:
-                        seen.add(y)
-                        queue.append(y)
-            for u in order:
-                st.apply(u, p)
-            _repair(st)
+        if st.size[p] > 0:
+            continue
+        filled = True
+        donors = [q for q in range(st.k) if st.size[q] > 1]
+        big = max(donors, key=lambda q: (st.ppop[q], -q))
+        members = [u for u in range(g.n) if st.lab[u] == big]
+        half = st.ppop[big] / 2
+        queue = deque([members[0]])
+        seen = {members[0]}
+        taken = 0.0
+        order: list[int] = []
+        while queue and taken < half and len(order) < len(members) - 1:
+            x = queue.popleft()
+            order.append(x)
+            taken += g.pop[x]
+            for y in g.nbrs[x]:
+                if st.lab[y] == big and y not in seen:
+                    seen.add(y)
+                    queue.append(y)
+        for u in order:
+            st.apply(u, p)
+    if any(size == 0 for size in st.size):
+        raise AssertionError("repair left an empty catchment")  # pragma: no cover
+    if filled:
+        _repair(st)  # the donors may now be in pieces; hand those to their neighbours
 
 
 # ---------------------------------------------------------------------------------------
@@ -551,13 +565,20 @@ def _validate(
 
 
 def _coarsen(
-    g: _Graph, hi: float, big_parts: float = 0.0, seed: int = 0
+    g: _Graph,
+    hi: float,
+    big_parts: float = 0.0,
+    seed: int = 0,
+    cut: frozenset[int] = frozenset(),
+    remainder: bool = False,
 ) -> tuple[_Graph, np.ndarray]:
     """Contract every district piece no bigger than a catchment into one node.
 
-    Bigger pieces stay as single areas, or with big_parts > 0 are cut (METIS)
-    into chunks of about big_parts people each, so that a search over whole
-    nodes can still place them.
+    Bigger pieces (and those of the districts in `cut`) stay as single areas,
+    or with big_parts > 0 are cut (METIS) into chunks of about big_parts people
+    each, so that a search over whole nodes can still place them.  With
+    `remainder`, a big piece is cut instead into whole catchments (2·big_parts
+    people) plus one remainder piece, which can join a neighbouring district.
     """
     n = g.n
     a, b = g.a, g.b
@@ -566,12 +587,21 @@ def _coarsen(
     _, piece = connected_components(m, directed=False)
     pop = np.asarray(g.pop)
     piece_pop = np.bincount(piece, weights=pop)
-    atomic = piece_pop[piece] <= hi
-    keys = np.where(atomic, piece, n + np.arange(n))
+    piece_district = np.zeros(len(piece_pop), dtype=np.int64)
+    piece_district[piece] = np.asarray(g.district)
+    big = (piece_pop > hi) | np.isin(piece_district, list(cut))
+    keys = np.where(big[piece], n + np.arange(n), piece)
     if big_parts > 0:
-        for pc in np.flatnonzero(piece_pop > hi).tolist():
+        for pc in np.flatnonzero(big).tolist():
             rows = np.flatnonzero(piece == pc)
             c = max(2, round(piece_pop[pc] / big_parts))
+            weights = None
+            if remainder:
+                full = int(piece_pop[pc] // (2 * big_parts))
+                rest = piece_pop[pc] - full * 2 * big_parts
+                if full >= 1 and rest > 0.1 * 2 * big_parts:
+                    c = full + 1
+                    weights = [2 * big_parts / piece_pop[pc]] * full + [rest / piece_pop[pc]]
             local = np.full(n, -1, dtype=np.int64)
             local[rows] = np.arange(len(rows))
             keep = (local[a] >= 0) & (local[b] >= 0)
@@ -584,7 +614,9 @@ def _coarsen(
                 local[b[keep]],
                 g.length[keep],
             )
-            lab = _metis(sub, min(c, len(rows)), seed, ufactor=50)
+            if c > len(rows):
+                c, weights = len(rows), None
+            lab = _metis(sub, c, seed, ufactor=50, tpwgts=weights)
             keys[rows] = 2 * n + pc * n + lab
     _, node = np.unique(keys, return_inverse=True)
     m_nodes = int(node.max()) + 1
@@ -597,17 +629,9 @@ def _coarsen(
     cdist = np.zeros(m_nodes, dtype=np.int64)
     cdist[node] = np.asarray(g.district)
     lo_, hi_ = np.minimum(na, nb)[~inside], np.maximum(na, nb)[~inside]
-    edges = pd.DataFrame({"a": lo_, "b": hi_, "w": g.length[~inside]})
-    edges = edges.groupby(["a", "b"], sort=True, as_index=False)["w"].sum()
-    cg = _Graph(
-        cpop,
-        carea,
-        cperim,
-        cdist,
-        edges["a"].to_numpy(),
-        edges["b"].to_numpy(),
-        edges["w"].to_numpy(),
-    )
+    pair, inverse = np.unique(lo_ * m_nodes + hi_, return_inverse=True)
+    weight = np.bincount(inverse, weights=g.length[~inside], minlength=len(pair))
+    cg = _Graph(cpop, carea, cperim, cdist, pair // m_nodes, pair % m_nodes, weight)
     return cg, node
 
 
@@ -736,9 +760,7 @@ def _solve(
 ) -> _State:
     total = sum(g.pop)
     mean = total / k
-    labels = (
-        _metis(g, k, seed, ufactor=max(1, round(stages[0] * 1000))) if init is None else init
-    )
+    labels = _metis(g, k, seed, ufactor=max(1, round(stages[0] * 1000))) if init is None else init
     st = _State(g, labels, k, split_weight)
     _repair(st)
     for tol in stages:
@@ -806,10 +828,16 @@ def _score(st: _State, tolerance: float) -> float:
 
 SEARCH_TOLERANCE = 0.05
 SEARCH_BUDGET = 20_000
+CUT_CANDIDATES = 8
 
 
 def _whole_district_start(
-    g: _Graph, k: int, tolerance: float, seed: int, split_weight: float
+    g: _Graph,
+    k: int,
+    tolerance: float,
+    seed: int,
+    split_weight: float,
+    cut_candidates: int = CUT_CANDIDATES,
 ) -> np.ndarray | None:
     """Search groupings of whole districts (big ones pre-cut into half catchments).
 
@@ -817,14 +845,42 @@ def _whole_district_start(
     balance still needs fewer split districts than cutting along arbitrary lines.
     """
     mean = sum(g.pop) / k
-    cg, node = _coarsen(g, (1 + tolerance) * mean, big_parts=mean / 2, seed=seed)
-    for widen in (1.0, 1.5, 2.0):
-        tol = tolerance * widen
-        labels = _district_search(
+    hi = (1 + tolerance) * mean
+
+    coarse: dict[tuple[frozenset[int], bool], tuple[_Graph, np.ndarray]] = {}
+
+    def search(
+        cut: frozenset[int], tol: float, remainder: bool = False
+    ) -> tuple[float, np.ndarray] | None:
+        if (cut, remainder) not in coarse:
+            coarse[cut, remainder] = _coarsen(
+                g, hi, big_parts=mean / 2, seed=seed, cut=cut, remainder=remainder
+            )
+        cg, node = coarse[cut, remainder]
+        found = _district_search(
             cg, k, (1 - tol) * mean, (1 + tol) * mean, split_weight, SEARCH_BUDGET
         )
-        if labels is not None:
-            return labels[node]
+        if found is None:
+            return None
+        labels = found[node]
+        return _score(_State(g, labels, k, split_weight), tol), labels
+
+    found = [r for r in (search(frozenset(), tolerance, rem) for rem in (False, True)) if r]
+    if found:
+        return min(found, key=lambda t: t[0])[1]
+    # No balanced grouping of whole districts: cut one more district (each tried).
+    pops = pd.Series(g.pop).groupby(np.asarray(g.district)).sum()
+    candidates = [
+        d for d in pops.sort_values(ascending=False, kind="stable").index if pops[d] <= hi
+    ]
+    tried = [search(frozenset([int(d)]), tolerance) for d in candidates[:cut_candidates]]
+    found = [t for t in tried if t is not None]
+    if found:
+        return min(found, key=lambda t: t[0])[1]
+    for widen in (1.5, 2.0):
+        result = search(frozenset(), tolerance * widen)
+        if result is not None:
+            return result[1]
     return None
 
 
@@ -839,9 +895,13 @@ def _attempt(
     stages = [loose, (loose + tolerance) / 2, tolerance] if loose > tolerance else [tolerance]
     init = None
     if coarse:
-        init = _whole_district_start(g, k, max(tolerance, SEARCH_TOLERANCE), seed, w)
+        init = _whole_district_start(
+            g, k, max(tolerance, SEARCH_TOLERANCE), seed, w, CUT_CANDIDATES if keep_districts else 0
+        )
     if coarse and init is None:
         cg, node = _coarsen(g, (1 + max(tolerance, 0.03)) * mean)
+        if cg.n < k:
+            return _solve(g, k, tolerance, rng, seed, w, None, stages)
         cst = _solve(cg, k, tolerance, rng, seed, w, None, [stages[0]])
         init = np.asarray(cst.lab, dtype=np.int64)[node]
     return _solve(g, k, tolerance, rng, seed, w, init, stages)

@@ -1,0 +1,231 @@
+"""Measure the catchment partitioner on the full real data, against GerryChain.
+
+Usage: python benchmarks/partition.py [--mirror ../shared/open-data] [--seed 0] [--no-gerrychain]
+
+Builds areas + adjacency from the mirror once, apportions 202 teams, then in
+the same process and on the same graph runs:
+  - planner equal size (±0.5%) and local-authority aligned (±10%) presets,
+  - GerryChain recursive_tree_part (ε = 0.005, one call per ICB),
+  - planner equal size on MSOAs (LSOAs aggregated), to show how time grows.
+For each: wall time, max / mean |deviation| from the ICB mean catchment, mean
+and min Polsby-Popper of the dissolved polygons, split districts (districts
+with more than one catchment), contiguity.  Bars (issue 3): equal size 100%
+contiguous, max dev ≤ 0.5%, mean PP ≥ 0.30, min PP ≥ 0.15 except island
+catchments, ≤ 180 split districts, time ≤ GerryChain; LA aligned 100%
+contiguous, max dev ≤ 10%, ≤ 100 split districts, mean PP ≥ 0.30.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run from a checkout without installing
+
+from planner.adjacency import build_adjacency  # noqa: E402
+from planner.apportion import apportion  # noqa: E402
+from planner.areas import build_areas  # noqa: E402
+from planner.catchments import catchment_table, team_ids  # noqa: E402
+from planner.partition import PRESETS, PartitionSettings, partition_england  # noqa: E402
+
+
+@dataclass
+class Graphish:
+    """The parts of planner.adjacency.Adjacency the partitioner reads."""
+
+    edges: pd.DataFrame
+    area: np.ndarray
+    perimeter: np.ndarray
+
+
+def bookkeeping_metrics(units: pd.DataFrame, adj, key: np.ndarray) -> dict:
+    """Metrics from the graph alone: PP by perimeter bookkeeping (exact for a coverage)."""
+    team, _ = pd.factorize(key, sort=True)
+    t = int(team.max()) + 1
+    pop = np.bincount(team, weights=units["population"].to_numpy(float), minlength=t)
+    area = np.bincount(team, weights=adj.area, minlength=t)
+    per = np.bincount(team, weights=adj.perimeter, minlength=t)
+    a, b = adj.edges["a"].to_numpy(), adj.edges["b"].to_numpy()
+    length = adj.edges["shared_length"].to_numpy(float)
+    same = team[a] == team[b]
+    per -= 2 * np.bincount(team[a][same], weights=length[same], minlength=t)
+    pp = 4 * math.pi * area / per**2
+    icb = pd.Series(units["icb24cd"].to_numpy()).groupby(team).first().to_numpy()
+    mean = pd.Series(pop).groupby(icb).transform("mean").to_numpy()
+    dev = np.abs(pop / mean - 1) * 100
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(team)
+    graph = coo_matrix((np.ones(int(same.sum())), (a[same], b[same])), shape=(n, n))
+    _, comp = connected_components(graph, directed=False)
+    pieces = pd.Series(comp).groupby(team).nunique().to_numpy()
+    splits = (
+        pd.DataFrame({"lad": units["lad24cd"].to_numpy(), "t": team}).groupby("lad")["t"].nunique()
+        > 1
+    ).sum()
+    return {
+        "teams": t,
+        "max_dev_pct": dev.max(),
+        "mean_dev_pct": dev.mean(),
+        "mean_pp": pp.mean(),
+        "min_pp": pp.min(),
+        "split_districts": int(splits),
+        "contiguous": f"{int((pieces == 1).sum())}/{t}",
+    }
+
+
+def geometry_metrics(areas, adjacency, key: np.ndarray) -> tuple[dict, pd.DataFrame]:
+    """Metrics from dissolved polygons via planner.catchments (the numbers users see)."""
+    labels = pd.factorize(key, sort=True)[0]
+    # team_ids wants labels that are local to each ICB; any distinct integers will do.
+    catchments, _ = catchment_table(areas, adjacency, team_ids(areas, labels))
+    m = bookkeeping_metrics(areas, adjacency, key)
+    m.update(
+        {
+            "max_dev_pct": catchments["deviation_pct"].abs().max(),
+            "mean_dev_pct": catchments["deviation_pct"].abs().mean(),
+            "mean_pp": catchments["polsby_popper"].mean(),
+            "min_pp": catchments["polsby_popper"].min(),
+            "contiguous": f"{int(catchments['contiguous'].sum())}/{len(catchments)}",
+        }
+    )
+    return m, catchments
+
+
+def gerrychain_run(areas, adjacency, teams: pd.Series, seed: int) -> np.ndarray:
+    import random
+
+    import networkx as nx
+    from gerrychain import Graph
+    from gerrychain.tree import recursive_tree_part
+
+    icb = areas["icb24cd"].to_numpy()
+    out = np.full(len(areas), -1, dtype=np.int64)
+    rng = random.Random(seed)
+    pop = areas["population"].to_numpy(float)
+    for code in sorted(teams.index):
+        rows = np.flatnonzero(icb == code)
+        _, sub = adjacency.subgraph(rows)
+        g = nx.Graph()
+        g.add_nodes_from((i, {"population": float(pop[r])}) for i, r in enumerate(rows))
+        g.add_edges_from(zip(sub["a"].tolist(), sub["b"].tolist(), strict=True))
+        k = int(teams[code])
+        assignment = recursive_tree_part(
+            Graph.from_networkx(g), range(k), pop[rows].sum() / k, "population", 0.005, rng=rng
+        )
+        out[rows] = [assignment[i] for i in range(len(rows))]
+    return out
+
+
+def msoa_units(areas, adjacency) -> tuple[pd.DataFrame, Graphish]:
+    """Aggregate LSOAs to MSOAs (split by ICB where an MSOA straddles one)."""
+    key = areas["msoa21cd"].astype(str) + "|" + areas["icb24cd"].astype(str)
+    unit, uniques = pd.factorize(key, sort=True)
+    n = len(uniques)
+    frame = pd.DataFrame(
+        {
+            "unit": unit,
+            "population": areas["population"].to_numpy(float),
+            "icb24cd": areas["icb24cd"].to_numpy(),
+            "lad24cd": areas["lad24cd"].to_numpy(),
+        }
+    )
+    units = frame.groupby("unit", sort=True).agg(
+        population=("population", "sum"),
+        icb24cd=("icb24cd", "first"),
+        lad24cd=("lad24cd", lambda s: s.value_counts().index[0]),
+    )
+    a = unit[adjacency.edges["a"].to_numpy()]
+    b = unit[adjacency.edges["b"].to_numpy()]
+    length = adjacency.edges["shared_length"].to_numpy(float)
+    inside = a == b
+    perimeter = np.bincount(unit, weights=adjacency.perimeter, minlength=n)
+    perimeter -= 2 * np.bincount(a[inside], weights=length[inside], minlength=n)
+    edges = (
+        pd.DataFrame(
+            {
+                "a": np.minimum(a, b)[~inside],
+                "b": np.maximum(a, b)[~inside],
+                "shared_length": length[~inside],
+            }
+        )
+        .groupby(["a", "b"], as_index=False, sort=True)["shared_length"]
+        .sum()
+    )
+    graph = Graphish(edges, np.bincount(unit, weights=adjacency.area, minlength=n), perimeter)
+    return units.reset_index(drop=True), graph
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mirror", type=Path, default=REPO.parent / "shared" / "open-data")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-gerrychain", action="store_true")
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    areas = build_areas(args.mirror)
+    adjacency = build_adjacency(areas)
+    print(
+        f"areas + adjacency: {time.perf_counter() - t0:.1f} s, {len(areas)} LSOAs, "
+        f"{len(adjacency.edges)} edges, {len(adjacency.bridges)} bridges"
+    )
+    teams = apportion(areas.groupby("icb24cd")["population"].sum(), 202)["teams"]
+    icb = areas["icb24cd"].astype(str).to_numpy()
+    bridge_lsoas = set(adjacency.bridges["lsoa_a"]) | set(adjacency.bridges["lsoa_b"])
+
+    rows = []
+    for preset in ("equal_size", "la_aligned"):
+        settings = PartitionSettings(preset, PRESETS[preset].tolerance, args.seed)
+        t = time.perf_counter()
+        labels = partition_england(areas, adjacency, teams, settings)
+        seconds = time.perf_counter() - t
+        key = icb + ":" + labels.astype(str).to_numpy()
+        m, catchments = geometry_metrics(areas, adjacency, key)
+        rows.append({"run": f"planner {preset}", "units": "LSOA", "seconds": seconds, **m})
+        tid = team_ids(areas, pd.factorize(key, sort=True)[0])
+        island_teams = set(tid[areas["lsoa21cd"].isin(bridge_lsoas).to_numpy()])
+        low = catchments.loc[catchments["polsby_popper"] < 0.15].sort_values("polsby_popper")
+        if len(low):
+            print(f"\n{preset}: catchments with PP < 0.15 (* = holds an island/bridge):")
+            for r in low.itertuples():
+                mark = "*" if r.team_id in island_teams else " "
+                print(f"  {mark} {r.team_id:7} {r.polsby_popper:.3f}  {r.name}  ({r.lads})")
+
+    if not args.no_gerrychain:
+        t = time.perf_counter()
+        labels = gerrychain_run(areas, adjacency, teams, args.seed)
+        seconds = time.perf_counter() - t
+        key = icb + ":" + labels.astype(str)
+        m, _ = geometry_metrics(areas, adjacency, key)
+        rows.append({"run": "GerryChain rtp ε=0.005", "units": "LSOA", "seconds": seconds, **m})
+
+    units, graph = msoa_units(areas, adjacency)
+    t = time.perf_counter()
+    labels = partition_england(units, graph, teams, PRESETS["equal_size"])
+    seconds = time.perf_counter() - t
+    key = units["icb24cd"].astype(str).to_numpy() + ":" + labels.astype(str).to_numpy()
+    m = bookkeeping_metrics(units, graph, key)
+    rows.append(
+        {"run": "planner equal_size", "units": f"MSOA ({len(units)})", "seconds": seconds, **m}
+    )
+
+    table = pd.DataFrame(rows)
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format
+    ):
+        print()
+        print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Team ids, names, the catchment table and the quality report on a small made-up map."""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from planner.adjacency import build_adjacency
+from planner.catchments import (
+    CATCHMENT_COLUMNS,
+    QUALITY_COLUMNS,
+    catchment_table,
+    quality_report,
+    split_districts,
+    team_ids,
+)
+
+
+@pytest.fixture
+def areas() -> gpd.GeoDataFrame:
+    """4x4 km of 1 km squares: Alpha is the west half, Beta the east half; one ICB."""
+    rows = []
+    for y in range(4):
+        for x in range(4):
+            lad = "Alpha" if x < 2 else "Beta"
+            rows.append(
+                {
+                    "lsoa21cd": f"E0100{y}{x}",
+                    "lsoa21nm": f"{lad} {y}{x}",
+                    "lad24cd": "E06000001" if x < 2 else "E06000002",
+                    "lad24nm": lad,
+                    "icb24cd": "E54000099",
+                    "icb24cdh": "QXX",
+                    "icb24nm": "NHS Test ICB",
+                    "nhser24cd": "E40000099",
+                    "nhser24nm": "Test Region",
+                    "population": 1000 + 10 * (4 * y + x),
+                    "under3": 30.0,
+                    "geometry": shapely.box(x * 1000, y * 1000, (x + 1) * 1000, (y + 1) * 1000),
+                }
+            )
+    return gpd.GeoDataFrame(rows, crs=27700)
+
+
+def labels_for(areas: gpd.GeoDataFrame) -> np.ndarray:
+    xs = areas.geometry.centroid.x.to_numpy()
+    ys = areas.geometry.centroid.y.to_numpy()
+    # Alpha south = 5, Alpha north = 7, Beta = 6 (labels need not be 0..k-1 or ordered)
+    return np.where(xs > 2000, 6, np.where(ys > 2000, 7, 5))
+
+
+def test_team_ids_north_to_south(areas) -> None:
+    ids = team_ids(areas, labels_for(areas))
+    lab = labels_for(areas)
+    assert set(ids[lab == 7]) == {"QXX-1"}
+    assert set(ids[lab == 6]) == {"QXX-2"}
+    assert set(ids[lab == 5]) == {"QXX-3"}
+
+
+def test_catchment_table(areas) -> None:
+    adjacency = build_adjacency(areas)
+    ids = team_ids(areas, labels_for(areas))
+    table, assignment = catchment_table(areas, adjacency, ids)
+    assert list(table.columns) == CATCHMENT_COLUMNS
+    assert table.crs.to_epsg() == 27700
+    t = table.set_index("team_id")
+    assert t.loc["QXX-1", "name"] == "Alpha North"
+    assert t.loc["QXX-3", "name"] == "Alpha South"
+    assert t.loc["QXX-2", "name"] == "Beta"
+    assert t.loc["QXX-2", "lads"] == "Beta 100%"
+    assert t.loc["QXX-2", "lsoa_count"] == 8
+    assert t["population"].sum() == areas["population"].sum()
+    assert t["under3"].sum() == pytest.approx(16 * 30.0)
+    mean = areas["population"].sum() / 3
+    assert t.loc["QXX-2", "deviation_pct"] == pytest.approx(
+        (t.loc["QXX-2", "population"] / mean - 1) * 100
+    )
+    # Beta is a 2 x 4 km rectangle; Alpha's halves are 2 x 2 km squares
+    assert t.loc["QXX-2", "polsby_popper"] == pytest.approx(4 * math.pi * 8e6 / 12000**2)
+    assert t.loc["QXX-1", "polsby_popper"] == pytest.approx(math.pi / 4)
+    assert t["contiguous"].all()
+    assert list(assignment.columns) == ["lsoa21cd", "team_id"]
+    assert assignment["lsoa21cd"].is_monotonic_increasing
+    assert len(assignment) == 16
+
+
+def test_two_authority_name_and_shares(areas) -> None:
+    adjacency = build_adjacency(areas)
+    ys = areas.geometry.centroid.y.to_numpy()
+    labels = np.where(ys > 2000, 0, 1)  # north half / south half, each 50:50 Alpha & Beta
+    table, _ = catchment_table(areas, adjacency, team_ids(areas, labels))
+    north = table.set_index("team_id").loc["QXX-1"]
+    # Beta's squares hold a few more people, so Beta comes first
+    assert north["name"] == "Beta & Alpha"
+    assert north["lads"] == "Beta 50%; Alpha 50%"
+    assert table["name"].is_unique
+
+
+def test_names_are_unique_and_non_contiguous_flagged(areas) -> None:
+    adjacency = build_adjacency(areas)
+    xs = areas.geometry.centroid.x.to_numpy()
+    ys = areas.geometry.centroid.y.to_numpy()
+    # alternate rows of Beta in two labels: each label is two separate strips
+    labels = np.where(xs < 2000, 0, 1 + ((ys // 1000) % 2).astype(int))
+    table, _ = catchment_table(areas, adjacency, team_ids(areas, labels))
+    assert table["name"].is_unique
+    assert not table["contiguous"].all()
+
+
+def test_quality_report_and_split_districts(areas) -> None:
+    adjacency = build_adjacency(areas)
+    ids = team_ids(areas, labels_for(areas))
+    table, _ = catchment_table(areas, adjacency, ids)
+    report = quality_report(table, areas, ids)
+    assert list(report.columns) == QUALITY_COLUMNS
+    row = report.iloc[0]
+    assert row["teams"] == 3
+    assert row["split_districts"] == 1
+    assert row["non_contiguous"] == 0
+    assert row["min_polsby_popper"] == pytest.approx(table["polsby_popper"].min())
+    assert split_districts(areas, ids).to_dict() == {"E06000001": 2}
+
+
+def test_team_ids_deterministic_for_row_order(areas) -> None:
+    lab = labels_for(areas)
+    shuffled = areas.iloc[::-1]
+    a = team_ids(areas, lab)
+    b = team_ids(shuffled, lab[::-1])
+    pd.testing.assert_series_equal(a.sort_index(), b.sort_index())
