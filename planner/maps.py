@@ -198,7 +198,9 @@ class _Model:
                 raise PlannerError(f"{label} codes must be letters and digits (used as file "
                                    "names)", field=col, value=bad[:5])  # fmt: skip
         if areas.crs is None or areas.crs.to_epsg() != 27700:
-            raise PlannerError("areas must be in EPSG:27700", field="geometry", value=str(areas.crs))
+            raise PlannerError(
+                "areas must be in EPSG:27700", field="geometry", value=str(areas.crs)
+            )
         lsoa = areas[[*AREA_COLUMNS, "geometry"]].copy()
         lsoa["lsoa21cd"] = lsoa["lsoa21cd"].astype(str)
         amap = assignment.assign(lsoa21cd=assignment["lsoa21cd"].astype(str),
@@ -286,6 +288,7 @@ def _dissolve(frame: gpd.GeoDataFrame, key: str) -> gpd.GeoDataFrame:
 
 def _web(geoms: np.ndarray, decimals: int) -> np.ndarray:
     """Reproject BNG geometries to WGS84 and round coordinates (same vertex -> same output)."""
+
     def project(coords: np.ndarray) -> np.ndarray:
         x, y = _TO_WGS84.transform(coords[:, 0], coords[:, 1])
         return np.round(np.column_stack([x, y]), decimals)
@@ -460,10 +463,10 @@ class _WaveControl(be.MacroElement):
         """
         {% macro header(this, kwargs) %}
         <style>
-        .planner-legend { background: #fff; padding: 6px 8px; border-radius: 4px;
-            box-shadow: 0 1px 4px rgba(0,0,0,.4); font: 12px/1.35 system-ui, sans-serif;
-            max-width: 260px; }
-        .planner-legend h4 { margin: 0 0 4px; font-size: 13px; }
+        .planner-legend { background: #fff; padding: 5px 8px; border-radius: 4px;
+            box-shadow: 0 1px 4px rgba(0,0,0,.4); font: 11px/1.3 system-ui, sans-serif;
+            max-width: 230px; }
+        .planner-legend summary { font-weight: bold; font-size: 12px; cursor: pointer; }
         .planner-legend .sw { display: inline-block; width: 14px; height: 12px;
             margin-right: 5px; vertical-align: -2px; border: 1px solid #555; }
         .planner-legend label { display: inline-block; margin-right: 6px; cursor: pointer; }
@@ -507,8 +510,10 @@ class _WaveControl(be.MacroElement):
             var count;
             control.onAdd = function () {
                 var div = L.DomUtil.create('div', 'planner-legend');
-                div.innerHTML = {{ this.legend_html|tojson }};
-                var box = L.DomUtil.create('div', 'years', div);
+                var details = L.DomUtil.create('details', '', div);
+                details.open = true;
+                details.innerHTML = '<summary>Legend and rollout</summary>' + {{ this.legend_html|tojson }};
+                var box = L.DomUtil.create('div', 'years', details);
                 var title = L.DomUtil.create('div', '', box);
                 title.textContent = 'Rollout: show teams operating in';
                 [null].concat(years.map(function (_, i) { return i; })).forEach(function (i) {
@@ -557,7 +562,7 @@ def _wave_legend(model: _Model, teams: pd.DataFrame, extra: str = "") -> str:
             f'<div><span class="sw" style="background:{_wave_colour(int(wave))}"></span>'
             f"Wave {_e(wave)}: {len(group)} team{'s' if len(group) != 1 else ''}, {when}</div>"
         )
-    return f"<h4>Waves</h4>{''.join(rows)}{extra}"
+    return f"{''.join(rows)}{extra}"
 
 
 def _new_map(title: str) -> tuple[be.Figure, folium.Map]:
@@ -567,7 +572,9 @@ def _new_map(title: str) -> tuple[be.Figure, folium.Map]:
     fmap.default_js = [("leaflet", LEAFLET_JS)]
     fmap.default_css = [("leaflet_css", LEAFLET_CSS)]
     fig.add_child(fmap)
-    folium.TileLayer("OpenStreetMap", name="OpenStreetMap", opacity=0.55, control=False).add_to(fmap)
+    folium.TileLayer("OpenStreetMap", name="OpenStreetMap", opacity=0.55, control=False).add_to(
+        fmap
+    )
     folium.map.CustomPane("lsoa", z_index=410, pointer_events=True).add_to(fmap)
     folium.map.CustomPane("outlines", z_index=420, pointer_events=False).add_to(fmap)
     folium.map.CustomPane("labels", z_index=430, pointer_events=False).add_to(fmap)
@@ -592,7 +599,9 @@ def _catchment_layer(model: _Model, teams: gpd.GeoDataFrame, decimals: int) -> f
         style_function=style,
         highlight_function=highlight,
         tooltip=folium.GeoJsonTooltip(
-            fields=list(TOOLTIP_FIELDS), aliases=list(TOOLTIP_ALIASES), sticky=True,
+            fields=list(TOOLTIP_FIELDS),
+            aliases=list(TOOLTIP_ALIASES),
+            sticky=True,
             class_name="planner-tip",
         ),
         class_name="planner-catchment",
@@ -614,6 +623,7 @@ def _outline_layer(geoms: np.ndarray, name: str, colour: str, weight: float, das
 
 def _assign_ids(root: be.Element) -> None:
     """Stable element ids (folium uses random ones) so reruns give identical pages."""
+
     def walk(el: be.Element) -> Iterator[be.Element]:
         yield el
         for child in list(el._children.values()):
@@ -625,7 +635,9 @@ def _assign_ids(root: be.Element) -> None:
 
 def _render(fig: be.Figure, fmap: folium.Map, bounds: list[float], *, top: str, side: str,
             footer: str) -> str:  # fmt: skip
-    fmap.fit_bounds([[bounds[0], bounds[1]], [bounds[2], bounds[3]]])
+    # Keep the catchments clear of the legend in the bottom-right corner.
+    fmap.fit_bounds([[bounds[0], bounds[1]], [bounds[2], bounds[3]]],
+                    padding_top_left=(10, 10), padding_bottom_right=(240, 10))  # fmt: skip
     fig.header.add_child(be.Element(_PAGE_CSS), name="planner_css")
     fig.html.add_child(be.Element(f'<header class="planner-top">{top}</header>'), name="p_top")
     fig.html.add_child(be.Element(f'<aside class="planner-side">{side}</aside>'), name="p_side")
@@ -656,7 +668,9 @@ aside h2 { font-size: 16px; margin: 10px 0 6px; }
 aside table { border-collapse: collapse; font-size: 12px; width: 100%; margin-bottom: 10px; }
 aside th, aside td { border-bottom: 1px solid #ddd; padding: 3px 4px; text-align: left;
   vertical-align: top; }
-aside td.num, aside th.num { text-align: right; white-space: nowrap; }
+aside td { overflow-wrap: anywhere; }
+aside td.num, aside th.num { text-align: right; white-space: nowrap; overflow-wrap: normal; }
+aside .scroll { overflow-x: auto; }
 aside tr.wave1 td { background: #eaf2fb; }
 aside tr.total td { font-weight: bold; border-top: 2px solid #999; }
 aside ul { padding-left: 18px; margin: 4px 0; }
@@ -677,7 +691,10 @@ aside ul { padding-left: 18px; margin: 4px 0; }
 
 
 def _footer(model: _Model) -> str:
-    return (f"<div>Data: {_e(model.vintage)}</div>"
+    vintage = model.vintage.strip()
+    if not vintage.lower().startswith(("data:", "data ")):
+        vintage = f"Data: {vintage}"
+    return (f'<div class="vintage">{_e(vintage)}</div>'
             f'<div class="ogl">{_e(OGL_LINE)}</div>')  # fmt: skip
 
 
@@ -737,7 +754,8 @@ def _index_page(model: _Model, tolerance: float, settings: MapSettings) -> str:
         icb_items = "".join(
             f'<li><a href="icb/{_e(c)}.html">{_e(model.icb_name(c))}</a> '
             f"({(teams['icb24cd'] == c).sum()} teams)</li>"
-            for c in model.icb_codes if model.icb_region(c) == rcode
+            for c in model.icb_codes
+            if model.icb_region(c) == rcode
         )
         n = (teams["nhser24cd"] == rcode).sum()
         items.append(f'<li><a href="region/{_e(rcode)}.html">{_e(model.region_name(rcode))}</a>'
@@ -760,12 +778,14 @@ def _totals_table(model: _Model, teams: pd.DataFrame) -> str:
                    for y in model.years)  # fmt: skip
     babies = "".join(f'<td class="num">{_count(teams[f"babies_{_suffix(y)}"].sum())}</td>'
                      for y in model.years)  # fmt: skip
+    starts = [model.year_index(v) for v in teams["operating_from"]]
     running = "".join(
-        f'<td class="num">{sum(1 for v in teams["operating_from"] if model.year_index(v) is not None and model.year_index(v) <= i)}</td>'
+        f'<td class="num">{sum(1 for s in starts if s is not None and s <= i)}</td>'
         for i, _ in enumerate(model.years)
     )
-    return (f"<table><tr><th></th>{head}</tr><tr><td>Teams operating</td>{running}</tr>"
-            f"<tr><td>Team cost</td>{cost}</tr><tr><td>Babies seen</td>{babies}</tr></table>"
+    return (f'<div class="scroll"><table class="totals"><tr><th></th>{head}</tr>'
+            f"<tr><td>Teams operating</td>{running}</tr>"
+            f"<tr><td>Team cost</td>{cost}</tr><tr><td>Babies seen</td>{babies}</tr></table></div>"
             "<p><small>Team costs (labour and training) only; the national development "
             "programme is not included.</small></p>")  # fmt: skip
 
@@ -794,12 +814,13 @@ def _region_page(model: _Model, code: str, tolerance: float, settings: MapSettin
         rows.append(
             f'<tr class="{"wave1" if int(row["wave"]) == 1 else ""}">'
             f'<td class="num">{_e(row["priority_rank"])}</td>'
-            f'<td>{_e(row["name"])}<br><small>{_e(row["team_id"])} · '
-            f'<a href="../icb/{_e(row["icb24cd"])}.html">{_e(row["icb24nm"])}</a></small></td>'
+            f"<td>{_e(row['name'])}<br><small>{_e(row['team_id'])} · "
+            f'<a href="../icb/{_e(row["icb24cd"])}.html">{_e(_short_icb(row["icb24nm"]))}</a>'
+            "</small></td>"
             f'<td class="num">{_e(row["wave"])}</td>'
-            f'<td>{_e(row["readiness"])}{"<br><small>" + note + "</small>" if note else ""}</td>'
+            f"<td>{_e(row['readiness'])}{'<br><small>' + note + '</small>' if note else ''}</td>"
             f'<td class="num">{_score(row["need_score"])}</td>'
-            f'<td>{_e(row["rationale"])}</td></tr>'
+            f"<td>{_e(row['rationale'])}</td></tr>"
         )
     icb_links = "".join(f'<li><a href="../icb/{_e(c)}.html">{_e(model.icb_name(c))}</a></li>'
                         for c in sorted(teams["icb24cd"].unique()))  # fmt: skip
@@ -807,14 +828,20 @@ def _region_page(model: _Model, code: str, tolerance: float, settings: MapSettin
     side = (
         f"<h2>Wave-one candidates, ranked</h2><p>All {len(teams)} catchments in {_e(name)} in "
         f"national priority order; the {n1} shaded rows are in wave one.</p>"
-        '<table class="candidates"><tr><th class="num">Rank</th><th>Team</th>'
+        '<div class="scroll"><table class="candidates"><tr><th class="num">Rank</th><th>Team</th>'
         '<th class="num">Wave</th><th>Readiness</th><th class="num">Need score</th>'
-        f"<th>Rationale</th></tr>{''.join(rows)}</table>"
+        f"<th>Rationale</th></tr>{''.join(rows)}</table></div>"
         f"<h2>Cost and capacity</h2>{_totals_table(model, teams)}"
         f"<h2>ICBs in this region</h2><ul>{icb_links}</ul>"
     )
     top = _top(f"{name}: parent-infant teams", [("England", "../index.html"), (name, None)])
     return _render(fig, fmap, _bounds(geoms), top=top, side=side, footer=_footer(model))
+
+
+def _short_icb(name: Any) -> str:
+    """'NHS West Yorkshire Integrated Care Board' -> 'West Yorkshire ICB' for narrow tables."""
+    text = re.sub(r"^NHS\s+", "", str(name))
+    return re.sub(r"\s*Integrated Care Board$", " ICB", text)
 
 
 def _score(value: Any) -> str:
@@ -833,10 +860,12 @@ def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings)
     polys = _dissolve(lsoa, "team_id")
     teams = gpd.GeoDataFrame(
         model.plan[model.plan["icb24cd"] == code].merge(polys, on="team_id", how="inner"),
-        geometry="geometry", crs=27700,
+        geometry="geometry",
+        crs=27700,
     )
     lads = _dissolve(lsoa, "lad24cd").merge(
-        lsoa[["lad24cd", "lad24nm"]].drop_duplicates("lad24cd"), on="lad24cd")
+        lsoa[["lad24cd", "lad24nm"]].drop_duplicates("lad24cd"), on="lad24cd"
+    )
     fig, fmap = _new_map(f"{name}: parent-infant teams")
 
     # Under-3s by LSOA (below the outlines, above the catchment fills; off at first).
@@ -877,7 +906,8 @@ def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings)
     hi = [*edges.tolist(), float(values.max()) if len(values) else 0.0]
     u3_rows = "".join(
         f'<div><span class="sw" style="background:{UNDER3_COLOURS[i]}"></span>'
-        f"{lo[i]:,.0f}–{hi[i]:,.0f}</div>" for i in range(len(hi))
+        f"{lo[i]:,.0f}–{hi[i]:,.0f}</div>"
+        for i in range(len(hi))
     )
     legend = _wave_legend(model, teams, f'<div class="years"><b>Under-3s per LSOA</b>'
                                          f" (layer){u3_rows}</div>")  # fmt: skip
@@ -891,14 +921,16 @@ def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings)
         f"<p>{len(teams)} team{'s' if len(teams) != 1 else ''} in {_e(name)}. "
         "Under-3s by LSOA are estimated by sharing each MSOA's Census count of children aged "
         "0–2 across its LSOAs in proportion to population.</p>"
-        f"{_team_year_table(model, teams, 'cost', 'Cost by team and year (£)', _money)}"
+        f"{_team_year_table(model, teams, 'cost', 'Cost by team and year (£)', _count)}"
         f"{_team_year_table(model, teams, 'babies', 'Babies seen by team and year', _count)}"
         "<p><small>Team costs (labour and training) only; the national development programme "
         "is not included.</small></p>"
         f"{_team_list(teams)}"
     )
-    top = _top(f"{name}: parent-infant teams", [
-        ("England", "../index.html"), (rname, f"../region/{rcode}.html"), (name, None)])
+    top = _top(
+        f"{name}: parent-infant teams",
+        [("England", "../index.html"), (rname, f"../region/{rcode}.html"), (name, None)],
+    )
     return _render(fig, fmap, _bounds(geoms), top=top, side=side, footer=_footer(model))
 
 
@@ -906,7 +938,7 @@ def _team_year_table(model: _Model, teams: pd.DataFrame, prefix: str, title: str
     cols = [f"{prefix}_{_suffix(y)}" for y in model.years]
     head = "".join(f'<th class="num">{_e(y)}</th>' for y in model.years)
     rows = []
-    for _, row in teams.sort_values(["team_id"]).iterrows():
+    for _, row in _by_team_id(teams).iterrows():
         cells = "".join(f'<td class="num">{fmt(row[c])}</td>' for c in cols)
         total = fmt(sum(float(row[c]) for c in cols))
         rows.append(f"<tr><td>{_e(row['name'])}<br><small>{_e(row['team_id'])} · wave "
@@ -914,9 +946,19 @@ def _team_year_table(model: _Model, teams: pd.DataFrame, prefix: str, title: str
                     f'<td class="num">{total}</td></tr>')  # fmt: skip
     sums = "".join(f'<td class="num">{fmt(teams[c].astype(float).sum())}</td>' for c in cols)
     grand = fmt(sum(teams[c].astype(float).sum() for c in cols))
-    return (f'<h2>{_e(title)}</h2><table class="{_e(prefix)}"><tr><th>Team</th>{head}'
-            f'<th class="num">Total</th></tr>{"".join(rows)}'
-            f'<tr class="total"><td>Total</td>{sums}<td class="num">{grand}</td></tr></table>')  # fmt: skip
+    return (f'<h2>{_e(title)}</h2><div class="scroll"><table class="{_e(prefix)}"><tr>'
+            f'<th>Team</th>{head}<th class="num">Total</th></tr>{"".join(rows)}'
+            f'<tr class="total"><td>Total</td>{sums}<td class="num">{grand}</td></tr>'
+            "</table></div>")  # fmt: skip
+
+
+def _by_team_id(teams: pd.DataFrame) -> pd.DataFrame:
+    """Natural order of team ids: QWO-2 before QWO-10."""
+
+    def key(tid: str) -> tuple:
+        return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(tid)))
+
+    return teams.iloc[sorted(range(len(teams)), key=lambda i: key(teams["team_id"].iloc[i]))]
 
 
 def _team_list(teams: pd.DataFrame) -> str:
@@ -924,6 +966,6 @@ def _team_list(teams: pd.DataFrame) -> str:
         f"<li><b>{_e(r['name'])}</b> ({_e(r['team_id'])}): {_e(r['lads'])}; population "
         f"{_count(r['population'])}, under-3s {_count(r['under3'])}; wave {_e(r['wave'])}, "
         f"operating from {_e(r['operating_from'])}.</li>"
-        for _, r in teams.sort_values("team_id").iterrows()
+        for _, r in _by_team_id(teams).iterrows()
     )
     return f"<h2>Teams</h2><ul>{items}</ul>"

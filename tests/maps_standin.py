@@ -39,9 +39,12 @@ def _national_areas(mirror: str) -> gpd.GeoDataFrame:
                       dtype={"LSOA21CD": str})  # fmt: skip
     kids = pd.read_csv(m / "population/census2021_ts007_age_0_to_4_by_single_year_msoa21_england.csv",
                        dtype={"MSOA21CD": str})  # fmt: skip
-    imd = pd.read_csv(m / "deprivation/imd2025_lsoa21_england.csv", usecols=["LSOA21CD", "IMD_decile"])
+    imd = pd.read_csv(
+        m / "deprivation/imd2025_lsoa21_england.csv", usecols=["LSOA21CD", "IMD_decile"]
+    )
     df = lk.merge(pop[["LSOA21CD", "usual_residents_total"]], on="LSOA21CD").merge(
-        imd, on="LSOA21CD", how="left")
+        imd, on="LSOA21CD", how="left"
+    )
     msoa_pop = df.groupby("MSOA21CD")["usual_residents_total"].transform("sum")
     df = df.merge(kids[["MSOA21CD", "age_0_2"]], on="MSOA21CD", how="left")
     df["under3"] = df["age_0_2"].astype(float) * df["usual_residents_total"] / msoa_pop

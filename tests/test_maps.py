@@ -10,11 +10,12 @@ import os
 import re
 import time
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pytest
 import shapely
-from browser_assets import asset_dir, missing_assets, route_assets
+from browser_assets import CHROMIUM_ARGS, asset_dir, console_problem, missing_assets, route_assets
 from maps_standin import VINTAGE, YEARS, standin_inputs
 
 from planner import maps
@@ -26,9 +27,6 @@ ICBS = ["E54000054", "E54000036", "E54000027"]  # West Yorkshire, Cornwall, Nort
 WEST_YORKSHIRE, NORTH_EAST_YORKS = "E54000054", "E40000012"
 EVIL_NOTE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 EVIL_NAME = 'Wakefield <img src=x onerror="window.__pwned=3">'
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]  # fmt: skip
 PAGES = ["index.html", f"region/{NORTH_EAST_YORKS}.html", f"icb/{WEST_YORKSHIRE}.html"]
 
 
@@ -90,7 +88,7 @@ def test_every_page_shows_vintage_licence_and_only_known_cdn_files(site):
     for page in _pages(out):
         text = page.read_text(encoding="utf-8")
         assert maps.OGL_LINE in text or licence in text, page
-        assert f"Data: {VINTAGE}" in text, page
+        assert f'<div class="vintage">Data: {VINTAGE}</div>' in text, page
         scripts = set(re.findall(r'<script src="([^"]+)"', text))
         sheets = set(re.findall(r'<link rel="stylesheet" href="([^"]+)"', text))
         assert scripts | sheets <= set(maps.CDN_ASSETS), page
@@ -115,7 +113,7 @@ def test_icb_page_has_breadcrumbs_tables_and_layers(site, inputs):
     assert "Under-3s by LSOA (estimated)" in text and "Local authority boundaries" in text
     teams = plan[plan["icb24cd"] == WEST_YORKSHIRE]
     total = maps.pounds(sum(teams[f"cost_{y.replace('/', '_')}"].sum() for y in YEARS))
-    assert f"£{total:,}" in text
+    assert f'<td class="num">{total:,}</td></tr></table>' in text
     babies = int(sum(teams[f"babies_{y.replace('/', '_')}"].sum() for y in YEARS))
     assert f"{babies:,}" in text
 
@@ -218,8 +216,9 @@ def _open(browser, path: Path) -> Opened:
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     problems: list[str] = []
     unexpected: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-            if m.type in ("error", "warning") else None)  # fmt: skip
+    page.on(
+        "console", lambda m: problems.append(console_problem(m)) if console_problem(m) else None
+    )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     route_assets(page, unexpected)
     page.goto(path.as_uri())
@@ -279,6 +278,11 @@ def test_page_renders_one_path_per_catchment_with_tooltips(browser, site, inputs
         assert page.locator("path.planner-catchment").count() == len(teams)
         assert page.evaluate("window.plannerCatchments.getLayers().length") == len(teams)
         assert page.locator("footer.planner-foot").inner_text().count("Open Government Licence")
+        hrefs = page.eval_on_selector_all("header a, aside a", "els => els.map(e => e.href)")
+        assert hrefs
+        for href in hrefs:
+            assert href.startswith("file://"), href
+            assert Path(unquote(urlparse(href).path)).is_file(), href
         text = _hover_tooltip(page, "Leeds")
         assert "Leeds" in text and "Operating from" in text and "£" in text
         _shot(page, rel.replace("/", "_").replace(".html", ".png"))

@@ -1,0 +1,119 @@
+"""Measure the map pages on the whole of England: write time, page sizes, first render.
+
+Usage: python benchmarks/maps.py [--mirror ../shared/open-data] [--source real|standin]
+                                 [--renders 5] [--out DIR]
+
+--source real (default) builds the plan with planner.pipeline from the mirror
+(fetch into a temporary workspace, then make_plan, the default scenario);
+--source standin uses tests/maps_standin.py (real geography, a fake plan).
+Reports: time of one write_maps call (1 + 7 + 42 pages), the size of
+index.html and the largest / median region and ICB pages against the budgets
+(index ≤ 5 MB, ICB ≤ 2 MB), and the time from navigation start to the last
+catchment path drawn in index.html in headless Chromium (median of --renders
+runs; CDN files served from .cache/browser-assets, tiles blocked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run from a checkout without installing
+sys.path.insert(0, str(REPO / "tests"))
+
+from planner import maps  # noqa: E402
+
+FIRST_RENDER_JS = """(n) => new Promise(resolve => {
+    const check = () => {
+        if (window.plannerMap && document.querySelectorAll('path.planner-catchment').length === n) {
+            requestAnimationFrame(() => resolve(performance.now()));
+        } else {
+            setTimeout(check, 5);
+        }
+    };
+    check();
+})"""
+
+
+def real_inputs(mirror: Path, work: Path):
+    from planner import pipeline
+
+    ws = pipeline.Workspace(work)
+    pipeline.fetch(ws, mirror=mirror, progress=False)
+    result = pipeline.make_plan(ws, pipeline.PlanOptions())
+    return (result.plan, result.areas, result.assignment, list(result.scenario.years),
+            pipeline.VINTAGE)  # fmt: skip
+
+
+def standin(mirror: Path):
+    from maps_standin import VINTAGE, YEARS, standin_inputs
+
+    plan, areas, assignment = standin_inputs(mirror)
+    return plan, areas, assignment, YEARS, VINTAGE
+
+
+def first_render(index: Path, teams: int, runs: int) -> list[float]:
+    from browser_assets import CHROMIUM_ARGS, install, route_assets
+    from playwright.sync_api import sync_playwright
+
+    install()
+    times = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        for _ in range(runs):
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            unexpected: list[str] = []
+            route_assets(page, unexpected)
+            page.goto(index.as_uri(), wait_until="commit")
+            times.append(page.evaluate(FIRST_RENDER_JS, teams) / 1000)
+            page.close()
+            if unexpected:
+                raise RuntimeError(f"unexpected requests: {unexpected}")
+        browser.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mirror", type=Path, default=REPO.parent / "shared" / "open-data")
+    parser.add_argument("--source", choices=["real", "standin"], default="real")
+    parser.add_argument("--renders", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="maps-bench-") as tmp:
+        t0 = time.perf_counter()
+        if args.source == "real":
+            plan, areas, assignment, years, vintage = real_inputs(args.mirror, Path(tmp) / "ws")
+        else:
+            plan, areas, assignment, years, vintage = standin(args.mirror)
+        print(f"inputs ({args.source}): {len(plan)} teams, {len(areas)} LSOAs, "
+              f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
+
+        out = args.out or Path(tmp) / "maps"
+        t0 = time.perf_counter()
+        written = maps.write_maps(out, plan, areas, assignment, years, vintage)
+        took = time.perf_counter() - t0
+        sizes = written.sizes
+        regions = [v for k, v in sizes.items() if k.startswith("region/")]
+        icbs = [v for k, v in sizes.items() if k.startswith("icb/")]
+        print(f"write_maps: {len(sizes)} pages (1 + {len(regions)} + {len(icbs)}) in {took:.1f} s")
+        print(f"index.html: {sizes['index.html'] / 1e6:.2f} MB (budget 5 MB)")
+        print(f"region pages: max {max(regions) / 1e6:.2f} MB, "
+              f"median {statistics.median(regions) / 1e6:.2f} MB")  # fmt: skip
+        print(f"ICB pages: max {max(icbs) / 1e6:.2f} MB (budget 2 MB), "
+              f"median {statistics.median(icbs) / 1e6:.2f} MB")  # fmt: skip
+        print(f"all pages: {sum(sizes.values()) / 1e6:.1f} MB")
+
+        times = first_render(out / "index.html", len(plan), args.renders)
+        print(f"index.html first render in headless Chromium: median {statistics.median(times):.2f} s "
+              f"(runs: {', '.join(f'{t:.2f}' for t in times)})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
