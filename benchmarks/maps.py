@@ -1,11 +1,9 @@
 """Measure the map pages on the whole of England: write time, page sizes, first render.
 
-Usage: python benchmarks/maps.py [--mirror ../shared/open-data] [--source real|standin]
-                                 [--renders 5] [--out DIR]
+Usage: python benchmarks/maps.py [--mirror ../shared/open-data] [--renders 5] [--out DIR]
 
---source real (default) builds the plan with planner.pipeline from the mirror
-(fetch into a temporary workspace, then make_plan, the default scenario);
---source standin uses tests/maps_standin.py (real geography, a fake plan).
+The plan is built with planner.pipeline from the mirror (fetch into a
+temporary workspace, then make_plan with the default scenario).
 Reports: time of one write_maps call (1 + 7 + 42 pages), the size of
 index.html and the largest / median region and ICB pages against the budgets
 (index ≤ 5 MB, ICB ≤ 2 MB), and the time from navigation start to the last
@@ -50,13 +48,6 @@ def real_inputs(mirror: Path, work: Path):
             pipeline.VINTAGE)  # fmt: skip
 
 
-def standin(mirror: Path):
-    from maps_standin import VINTAGE, YEARS, standin_inputs
-
-    plan, areas, assignment = standin_inputs(mirror)
-    return plan, areas, assignment, YEARS, VINTAGE
-
-
 def first_render(index: Path, teams: int, runs: int) -> list[float]:
     from browser_assets import CHROMIUM_ARGS, install, route_assets
     from playwright.sync_api import sync_playwright
@@ -81,18 +72,14 @@ def first_render(index: Path, teams: int, runs: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mirror", type=Path, default=REPO.parent / "shared" / "open-data")
-    parser.add_argument("--source", choices=["real", "standin"], default="real")
     parser.add_argument("--renders", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="maps-bench-") as tmp:
         t0 = time.perf_counter()
-        if args.source == "real":
-            plan, areas, assignment, years, vintage = real_inputs(args.mirror, Path(tmp) / "ws")
-        else:
-            plan, areas, assignment, years, vintage = standin(args.mirror)
-        print(f"inputs ({args.source}): {len(plan)} teams, {len(areas)} LSOAs, "
+        plan, areas, assignment, years, vintage = real_inputs(args.mirror, Path(tmp) / "ws")
+        print(f"inputs: {len(plan)} teams, {len(areas)} LSOAs, "
               f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
 
         out = args.out or Path(tmp) / "maps"

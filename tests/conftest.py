@@ -47,3 +47,13 @@ def prepared(mirror_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     directory = pipeline.prepare(workspace)
     areas, adjacency = pipeline.load_areas(directory)
     return workspace, areas, adjacency
+
+
+@pytest.fixture(scope="session")
+def national_plan(prepared, mirror_dir: Path):
+    """The real plan for England (default scenario, example readiness), built once per session."""
+    from planner import pipeline
+
+    workspace, _, _ = prepared
+    options = pipeline.PlanOptions(readiness=mirror_dir / "readiness" / "known_services_2019.csv")
+    return pipeline.make_plan(workspace, options)

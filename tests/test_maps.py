@@ -1,7 +1,8 @@
 """Map pages: content, escaping, geometry, sizes; and in a real headless Chromium.
 
-Inputs come from tests/maps_standin.py (real geography from the mirror, a
-STAND-IN plan) for three ICBs in three regions, so the suite stays quick.
+Inputs are the real national plan (tests/conftest.py `national_plan`), cut to
+three ICBs in three regions so the browser suite stays quick; one test writes
+every national page to check the size budgets.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import numpy as np
 import pytest
 import shapely
 from browser_assets import CHROMIUM_ARGS, asset_dir, console_problem, missing_assets, route_assets
-from maps_standin import VINTAGE, YEARS, standin_inputs
 
-from planner import maps
+from planner import maps, pipeline
 from planner.errors import PlannerError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,13 +30,28 @@ EVIL_NAME = 'Wakefield <img src=x onerror="window.__pwned=3">'
 PAGES = ["index.html", f"region/{NORTH_EAST_YORKS}.html", f"icb/{WEST_YORKSHIRE}.html"]
 
 
+YEARS = ["2022/23", "2023/24", "2024/25", "2025/26"]
+VINTAGE = pipeline.VINTAGE.removeprefix("Data: ")
+LEEDS = "Leeds North-East"
+
+
+def _subset(national_plan, icbs: list[str] | None):
+    plan, areas, assignment = national_plan.plan, national_plan.areas, national_plan.assignment
+    if icbs is not None:
+        plan = plan[plan["icb24cd"].isin(icbs)].reset_index(drop=True)
+        areas = areas[areas["icb24cd"].isin(icbs)].reset_index(drop=True)
+        assignment = assignment[assignment["team_id"].isin(plan["team_id"])].reset_index(drop=True)
+    return plan.copy(), areas, assignment
+
+
 @pytest.fixture(scope="module")
-def inputs(mirror_dir):
-    plan, areas, assignment = standin_inputs(mirror_dir, ICBS)
-    plan = plan.copy()
-    bradford = plan["name"] == "Bradford"
-    plan.loc[bradford, "readiness_note"] = EVIL_NOTE
-    plan.loc[plan["name"] == "Wakefield", "name"] = EVIL_NAME
+def inputs(national_plan):
+    plan, areas, assignment = _subset(national_plan, ICBS)
+    assert LEEDS in set(plan["name"]), sorted(plan["name"])
+    bradford = plan["name"].str.startswith("Bradford")
+    plan.loc[bradford.idxmax(), "readiness_note"] = EVIL_NOTE
+    wakefield = plan["name"].str.contains("Wakefield")
+    plan.loc[wakefield.idxmax(), "name"] = EVIL_NAME
     return plan, areas, assignment
 
 
@@ -175,8 +190,8 @@ def test_simplified_catchments_form_a_coverage_that_nests_exactly(inputs):
 
 
 @pytest.mark.slow
-def test_national_pages_fit_their_size_budgets(mirror_dir, tmp_path):
-    plan, areas, assignment = standin_inputs(mirror_dir)
+def test_national_pages_fit_their_size_budgets(national_plan, tmp_path):
+    plan, areas, assignment = _subset(national_plan, None)
     written = maps.write_maps(tmp_path, plan, areas, assignment, YEARS, VINTAGE)
     assert len([k for k in written.sizes if k.startswith("icb/")]) == 42
     assert len([k for k in written.sizes if k.startswith("region/")]) == 7
@@ -283,7 +298,7 @@ def test_page_renders_one_path_per_catchment_with_tooltips(browser, site, inputs
         for href in hrefs:
             assert href.startswith("file://"), href
             assert Path(unquote(urlparse(href).path)).is_file(), href
-        text = _hover_tooltip(page, "Leeds")
+        text = _hover_tooltip(page, LEEDS)
         assert "Leeds" in text and "Operating from" in text and "£" in text
         _shot(page, rel.replace("/", "_").replace(".html", ".png"))
         assert page.evaluate("window.__pwned") is None
@@ -306,7 +321,7 @@ def test_search_finds_leeds_and_zooms(browser, site):
         tips.first.wait_for(state="visible", timeout=5000)
         labels = tips.all_inner_texts()
         assert "Leeds (local authority)" in labels, labels
-        assert any(t.startswith("Leeds (team ") for t in labels), labels
+        assert any(t.startswith(f"{LEEDS} (team ") for t in labels), labels
         tips.filter(has_text="Leeds (local authority)").click()
         page.wait_for_function(f"window.plannerMap.getZoom() > {before}", timeout=5000)
         centre = page.evaluate(

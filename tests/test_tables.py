@@ -13,7 +13,6 @@ from planner import costs, phasing, tables
 from planner.config import (
     DEFAULT_SCENARIO_PATH,
     default_scenario,
-    largest_remainder,
     load_scenario,
     rescale_teams,
 )
@@ -294,43 +293,9 @@ def test_changed_scenario_flows_through_tables() -> None:
 # ----------------------------------------------------------------------------- real data
 
 
-def stand_in_catchments(areas: pd.DataFrame, teams: int = 202):
-    """Catchments nested in ICBs (largest remainder), cut in (district, LSOA code) order.
-
-    A stand-in for planner.partition so the real areas table can go through
-    phasing, costs and exports; the real catchments are tested by their owner.
-    """
-    icb_pop = areas.groupby("icb24cd")["population"].sum()
-    k = dict(zip(icb_pop.index, largest_remainder(list(icb_pop), teams), strict=True))
-    parts, catch = [], []
-    for icb, part in areas.sort_values(["icb24cd", "lad24cd", "lsoa21cd"]).groupby("icb24cd"):
-        cum = part["population"].cumsum() / part["population"].sum()
-        n = (cum * k[icb]).clip(upper=k[icb] - 1e-9).astype(int) + 1
-        short = part["icb24cdh"].iloc[0]
-        parts.append(
-            pd.DataFrame({"lsoa21cd": part["lsoa21cd"], "team_id": [f"{short}-{i}" for i in n]})
-        )
-        first = part.iloc[0]
-        catch += [
-            (
-                f"{short}-{i}",
-                f"{short} {i}",
-                icb,
-                first["icb24nm"],
-                first["nhser24cd"],
-                first["nhser24nm"],
-            )
-            for i in range(1, k[icb] + 1)
-        ]
-    assignment = pd.concat(parts).sort_values("lsoa21cd").reset_index(drop=True)
-    columns = ["team_id", "name", "icb24cd", "icb24nm", "nhser24cd", "nhser24nm"]
-    return pd.DataFrame(catch, columns=columns), assignment
-
-
 @pytest.mark.slow
-def test_real_areas_through_exports(prepared, mirror_dir: Path, tmp_path: Path) -> None:
-    _, areas, _ = prepared
-    catch, assignment = stand_in_catchments(pd.DataFrame(areas.drop(columns="geometry")))
+def test_real_areas_through_exports(national_plan, mirror_dir: Path, tmp_path: Path) -> None:
+    areas, catch, assignment = national_plan.areas, national_plan.catchments, national_plan.assignment
     s = default_scenario()
     known = phasing.known_area_codes(areas, catch)
     ready = phasing.read_readiness(mirror_dir / "readiness/known_services_2019.csv", known)
