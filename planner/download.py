@@ -152,7 +152,8 @@ def fetch(
     """Bring the selected datasets (default: all) into `raw_dir`; return the manifest.
 
     With `mirror`, copy each dataset's file from the offline mirror (checked
-    against the mirror's MANIFEST.md); otherwise download the online parts.
+    against the mirror's MANIFEST.md); otherwise use what is already in `raw_dir`
+    in the mirror layout and download the online parts of the rest.
     `datasets` replaces the registry (tests); `retries`/`backoff_factor` tune the
     urllib3 Retry policy.
     """
@@ -171,7 +172,8 @@ def fetch(
             try:
                 fetcher = _Online(sess, base_url, page_size, timeout, show, retries)
                 for dataset in selected:
-                    fetcher.fetch_dataset(raw_dir, dataset, manifest)
+                    if not _keep_present(raw_dir, dataset, manifest):
+                        fetcher.fetch_dataset(raw_dir, dataset, manifest)
             finally:
                 if own:
                     sess.close()
@@ -179,6 +181,40 @@ def fetch(
         # keep records of everything that did succeed, even when a later file failed
         write_manifest(raw_dir, manifest)
     return manifest
+
+
+def _keep_present(raw_dir: Path, dataset: Dataset, manifest: dict[str, Any]) -> bool:
+    """Online mode: a dataset already in raw_dir in the mirror layout is used, not downloaded.
+
+    Readers prefer the mirror-layout file (`sources.locate`), so downloading the
+    online parts beside it would change nothing but cost the network (and fail
+    offline after a `fetch --mirror`). The manifest is brought up to date with
+    the file's real sha256, so the stage cache notices a file replaced by hand;
+    a file that no longer matches its record is used with a warning.
+    """
+    rel = dataset.mirror_path
+    dest = raw_dir / rel
+    if not dest.is_file():
+        return False
+    have = sha256_file(dest)
+    rec = manifest["files"].get(rel)
+    if rec and rec.get("sha256") == have:
+        log.info("%s already present", rel)
+        return True
+    if rec:
+        log.warning(
+            "%s changed since it was fetched (sha256 %s, was %s); using it as it is "
+            "(run `planner fetch --mirror <dir>` or delete it to get the published file)",
+            rel,
+            have[:12],
+            str(rec.get("sha256"))[:12],
+        )
+        source = f"changed in place (fetched from {rec.get('source')})"
+    else:
+        log.info("%s found in the raw folder; using it", rel)
+        source = "found in the raw folder"
+    manifest["files"][rel] = _record(dest, have, source, dataset.name, None)
+    return True
 
 
 # --------------------------------------------------------------------------- mirror

@@ -74,6 +74,22 @@ PRESETS = {name: PartitionSettings(name, tol, 0) for name, tol in PRESETS_TOLERA
 # Weight of one extra district split in units of 1/PP (a typical catchment scores 2-5).
 SPLIT_WEIGHT = {True: 4.0, False: 1.5}
 _FOUR_PI = 4.0 * math.pi
+# Catchments less compact than PP_FLOOR pay FLOOR_WEIGHT extra per unit of 1/PP below it,
+# so the search trades a little of a compact neighbour's shape for the worst one's
+# (keyed like SPLIT_WEIGHT by keep_districts: whole districts matter more there).
+PP_FLOOR = 0.15
+# Balance window (±) of the first local-search stage, tightened to the tolerance after.
+LOOSE = 0.03
+FLOOR_WEIGHT = {True: 2.0, False: 8.0}
+
+
+def _shape_cost(perim: float, area: float, floor_weight: float) -> float:
+    """1/PP, plus a steep penalty once PP falls below PP_FLOOR."""
+    if area <= 0:
+        return 0.0
+    x = perim * perim / (_FOUR_PI * area)
+    excess = x - 1.0 / PP_FLOOR
+    return x + floor_weight * excess if excess > 0 else x
 
 
 class _Graph:
@@ -111,11 +127,19 @@ class _Graph:
 class _State:
     """A labelling with per-catchment population, area, perimeter and district counts."""
 
-    def __init__(self, g: _Graph, labels: np.ndarray, k: int, split_weight: float) -> None:
+    def __init__(
+        self,
+        g: _Graph,
+        labels: np.ndarray,
+        k: int,
+        split_weight: float,
+        floor_weight: float = 0.0,
+    ) -> None:
         self.g = g
         self.k = k
         self.lab = [int(x) for x in labels]
         self.w_split = split_weight
+        self.w_floor = floor_weight
         self.recompute()
 
     def recompute(self) -> None:
@@ -145,7 +169,7 @@ class _State:
 
     # -- scoring -------------------------------------------------------------------------
     def _f(self, perim: float, area: float) -> float:
-        return perim * perim / (_FOUR_PI * area) if area > 0 else 0.0
+        return _shape_cost(perim, area, self.w_floor)
 
     def move_delta(self, u: int, b: int) -> float:
         """Change in Σ 1/PP + split penalty if u moves to catchment b."""
@@ -636,7 +660,13 @@ def _coarsen(
 
 
 def _district_search(
-    g: _Graph, k: int, lo: float, hi: float, split_weight: float, budget: int
+    g: _Graph,
+    k: int,
+    lo: float,
+    hi: float,
+    split_weight: float,
+    budget: int,
+    floor_weight: float = 0.0,
 ) -> np.ndarray | None:
     """Best grouping of a small graph of whole nodes into k connected groups within [lo, hi].
 
@@ -693,7 +723,7 @@ def _district_search(
             for v, w in shared[u].items():
                 if label[v] == label[u]:
                     per[label[u]] -= w  # counted from both ends: −2w in total
-        shape = sum(p * p / (_FOUR_PI * a) for p, a in zip(per, area, strict=True) if a > 0)
+        shape = sum(_shape_cost(p, a, floor_weight) for p, a in zip(per, area, strict=True))
         return shape + split_weight * sum(len(s) - 1 for s in districts.values())
 
     def groups_from(root: int):
@@ -757,11 +787,12 @@ def _solve(
     split_weight: float,
     init: np.ndarray | None,
     stages: list[float],
+    floor_weight: float = 0.0,
 ) -> _State:
     total = sum(g.pop)
     mean = total / k
     labels = _metis(g, k, seed, ufactor=max(1, round(stages[0] * 1000))) if init is None else init
-    st = _State(g, labels, k, split_weight)
+    st = _State(g, labels, k, split_weight, floor_weight)
     _repair(st)
     for tol in stages:
         lo, hi = (1 - tol) * mean, (1 + tol) * mean
@@ -802,20 +833,40 @@ def partition_region(
     g = _Graph(
         population, np.asarray(area, float), np.asarray(perimeter, float), district, a, b, length
     )
-    best: tuple[float, list[int]] | None = None
-    for attempt in range(STARTS):
+    best: tuple[float, float, list[int]] | None = None
+    for attempt in range(STARTS + EXTRA_STARTS):
+        if attempt >= STARTS and best is not None and best[1] >= PP_FLOOR:
+            break  # extra starts only for regions whose least compact catchment is poor
+        extra = attempt >= STARTS
         st = _attempt(
-            g, k, tolerance, seed * 7919 + attempt, keep_districts, coarse=attempt % 2 == 0
+            g,
+            k,
+            tolerance,
+            seed * 7919 + attempt,
+            keep_districts,
+            coarse=attempt % 2 == 0 and not (extra and not keep_districts),
+            loose=EXTRA_LOOSE[attempt % 2] if extra else LOOSE,
         )
         score = _score(st, tolerance)
         if best is None or score < best[0]:
-            best = (score, list(st.lab))
+            best = (score, _min_pp(st), list(st.lab))
     assert best is not None
-    return np.asarray(best[1], dtype=np.int64)
+    return np.asarray(best[2], dtype=np.int64)
 
 
 # Independent starts per region; the best by score wins (seeds derived from the user's seed).
 STARTS = 4
+# Regions whose best start leaves a catchment below PP_FLOOR get up to this many more
+# (METIS starts in the equal-size preset, with a looser first stage every other time).
+EXTRA_STARTS = 12
+EXTRA_LOOSE = (LOOSE, 0.08)
+
+
+def _min_pp(st: _State) -> float:
+    return min(
+        _FOUR_PI * st.parea[p] / st.pperim[p] ** 2 if st.pperim[p] > 0 else 1.0
+        for p in range(st.k)
+    )
 
 
 def _score(st: _State, tolerance: float) -> float:
@@ -838,6 +889,7 @@ def _whole_district_start(
     seed: int,
     split_weight: float,
     cut_candidates: int = CUT_CANDIDATES,
+    floor_weight: float = 0.0,
 ) -> np.ndarray | None:
     """Search groupings of whole districts (big ones pre-cut into half catchments).
 
@@ -858,12 +910,18 @@ def _whole_district_start(
             )
         cg, node = coarse[cut, remainder]
         found = _district_search(
-            cg, k, (1 - tol) * mean, (1 + tol) * mean, split_weight, SEARCH_BUDGET
+            cg,
+            k,
+            (1 - tol) * mean,
+            (1 + tol) * mean,
+            split_weight,
+            SEARCH_BUDGET,
+            floor_weight,
         )
         if found is None:
             return None
         labels = found[node]
-        return _score(_State(g, labels, k, split_weight), tol), labels
+        return _score(_State(g, labels, k, split_weight, floor_weight), tol), labels
 
     found = [r for r in (search(frozenset(), tolerance, rem) for rem in (False, True)) if r]
     if found:
@@ -885,26 +943,43 @@ def _whole_district_start(
 
 
 def _attempt(
-    g: _Graph, k: int, tolerance: float, seed: int, keep_districts: bool, coarse: bool
+    g: _Graph,
+    k: int,
+    tolerance: float,
+    seed: int,
+    keep_districts: bool,
+    coarse: bool,
+    loose: float = LOOSE,
 ) -> _State:
-    """One start: METIS (on whole districts if `coarse`), repair, balance, local search."""
+    """One start: METIS (on whole districts if `coarse`), repair, balance, local search.
+
+    The search starts at ±`loose` and tightens to the tolerance in stages, so
+    shapes are improved while there is still room to move.
+    """
     rng = np.random.default_rng(seed)
     mean = sum(g.pop) / k
     w = SPLIT_WEIGHT[keep_districts]
-    loose = max(tolerance, 0.03)
+    fw = FLOOR_WEIGHT[keep_districts]
+    loose = max(tolerance, loose)
     stages = [loose, (loose + tolerance) / 2, tolerance] if loose > tolerance else [tolerance]
     init = None
     if coarse:
         init = _whole_district_start(
-            g, k, max(tolerance, SEARCH_TOLERANCE), seed, w, CUT_CANDIDATES if keep_districts else 0
+            g,
+            k,
+            max(tolerance, SEARCH_TOLERANCE),
+            seed,
+            w,
+            CUT_CANDIDATES if keep_districts else 0,
+            fw,
         )
     if coarse and init is None:
         cg, node = _coarsen(g, (1 + max(tolerance, 0.03)) * mean)
         if cg.n < k:
-            return _solve(g, k, tolerance, rng, seed, w, None, stages)
-        cst = _solve(cg, k, tolerance, rng, seed, w, None, [stages[0]])
+            return _solve(g, k, tolerance, rng, seed, w, None, stages, fw)
+        cst = _solve(cg, k, tolerance, rng, seed, w, None, [stages[0]], fw)
         init = np.asarray(cst.lab, dtype=np.int64)[node]
-    return _solve(g, k, tolerance, rng, seed, w, init, stages)
+    return _solve(g, k, tolerance, rng, seed, w, init, stages, fw)
 
 
 def partition_england(

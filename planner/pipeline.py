@@ -374,9 +374,11 @@ def run(workspace: Workspace, options: PlanOptions, exports: bool = True, maps: 
     """Build the plan, then swap in exports/ and maps/ (each only once complete)."""
     result = make_plan(workspace, options)
     if exports:
+        log.info("exports: writing %s", workspace.exports)
         with atomic_directory(workspace.exports) as staging:
             write_planner_exports(staging, result)
     if maps:
+        log.info("maps: writing %s", workspace.maps)
         with atomic_directory(workspace.maps) as staging:
             map_pages.write_maps(
                 staging,
