@@ -1,24 +1,30 @@
 """Measure the catchment partitioner on the full real data, against GerryChain.
 
-Usage: python benchmarks/partition.py [--mirror ../shared/open-data] [--seed 0] [--no-gerrychain]
+Usage: python benchmarks/partition.py [--mirror ../shared/open-data] [--seed 0] [--repeats 3]
+                                     [--no-gerrychain]
 
 Builds areas + adjacency from the mirror once, apportions 202 teams, then in
 the same process and on the same graph runs:
   - planner equal size (±0.5%) and local-authority aligned (±10%) presets,
   - GerryChain recursive_tree_part (ε = 0.005, one call per ICB),
   - planner equal size on MSOAs (LSOAs aggregated), to show how time grows.
-For each: wall time, max / mean |deviation| from the ICB mean catchment, mean
+For each: median wall time of --repeats runs (and its ratio to GerryChain's
+median in the same process), max / mean |deviation| from the ICB mean catchment, mean
 and min Polsby-Popper of the dissolved polygons, split districts (districts
 with more than one catchment), contiguity.  Bars (issue 3): equal size 100%
 contiguous, max dev ≤ 0.5%, mean PP ≥ 0.30, min PP ≥ 0.15 except island
 catchments, ≤ 180 split districts, time ≤ GerryChain; LA aligned 100%
 contiguous, max dev ≤ 10%, ≤ 100 split districts, mean PP ≥ 0.30.
+Catchments below PP 0.15 are listed with two yardsticks: the PP of their
+main district alone, and of the convex hull of the catchment clipped to the
+ICB's land (what the coastline allows if the inland boundary were ideal).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -26,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shapely
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
@@ -165,10 +172,47 @@ def msoa_units(areas, adjacency) -> tuple[pd.DataFrame, Graphish]:
     return units.reset_index(drop=True), graph
 
 
+def timed(repeats: int, run):
+    """Median wall time of `repeats` calls; the result of the last call (they are equal)."""
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), result
+
+
+def _pp(geom) -> float:
+    return 4 * math.pi * geom.area / geom.length**2
+
+
+def explain_low(areas, catchments: pd.DataFrame, island_teams: set, tid: pd.Series) -> None:
+    """Print catchments below PP 0.15 with the district-alone and hull-on-land yardsticks."""
+    low = catchments.loc[catchments["polsby_popper"] < 0.15].sort_values("polsby_popper")
+    land: dict[str, object] = {}
+    district: dict[str, object] = {}
+    for r in low.itertuples():
+        if r.icb24cd not in land:
+            land[r.icb24cd] = shapely.union_all(
+                areas.geometry[areas["icb24cd"] == r.icb24cd].to_numpy()
+            )
+        hull = shapely.intersection(shapely.convex_hull(r.geometry), land[r.icb24cd])
+        members = areas.loc[tid.to_numpy() == r.team_id]
+        main = str(members.groupby("lad24nm")["population"].sum().idxmax())
+        if main not in district:
+            district[main] = shapely.union_all(areas.geometry[areas["lad24nm"] == main].to_numpy())
+        mark = "*" if r.team_id in island_teams else " "
+        print(
+            f"  {mark} {r.team_id:7} PP {r.polsby_popper:.3f}  {main} alone "
+            f"{_pp(district[main]):.3f}  hull∩land {_pp(hull):.3f}  {r.name} ({r.lads})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mirror", type=Path, default=REPO.parent / "shared" / "open-data")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-gerrychain", action="store_true")
     args = parser.parse_args()
 
@@ -186,33 +230,30 @@ def main() -> None:
     rows = []
     for preset in ("equal_size", "la_aligned"):
         settings = PartitionSettings(preset, PRESETS[preset].tolerance, args.seed)
-        t = time.perf_counter()
-        labels = partition_england(areas, adjacency, teams, settings)
-        seconds = time.perf_counter() - t
+        seconds, labels = timed(
+            args.repeats, lambda s=settings: partition_england(areas, adjacency, teams, s)
+        )
         key = icb + ":" + labels.astype(str).to_numpy()
         m, catchments = geometry_metrics(areas, adjacency, key)
         rows.append({"run": f"planner {preset}", "units": "LSOA", "seconds": seconds, **m})
         tid = team_ids(areas, pd.factorize(key, sort=True)[0])
         island_teams = set(tid[areas["lsoa21cd"].isin(bridge_lsoas).to_numpy()])
-        low = catchments.loc[catchments["polsby_popper"] < 0.15].sort_values("polsby_popper")
-        if len(low):
+        if (catchments["polsby_popper"] < 0.15).any():
             print(f"\n{preset}: catchments with PP < 0.15 (* = holds an island/bridge):")
-            for r in low.itertuples():
-                mark = "*" if r.team_id in island_teams else " "
-                print(f"  {mark} {r.team_id:7} {r.polsby_popper:.3f}  {r.name}  ({r.lads})")
+            explain_low(areas, catchments, island_teams, tid)
 
     if not args.no_gerrychain:
-        t = time.perf_counter()
-        labels = gerrychain_run(areas, adjacency, teams, args.seed)
-        seconds = time.perf_counter() - t
+        seconds, labels = timed(
+            args.repeats, lambda: gerrychain_run(areas, adjacency, teams, args.seed)
+        )
         key = icb + ":" + labels.astype(str)
         m, _ = geometry_metrics(areas, adjacency, key)
         rows.append({"run": "GerryChain rtp ε=0.005", "units": "LSOA", "seconds": seconds, **m})
 
     units, graph = msoa_units(areas, adjacency)
-    t = time.perf_counter()
-    labels = partition_england(units, graph, teams, PRESETS["equal_size"])
-    seconds = time.perf_counter() - t
+    seconds, labels = timed(
+        args.repeats, lambda: partition_england(units, graph, teams, PRESETS["equal_size"])
+    )
     key = units["icb24cd"].astype(str).to_numpy() + ":" + labels.astype(str).to_numpy()
     m = bookkeeping_metrics(units, graph, key)
     rows.append(
@@ -220,6 +261,10 @@ def main() -> None:
     )
 
     table = pd.DataFrame(rows)
+    gerry = table.loc[table["run"].str.startswith("GerryChain"), "seconds"]
+    if len(gerry):
+        table.insert(3, "x_gerrychain", table["seconds"] / float(gerry.iloc[0]))
+    print(f"\nseconds: median of {args.repeats} runs")
     with pd.option_context(
         "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format
     ):

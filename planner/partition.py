@@ -35,6 +35,7 @@ import pymetis
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from planner.config import PARTITION_PRESETS  # preset name -> tolerance (one source)
 from planner.errors import PlannerError
 
 Preset = Literal["la_aligned", "equal_size"]
@@ -49,12 +50,12 @@ class PartitionSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.preset not in PRESETS_TOLERANCE:
+        if self.preset not in PARTITION_PRESETS:
             raise PlannerError(
                 f"unknown partition preset {self.preset!r}",
                 field="preset",
                 value=self.preset,
-                fix=f"use one of {sorted(PRESETS_TOLERANCE)}",
+                fix=f"use one of {sorted(PARTITION_PRESETS)}",
             )
         if not (0 < self.tolerance < 1):
             raise PlannerError(
@@ -68,8 +69,7 @@ class PartitionSettings:
         return self.preset == "la_aligned"
 
 
-PRESETS_TOLERANCE = {"la_aligned": 0.10, "equal_size": 0.005}
-PRESETS = {name: PartitionSettings(name, tol, 0) for name, tol in PRESETS_TOLERANCE.items()}
+PRESETS = {name: PartitionSettings(name, tol, 0) for name, tol in PARTITION_PRESETS.items()}
 
 # Weight of one extra district split in units of 1/PP (a typical catchment scores 2-5).
 SPLIT_WEIGHT = {True: 4.0, False: 1.5}
@@ -77,7 +77,7 @@ _FOUR_PI = 4.0 * math.pi
 # Catchments less compact than PP_FLOOR pay FLOOR_WEIGHT extra per unit of 1/PP below it,
 # so the search trades a little of a compact neighbour's shape for the worst one's
 # (keyed like SPLIT_WEIGHT by keep_districts: whole districts matter more there).
-PP_FLOOR = 0.15
+PP_FLOOR = 0.155
 # Balance window (±) of the first local-search stage, tightened to the tolerance after.
 LOOSE = 0.03
 FLOOR_WEIGHT = {True: 2.0, False: 8.0}
@@ -595,6 +595,8 @@ def _coarsen(
     seed: int = 0,
     cut: frozenset[int] = frozenset(),
     remainder: bool = False,
+    cut_parts: float = 0.0,
+    cache: dict | None = None,
 ) -> tuple[_Graph, np.ndarray]:
     """Contract every district piece no bigger than a catchment into one node.
 
@@ -603,6 +605,11 @@ def _coarsen(
     each, so that a search over whole nodes can still place them.  With
     `remainder`, a big piece is cut instead into whole catchments (2·big_parts
     people) plus one remainder piece, which can join a neighbouring district.
+    The districts in `cut` that are no bigger than a catchment are cut into
+    chunks of about cut_parts people instead (when given): finer chunks give
+    the search more ways to balance, and METIS keeps each chunk compact.
+    `cache` (a dict owned by the caller, one per graph and seed) keeps the
+    chunks of each piece between calls.
     """
     n = g.n
     a, b = g.a, g.b
@@ -618,29 +625,37 @@ def _coarsen(
     if big_parts > 0:
         for pc in np.flatnonzero(big).tolist():
             rows = np.flatnonzero(piece == pc)
-            c = max(2, round(piece_pop[pc] / big_parts))
+            parts = big_parts
+            if cut_parts > 0 and piece_pop[pc] <= hi:
+                parts = cut_parts
+            c = max(2, round(piece_pop[pc] / parts))
             weights = None
-            if remainder:
+            if remainder and parts == big_parts:
                 full = int(piece_pop[pc] // (2 * big_parts))
                 rest = piece_pop[pc] - full * 2 * big_parts
                 if full >= 1 and rest > 0.1 * 2 * big_parts:
                     c = full + 1
                     weights = [2 * big_parts / piece_pop[pc]] * full + [rest / piece_pop[pc]]
-            local = np.full(n, -1, dtype=np.int64)
-            local[rows] = np.arange(len(rows))
-            keep = (local[a] >= 0) & (local[b] >= 0)
-            sub = _Graph(
-                pop[rows],
-                np.asarray(g.area)[rows],
-                np.asarray(g.perim)[rows],
-                np.zeros(len(rows), dtype=np.int64),
-                local[a[keep]],
-                local[b[keep]],
-                g.length[keep],
-            )
             if c > len(rows):
                 c, weights = len(rows), None
-            lab = _metis(sub, c, seed, ufactor=50, tpwgts=weights)
+            ckey = (int(rows[0]), len(rows), c, None if weights is None else tuple(weights))
+            lab = None if cache is None else cache.get(ckey)
+            if lab is None:
+                local = np.full(n, -1, dtype=np.int64)
+                local[rows] = np.arange(len(rows))
+                keep = (local[a] >= 0) & (local[b] >= 0)
+                sub = _Graph(
+                    pop[rows],
+                    np.asarray(g.area)[rows],
+                    np.asarray(g.perim)[rows],
+                    np.zeros(len(rows), dtype=np.int64),
+                    local[a[keep]],
+                    local[b[keep]],
+                    g.length[keep],
+                )
+                lab = _metis(sub, c, seed, ufactor=50, tpwgts=weights)
+                if cache is not None:
+                    cache[ckey] = lab
             keys[rows] = 2 * n + pc * n + lab
     _, node = np.unique(keys, return_inverse=True)
     m_nodes = int(node.max()) + 1
@@ -834,7 +849,7 @@ def partition_region(
         population, np.asarray(area, float), np.asarray(perimeter, float), district, a, b, length
     )
     best: tuple[float, float, list[int]] | None = None
-    for attempt in range(STARTS + EXTRA_STARTS):
+    for attempt in range(STARTS + EXTRA_STARTS[keep_districts]):
         if attempt >= STARTS and best is not None and best[1] >= PP_FLOOR:
             break  # extra starts only for regions whose least compact catchment is poor
         extra = attempt >= STARTS
@@ -844,28 +859,111 @@ def partition_region(
             tolerance,
             seed * 7919 + attempt,
             keep_districts,
-            coarse=attempt % 2 == 0 and not (extra and not keep_districts),
+            coarse=attempt % 2 == 0 and (keep_districts or not extra),
             loose=EXTRA_LOOSE[attempt % 2] if extra else LOOSE,
         )
         score = _score(st, tolerance)
         if best is None or score < best[0]:
             best = (score, _min_pp(st), list(st.lab))
     assert best is not None
-    return np.asarray(best[2], dtype=np.int64)
+    labels = best[2]
+    if best[1] < PP_FLOOR:
+        w, fw = SPLIT_WEIGHT[keep_districts], FLOOR_WEIGHT[keep_districts]
+        _, labels = _recombine(
+            _State(g, np.asarray(labels), k, w, fw), tolerance, seed, keep_districts
+        )
+    return np.asarray(labels, dtype=np.int64)
 
 
 # Independent starts per region; the best by score wins (seeds derived from the user's seed).
 STARTS = 4
 # Regions whose best start leaves a catchment below PP_FLOOR get up to this many more
 # (METIS starts in the equal-size preset, with a looser first stage every other time).
-EXTRA_STARTS = 12
+# (keyed by keep_districts: aligned starts redo the slower whole-district search).
+EXTRA_STARTS = {True: 4, False: 12}
 EXTRA_LOOSE = (LOOSE, 0.08)
+
+
+RECOMBINE_SEEDS = 3
+RECOMBINE_ROUNDS = 6
+
+
+def _subgraph(g: _Graph, rows: np.ndarray) -> _Graph:
+    local = np.full(g.n, -1, dtype=np.int64)
+    local[rows] = np.arange(len(rows))
+    keep = (local[g.a] >= 0) & (local[g.b] >= 0)
+    return _Graph(
+        np.asarray(g.pop)[rows],
+        np.asarray(g.area)[rows],
+        np.asarray(g.perim)[rows],
+        np.asarray(g.district)[rows],
+        local[g.a[keep]],
+        local[g.b[keep]],
+        g.length[keep],
+    )
+
+
+def _recombine(
+    st: _State, tolerance: float, seed: int, keep_districts: bool
+) -> tuple[float, list[int]]:
+    """Redraw each catchment below PP_FLOOR together with each neighbour in turn.
+
+    Single-area moves stall where a coastline makes one catchment poor: the
+    line between it and a neighbour has to move a long way at once.  Merging
+    the pair and splitting it again (a small two-way problem, several seeds)
+    makes that move; the result is kept when the region's score improves.
+    """
+    g, k = st.g, st.k
+    mean = sum(st.ppop) / k
+    lo, hi = (1 - tolerance) * mean, (1 + tolerance) * mean
+    labels = np.asarray(st.lab, dtype=np.int64)
+    best_score = _score(st, tolerance)
+    tried: set[tuple[int, int, bytes]] = set()
+    for round_ in range(RECOMBINE_ROUNDS):
+        improved = False
+        cur = _State(g, labels, k, st.w_split, st.w_floor)
+        pps = [_FOUR_PI * cur.parea[p] / cur.pperim[p] ** 2 for p in range(k)]
+        poor = sorted((p for p in range(k) if pps[p] < PP_FLOOR), key=lambda p: (pps[p], p))
+        for p in poor:
+            cur = _State(g, labels, k, st.w_split, st.w_floor)
+            for q in sorted(cur.part_graph()[p]):
+                rows = np.flatnonzero((labels == p) | (labels == q))
+                sig = (min(p, q), max(p, q), labels[rows].tobytes())
+                if sig in tried:
+                    continue
+                tried.add(sig)
+                pair_mean = (cur.ppop[p] + cur.ppop[q]) / 2
+                sub_tol = min(hi / pair_mean - 1, 1 - lo / pair_mean)
+                if sub_tol < 1e-3:
+                    continue
+                sub = _subgraph(g, rows)
+                if max(sub.pop) > (1 + sub_tol) * pair_mean:
+                    continue
+                for r in range(RECOMBINE_SEEDS):
+                    sst = _attempt(
+                        sub,
+                        2,
+                        sub_tol,
+                        seed * 7919 + 104_729 * (round_ + 1) + 31 * q + r,
+                        keep_districts,
+                        coarse=False,
+                    )
+                    trial = labels.copy()
+                    trial[rows] = np.where(np.asarray(sst.lab) == 0, p, q)
+                    tst = _State(g, trial, k, st.w_split, st.w_floor)
+                    if len(tst.components(p)) != 1 or len(tst.components(q)) != 1:
+                        continue
+                    score = _score(tst, tolerance)
+                    if score < best_score - 1e-9:
+                        best_score, labels, improved = score, trial, True
+        if not improved:
+            break
+    return best_score, labels.tolist()
 
 
 def _min_pp(st: _State) -> float:
     return min(
-        _FOUR_PI * st.parea[p] / st.pperim[p] ** 2 if st.pperim[p] > 0 else 1.0
-        for p in range(st.k)
+        _FOUR_PI * st.parea[p] / st.pperim[p] ** 2 if st.pperim[p] > 0 else 1.0 for p in range(st.k)
     )
 
 
@@ -880,6 +978,9 @@ def _score(st: _State, tolerance: float) -> float:
 SEARCH_TOLERANCE = 0.05
 SEARCH_BUDGET = 20_000
 CUT_CANDIDATES = 8
+# Chunk sizes (in catchments) a cut district is divided into; pairs cut among the largest.
+CUT_PARTS = (0.5, 0.25, 0.125)
+CUT_PAIR_CANDIDATES = 5
 
 
 def _whole_district_start(
@@ -899,16 +1000,25 @@ def _whole_district_start(
     mean = sum(g.pop) / k
     hi = (1 + tolerance) * mean
 
-    coarse: dict[tuple[frozenset[int], bool], tuple[_Graph, np.ndarray]] = {}
+    coarse: dict[tuple[frozenset[int], bool, float], tuple[_Graph, np.ndarray]] = {}
+    chunks: dict = {}
 
     def search(
-        cut: frozenset[int], tol: float, remainder: bool = False
+        cut: frozenset[int], tol: float, remainder: bool = False, parts: float = 0.5
     ) -> tuple[float, np.ndarray] | None:
-        if (cut, remainder) not in coarse:
-            coarse[cut, remainder] = _coarsen(
-                g, hi, big_parts=mean / 2, seed=seed, cut=cut, remainder=remainder
+        key = (cut, remainder, parts)
+        if key not in coarse:
+            coarse[key] = _coarsen(
+                g,
+                hi,
+                big_parts=mean / 2,
+                seed=seed,
+                cut=cut,
+                remainder=remainder,
+                cut_parts=parts * mean,
+                cache=chunks,
             )
-        cg, node = coarse[cut, remainder]
+        cg, node = coarse[key]
         found = _district_search(
             cg,
             k,
@@ -926,12 +1036,19 @@ def _whole_district_start(
     found = [r for r in (search(frozenset(), tolerance, rem) for rem in (False, True)) if r]
     if found:
         return min(found, key=lambda t: t[0])[1]
-    # No balanced grouping of whole districts: cut one more district (each tried).
+    # No balanced grouping of whole districts: cut one more district (each tried, in
+    # half-catchment chunks, then finer), then two more, before widening the window.
     pops = pd.Series(g.pop).groupby(np.asarray(g.district)).sum()
     candidates = [
-        d for d in pops.sort_values(ascending=False, kind="stable").index if pops[d] <= hi
-    ]
-    tried = [search(frozenset([int(d)]), tolerance) for d in candidates[:cut_candidates]]
+        int(d) for d in pops.sort_values(ascending=False, kind="stable").index if pops[d] <= hi
+    ][:cut_candidates]
+    for parts in CUT_PARTS:
+        tried = [search(frozenset([d]), tolerance, parts=parts) for d in candidates]
+        found = [t for t in tried if t is not None]
+        if found:
+            return min(found, key=lambda t: t[0])[1]
+    pairs = itertools.combinations(candidates[:CUT_PAIR_CANDIDATES], 2)
+    tried = [search(frozenset(pair), tolerance, parts=CUT_PARTS[-1]) for pair in pairs]
     found = [t for t in tried if t is not None]
     if found:
         return min(found, key=lambda t: t[0])[1]

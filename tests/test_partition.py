@@ -213,3 +213,58 @@ def test_real_icb_meets_the_bars(lincolnshire, preset: str) -> None:
     # la aligned: only districts bigger than a catchment, plus at most one more
     assert splits <= (forced + 1 if preset == "la_aligned" else forced + k)
     assert math.isfinite(catchments["polsby_popper"].sum())
+
+
+def test_presets_come_from_the_scenario_config() -> None:
+    from planner.config import PARTITION_PRESETS
+
+    assert {name: s.tolerance for name, s in PRESETS.items()} == PARTITION_PRESETS
+
+
+def test_floor_penalty_only_below_the_floor() -> None:
+    from planner.partition import PP_FLOOR, _shape_cost
+
+    # a circle-ish region (PP 0.5) pays exactly 1/PP; one below the floor pays more
+    per = math.sqrt(4 * math.pi / 0.5)
+    assert _shape_cost(per, 1.0, 8.0) == pytest.approx(2.0)
+    per_low = math.sqrt(4 * math.pi / (PP_FLOOR / 2))
+    assert (
+        _shape_cost(per_low, 1.0, 8.0)
+        > _shape_cost(per_low, 1.0, 0.0)
+        == pytest.approx(2 / PP_FLOOR)
+    )
+
+
+def test_recombine_redraws_a_strip_catchment() -> None:
+    # 40x2 strip split into top and bottom rows (PP 0.075 each); halves left/right are far better
+    from planner.partition import _Graph, _min_pp, _recombine, _State
+
+    edges, area, perim = grid(40, 2)
+    pop = np.ones(80)
+    g = _Graph(
+        pop,
+        area,
+        perim,
+        np.zeros(80, dtype=np.int64),
+        edges["a"].to_numpy(),
+        edges["b"].to_numpy(),
+        edges["shared_length"].to_numpy(float),
+    )
+    rows = np.repeat([0, 1], 40)
+    st = _State(g, rows, 2, 1.5, 8.0)
+    assert _min_pp(st) < 0.1
+    _, labels = _recombine(st, 0.005, 0, False)
+    labels = np.asarray(labels)
+    assert contiguous(labels, edges)
+    assert sorted(part_pops(labels, pop, 2)) == [40, 40]
+    assert _min_pp(_State(g, labels, 2, 1.5, 8.0)) > 0.2
+
+
+def test_strip_equal_size_is_cut_across() -> None:
+    edges, area, perim = grid(40, 2)
+    labels = partition_region(
+        np.ones(80), np.zeros(80, int), edges, area, perim, 2, 0.005, 0, False
+    )
+    assert contiguous(labels, edges)
+    cut = sum(labels[a] != labels[b] for a, b in zip(edges.a, edges.b, strict=True))
+    assert cut <= 3
