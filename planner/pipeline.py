@@ -41,6 +41,7 @@ from planner.errors import PlannerError
 from planner.fsutil import atomic_directory, sha256_file
 
 log = logging.getLogger("planner")
+logging.getLogger("pyogrio").setLevel(logging.WARNING)  # "Created N records" is noise to users
 
 STAGE_FILE = "stage.json"
 PACKAGE_DIR = Path(planner.__file__).resolve().parent
@@ -160,6 +161,15 @@ def prepare(workspace: Workspace) -> Path:
         areas = areas_stage.build_areas(workspace.raw)
         adjacency = adjacency_stage.build_adjacency(areas)
         adjacency_stage.check_connected(areas, adjacency)
+        for bridge in adjacency.bridges.itertuples(index=False):
+            log.info(
+                "bridge (%s) %s – %s, %.0f m, in %s",
+                bridge.reason,
+                bridge.lsoa_a_name,
+                bridge.lsoa_b_name,
+                bridge.distance_m,
+                bridge.icb24nm,
+            )
         write_areas(staging, areas, adjacency)
 
     cached_stage(directory, key, build, "areas and adjacency")
