@@ -14,9 +14,11 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from planner import apportion
 from planner.errors import PlannerError
 
 REPO_DIR = Path(__file__).resolve().parents[1]
@@ -206,15 +208,14 @@ def rescale_teams(
 
 def largest_remainder(weights: list[float], total: int) -> list[int]:
     """Share `total` seats in proportion to `weights` (Hamilton; ties to the earlier entry)."""
-    wsum = math.fsum(weights)
+    wsum = sum(Fraction(w) for w in weights)
     if total == 0 or wsum == 0:
         return [0] * len(weights)
-    quotas = [total * w / wsum for w in weights]
-    seats = [math.floor(q) for q in quotas]
-    order = sorted(range(len(weights)), key=lambda i: (-(quotas[i] - seats[i]), i))
-    for i in order[: total - sum(seats)]:
-        seats[i] += 1
-    return seats
+    # Zero-padded positions as keys: the shared rule breaks ties by key, i.e. by position.
+    keys = [f"{i:08d}" for i in range(len(weights))]
+    quotas = {k: Fraction(total) * Fraction(w) / wsum for k, w in zip(keys, weights, strict=True)}
+    seats = apportion.largest_remainder(quotas, total)
+    return [seats[k] for k in keys]
 
 
 # ----------------------------------------------------------------------------- loading
