@@ -9,11 +9,11 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+from conftest import link_mirror
 
 from planner import areas as areas_mod
 from planner import pipeline
 from planner.errors import PlannerError
-from tests.conftest import link_mirror
 
 POPULATION = "population/census2021_ts001_usual_residents_lsoa21_england.csv"
 LOOKUP = "lookups/lsoa21_msoa21_wd24_lad24_rgn24_sicbl24_icb24_nhser24_england.csv"

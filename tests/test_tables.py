@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from synthetic import REGIONS, synthetic_country
 
 from planner import costs, phasing, tables
 from planner.config import (
@@ -26,61 +27,12 @@ def raises(func, *args, **kwargs) -> PlannerError:
     return info.value
 
 
-REGIONS = {
-    "E40000003": ("London", 33),
-    "E40000005": ("South East", 35),
-    "E40000006": ("South West", 22),
-    "E40000011": ("Midlands", 37),
-    "E40000012": ("North East and Yorkshire", 30),
-    "E40000013": ("East of England", 23),
-    "E40000014": ("North West", 22),
-}
 YEARS = ["2022/23", "2023/24", "2024/25", "2025/26"]
-
-
-def country(regions: dict[str, tuple[str, int]] = REGIONS):
-    """Synthetic catchments/areas/assignment: 3 LSOAs per team, 4 per district (so teams straddle)."""
-    rows, teams, n = [], [], 0
-    for r, (code, (rname, k)) in enumerate(regions.items()):
-        for j, size in enumerate((k // 2, k - k // 2)):
-            icb, short = f"E540000{r}{j}", f"Q{r}{j}"
-            for t in range(1, size + 1):
-                tid = f"{short}-{t}"
-                teams.append((tid, f"Team {tid}", icb, f"ICB {short}", code, rname))
-                for _ in range(3):
-                    i_icb = sum(1 for a in rows if a["icb24cd"] == icb)
-                    lad = f"E0600{r}{j}{i_icb // 4:02d}"
-                    pop = 1_500 + (n * 37) % 500
-                    rows.append(
-                        dict(
-                            lsoa21cd=f"E01{n:06d}",
-                            lad24cd=lad,
-                            lad24nm=f"District {lad[-5:]}",
-                            sicbl24cd=f"E380000{r}{j}",
-                            icb24cd=icb,
-                            icb24nm=f"ICB {short}",
-                            nhser24cd=code,
-                            nhser24nm=rname,
-                            population=pop,
-                            under3=pop * (0.03 + (n % 7) / 1000),
-                            imd_decile=(n * 7) % 10 + 1,
-                            team_id=tid,
-                        )
-                    )
-                    n += 1
-    areas = pd.DataFrame(rows)
-    assignment = areas[["lsoa21cd", "team_id"]].sort_values("lsoa21cd").reset_index(drop=True)
-    areas = areas.drop(columns="team_id")
-    catch = pd.DataFrame(
-        teams, columns=["team_id", "name", "icb24cd", "icb24nm", "nhser24cd", "nhser24nm"]
-    )
-    sums = areas.merge(assignment, on="lsoa21cd").groupby("team_id")[["population", "under3"]]
-    return catch.merge(sums.sum().reset_index(), on="team_id"), areas, assignment
 
 
 def build(scenario=None, regions=REGIONS):
     s = scenario or default_scenario()
-    catch, areas, assignment = country(regions)
+    catch, areas, assignment = synthetic_country(regions)
     plan = phasing.assign_phasing(catch, areas, assignment, None, s)
     tc = costs.team_year_costs(plan.set_index("team_id")["wave"], s)
     plan = costs.attach_costs(plan, tc, s)
@@ -239,7 +191,7 @@ def test_bad_inputs_stop_before_any_export(tmp_path: Path, built) -> None:
     bad_scenario.write_text('[costs]\npay_growth = "lots"\n', encoding="utf-8")
     bad_ready = tmp_path / "r.csv"
     bad_ready.write_text("area_code,readiness\nE06000000,soon\n", encoding="utf-8")
-    _, areas, _ = country()
+    _, areas, _ = synthetic_country()
 
     def run(scenario_path: Path, readiness_path: Path) -> None:
         s = load_scenario(scenario_path)
@@ -295,7 +247,11 @@ def test_changed_scenario_flows_through_tables() -> None:
 
 @pytest.mark.slow
 def test_real_areas_through_exports(national_plan, mirror_dir: Path, tmp_path: Path) -> None:
-    areas, catch, assignment = national_plan.areas, national_plan.catchments, national_plan.assignment
+    areas, catch, assignment = (
+        national_plan.areas,
+        national_plan.catchments,
+        national_plan.assignment,
+    )
     s = default_scenario()
     known = phasing.known_area_codes(areas, catch)
     ready = phasing.read_readiness(mirror_dir / "readiness/known_services_2019.csv", known)
