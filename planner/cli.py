@@ -3,17 +3,26 @@
 User errors (PlannerError) are printed as one line without a traceback and
 exit with status 2; SIGTERM is turned into a normal exit so that every atomic
 writer can remove its temporary files on the way out.
+
+SIGTERM is blocked in every thread and taken by a small watcher thread, which
+raises the exit in the main thread between two Python instructions. Letting it
+interrupt native code is not safe: METIS (pymetis) installs its own SIGTERM
+handler while it partitions and longjmps out of it, which can leave the malloc
+lock held and hang the process forever. The stage modules (and numpy's thread
+pool) are therefore imported only after the signal is blocked.
 """
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 
-from planner import __version__, pipeline
+from planner import __version__
 from planner.errors import PlannerError
 
 log = logging.getLogger("planner")
@@ -21,6 +30,26 @@ log = logging.getLogger("planner")
 
 def _terminate(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
+
+
+_watcher: threading.Thread | None = None
+
+
+def _watch_sigterm() -> None:
+    """Turn SIGTERM into a Python-level exit in the main thread, never inside native code."""
+    global _watcher
+    signal.signal(signal.SIGTERM, _terminate)
+    if _watcher is not None or threading.current_thread() is not threading.main_thread():
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+    def wait() -> None:
+        while True:
+            signal.sigwait({signal.SIGTERM})
+            _thread.interrupt_main(signal.SIGTERM)
+
+    _watcher = threading.Thread(target=wait, name="sigterm-watcher", daemon=True)
+    _watcher.start()
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +78,9 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--readiness",
         type=Path,
-        help="CSV of local readiness: area_code, readiness (operating/emerging/none), optional note",
+        help="CSV of local readiness: area_code, readiness (operating/emerging/none), optional "
+        "note; comma-separated (Excel's BOM, CRLF and Windows-1252 are fine; a "
+        "semicolon-separated file is refused with a message)",
     )
     parser.add_argument("--seed", type=int, help="override the scenario's random seed")
     parser.add_argument(
@@ -111,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(message)s",
         stream=sys.stderr,
     )
-    signal.signal(signal.SIGTERM, _terminate)
+    _watch_sigterm()
     try:
         return _dispatch(args)
     except PlannerError as exc:
@@ -120,9 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("planner: interrupted; previous outputs kept", file=sys.stderr)
         return 130
+    except SystemExit as exc:
+        if exc.code == 128 + signal.SIGTERM:
+            print("planner: terminated (SIGTERM); previous outputs kept", file=sys.stderr)
+        raise
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from planner import pipeline  # after _watch_sigterm: see the module docstring
+
     workspace = pipeline.Workspace(args.workdir.resolve())
     if args.command == "fetch":
         pipeline.fetch(workspace, mirror=args.mirror, names=args.only, progress=not args.quiet)

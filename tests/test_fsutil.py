@@ -1,0 +1,147 @@
+"""planner.fsutil: outputs appear whole or not at all, even when the process is killed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from planner.fsutil import atomic_directory, atomic_file, atomic_path, sha256_file
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def _fill(folder: Path, text: str) -> None:
+    (folder / "a.csv").write_text(text)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "b.csv").write_text(text * 2)
+
+
+def test_atomic_directory_swaps_in_the_new_content(tmp_path: Path) -> None:
+    target = tmp_path / "exports"
+    with atomic_directory(target) as staging:
+        assert staging.parent == tmp_path and staging.name.startswith(".exports.new-")
+        _fill(staging, "old")
+    with atomic_directory(target) as staging:
+        assert (target / "a.csv").read_text() == "old"  # still there while building
+        _fill(staging, "new")
+    assert (target / "a.csv").read_text() == "new"
+    assert (target / "sub" / "b.csv").read_text() == "newnew"
+    assert _names(tmp_path) == ["exports"]
+
+
+def test_atomic_directory_failure_keeps_the_previous_directory(tmp_path: Path) -> None:
+    target = tmp_path / "maps"
+    with atomic_directory(target) as staging:
+        _fill(staging, "old")
+    with pytest.raises(RuntimeError), atomic_directory(target) as staging:
+        _fill(staging, "half")
+        raise RuntimeError("stage failed")
+    assert (target / "a.csv").read_text() == "old"
+    assert _names(tmp_path) == ["maps"]
+
+
+def test_atomic_directory_failure_without_a_previous_directory_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(KeyboardInterrupt), atomic_directory(tmp_path / "maps") as staging:
+        _fill(staging, "half")
+        raise KeyboardInterrupt
+    assert _names(tmp_path) == []
+
+
+def test_swap_interrupted_between_the_renames_is_restored(tmp_path: Path) -> None:
+    """Killed after moving the old directory aside but before moving the new one in."""
+    target = tmp_path / "exports"
+    aside = tmp_path / ".exports.old-abc123"
+    aside.mkdir()
+    (aside / "a.csv").write_text("previous")
+    stale = tmp_path / ".exports.new-def456"
+    stale.mkdir()
+    (stale / "a.csv").write_text("half")
+    with pytest.raises(RuntimeError), atomic_directory(target):
+        assert (target / "a.csv").read_text() == "previous"
+        raise RuntimeError("fail again")
+    assert (target / "a.csv").read_text() == "previous"
+    assert _names(tmp_path) == ["exports"]
+
+
+def test_old_copy_beside_a_complete_directory_is_removed(tmp_path: Path) -> None:
+    target = tmp_path / "exports"
+    target.mkdir()
+    (target / "a.csv").write_text("current")
+    (tmp_path / ".exports.old-x").mkdir()
+    with atomic_directory(target) as staging:
+        (staging / "a.csv").write_text("next")
+    assert (target / "a.csv").read_text() == "next"
+    assert _names(tmp_path) == ["exports"]
+
+
+def test_atomic_file_failure_keeps_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "teams.csv"
+    path.write_text("old\n")
+    with pytest.raises(ValueError), atomic_file(path, "w") as handle:
+        handle.write("half")
+        raise ValueError("no")
+    assert path.read_text() == "old\n"
+    assert _names(tmp_path) == ["teams.csv"]
+    with atomic_file(path, "w") as handle:
+        handle.write("new\n")
+    assert path.read_text() == "new\n"
+    assert _names(tmp_path) == ["teams.csv"]
+
+
+def test_atomic_path_keeps_the_suffix_and_cleans_up(tmp_path: Path) -> None:
+    path = tmp_path / "catchments.gpkg"
+    with atomic_path(path) as tmp:
+        assert tmp.suffix == ".gpkg" and tmp.parent == tmp_path and not tmp.exists()
+        tmp.write_bytes(b"data")
+    assert path.read_bytes() == b"data"
+    with pytest.raises(OSError), atomic_path(path) as tmp:
+        tmp.write_bytes(b"half")
+        raise OSError("disk full")
+    assert path.read_bytes() == b"data"
+    assert _names(tmp_path) == ["catchments.gpkg"]
+
+
+def test_sha256_file_reads_in_chunks(tmp_path: Path) -> None:
+    data = os.urandom(3000)
+    (tmp_path / "f").write_bytes(data)
+    assert sha256_file(tmp_path / "f", chunk=1024) == hashlib.sha256(data).hexdigest()
+
+
+def test_sigterm_inside_atomic_directory_keeps_the_previous_one(tmp_path: Path) -> None:
+    """A real process killed mid-write, with the CLI's SIGTERM handler."""
+    target = tmp_path / "exports"
+    target.mkdir()
+    (target / "a.csv").write_text("previous")
+    script = textwrap.dedent(
+        f"""
+        import signal, sys, time
+        from pathlib import Path
+        from planner.cli import _terminate
+        from planner.fsutil import atomic_directory
+        signal.signal(signal.SIGTERM, _terminate)
+        with atomic_directory(Path({str(target)!r})) as staging:
+            (staging / "a.csv").write_text("half")
+            print("writing", flush=True)
+            time.sleep(60)
+        """
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "writing"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 128 + signal.SIGTERM
+    assert (target / "a.csv").read_text() == "previous"
+    assert _names(tmp_path) == ["exports"]
