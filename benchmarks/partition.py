@@ -11,7 +11,9 @@ the same process and on the same graph runs:
 For each: median wall time of --repeats runs (and its ratio to GerryChain's
 median in the same process), max / mean |deviation| from the ICB mean catchment, mean
 and min Polsby-Popper of the dissolved polygons, split districts (districts
-with more than one catchment), contiguity.  Bars (issue 3): equal size 100%
+with more than one catchment), district fragments (Σ catchments holding part
+of each district, per ICB part) and excess fragments (over the fewest each
+district's size needs at the preset's tolerance), contiguity.  Bars (issue 3): equal size 100%
 contiguous, max dev ≤ 0.5%, mean PP ≥ 0.30, min PP ≥ 0.15 except island
 catchments, ≤ 180 split districts, time ≤ GerryChain; LA aligned 100%
 contiguous, max dev ≤ 10%, ≤ 100 split districts, mean PP ≥ 0.30.
@@ -40,7 +42,7 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 from planner.adjacency import build_adjacency  # noqa: E402
 from planner.apportion import apportion  # noqa: E402
 from planner.areas import build_areas  # noqa: E402
-from planner.catchments import catchment_table, team_ids  # noqa: E402
+from planner.catchments import catchment_table, district_fragments, team_ids  # noqa: E402
 from planner.partition import PRESETS, PartitionSettings, partition_england  # noqa: E402
 
 
@@ -51,6 +53,12 @@ class Graphish:
     edges: pd.DataFrame
     area: np.ndarray
     perimeter: np.ndarray
+
+
+def fragment_metrics(units: pd.DataFrame, key: np.ndarray, tolerance: float) -> dict:
+    """Σ catchments per district (ICB part) and the excess over the fewest each needs."""
+    frag = district_fragments(units, key, tolerance)
+    return {"fragments": int(frag["fragments"].sum()), "excess_frag": int(frag["excess"].sum())}
 
 
 def bookkeeping_metrics(units: pd.DataFrame, adj, key: np.ndarray) -> dict:
@@ -235,6 +243,7 @@ def main() -> None:
         )
         key = icb + ":" + labels.astype(str).to_numpy()
         m, catchments = geometry_metrics(areas, adjacency, key)
+        m.update(fragment_metrics(areas, key, settings.tolerance))
         rows.append({"run": f"planner {preset}", "units": "LSOA", "seconds": seconds, **m})
         tid = team_ids(areas, pd.factorize(key, sort=True)[0])
         island_teams = set(tid[areas["lsoa21cd"].isin(bridge_lsoas).to_numpy()])
@@ -248,6 +257,7 @@ def main() -> None:
         )
         key = icb + ":" + labels.astype(str)
         m, _ = geometry_metrics(areas, adjacency, key)
+        m.update(fragment_metrics(areas, key, 0.005))
         rows.append({"run": "GerryChain rtp ε=0.005", "units": "LSOA", "seconds": seconds, **m})
 
     units, graph = msoa_units(areas, adjacency)

@@ -47,6 +47,8 @@ QUALITY_COLUMNS = [
     "mean_polsby_popper",
     "min_polsby_popper",
     "split_districts",
+    "fragments",
+    "excess_fragments",
     "non_contiguous",
 ]
 # A catchment is named after one authority when it has at least this share of its people.
@@ -250,8 +252,46 @@ def split_districts(areas: pd.DataFrame, team: pd.Series) -> pd.Series:
     return counts[counts > 1]
 
 
-def quality_report(catchments: pd.DataFrame, areas: pd.DataFrame, team: pd.Series) -> pd.DataFrame:
-    """One row per ICB: teams, mean catchment, worst deviation, compactness, split districts."""
+def district_fragments(
+    areas: pd.DataFrame, team: pd.Series | np.ndarray, tolerance: float = 0.10
+) -> pd.DataFrame:
+    """Per ICB part of each district: catchments holding part of it, and the fewest it needs.
+
+    fragments = number of catchments that hold part of the district (each ICB
+    part of a cross-ICB district counted on its own); minimum = ceil(population
+    / upper limit of a catchment in that ICB); excess = fragments − minimum.
+    Commissioners read catchment names, so a district in more pieces than its
+    size needs ("Leeds & Wakefield") is worth counting, not only split districts.
+    """
+    frame = pd.DataFrame(
+        {
+            "icb24cd": areas["icb24cd"].astype(str).to_numpy(),
+            "lad24cd": areas["lad24cd"].astype(str).to_numpy(),
+            "team_id": np.asarray(team),
+            "population": areas["population"].to_numpy(dtype=float),
+        }
+    )
+    teams = frame.groupby("icb24cd")["team_id"].nunique()
+    upper = (1 + tolerance) * frame.groupby("icb24cd")["population"].sum() / teams
+    out = (
+        frame.groupby(["icb24cd", "lad24cd"], sort=True)
+        .agg(fragments=("team_id", "nunique"), population=("population", "sum"))
+        .reset_index()
+    )
+    limit = upper.reindex(out["icb24cd"]).to_numpy()
+    out["minimum"] = np.maximum(1, np.ceil(out["population"] / limit - 1e-9)).astype(int)
+    out["excess"] = (out["fragments"] - out["minimum"]).clip(lower=0)
+    return out
+
+
+def quality_report(
+    catchments: pd.DataFrame, areas: pd.DataFrame, team: pd.Series, tolerance: float = 0.10
+) -> pd.DataFrame:
+    """One row per ICB: teams, mean catchment, worst deviation, compactness, split districts.
+
+    `fragments` and `excess_fragments` are sums of `district_fragments` (with the
+    partition's tolerance) over the ICB's districts.
+    """
     frame = pd.DataFrame(
         {
             "icb24cd": areas["icb24cd"].to_numpy(),
@@ -261,6 +301,8 @@ def quality_report(catchments: pd.DataFrame, areas: pd.DataFrame, team: pd.Serie
     )
     per_lad = frame.groupby(["icb24cd", "lad24cd"])["team_id"].nunique()
     splits = (per_lad > 1).groupby("icb24cd").sum()
+    frag = district_fragments(areas, team, tolerance).groupby("icb24cd")[["fragments", "excess"]]
+    frag = frag.sum()
     g = catchments.groupby("icb24cd", sort=True)
     report = pd.DataFrame(
         {
@@ -272,6 +314,8 @@ def quality_report(catchments: pd.DataFrame, areas: pd.DataFrame, team: pd.Serie
             "mean_polsby_popper": g["polsby_popper"].mean(),
             "min_polsby_popper": g["polsby_popper"].min(),
             "split_districts": splits.reindex(g.size().index).fillna(0).astype(int),
+            "fragments": frag["fragments"].reindex(g.size().index).fillna(0).astype(int),
+            "excess_fragments": frag["excess"].reindex(g.size().index).fillna(0).astype(int),
             "non_contiguous": g["contiguous"].apply(lambda s: int((~s.astype(bool)).sum())),
         }
     )

@@ -597,6 +597,7 @@ def _coarsen(
     remainder: bool = False,
     cut_parts: float = 0.0,
     cache: dict | None = None,
+    own: frozenset[int] | None = None,
 ) -> tuple[_Graph, np.ndarray]:
     """Contract every district piece no bigger than a catchment into one node.
 
@@ -610,6 +611,12 @@ def _coarsen(
     the search more ways to balance, and METIS keeps each chunk compact.
     `cache` (a dict owned by the caller, one per graph and seed) keeps the
     chunks of each piece between calls.
+
+    With `own` (a set of districts, maybe empty) big pieces are cut so that the
+    district ends up in as few catchments as possible: a piece of a district in
+    `own` into round(pop / catchment) equal catchments of its own; any other
+    big piece into whole catchments plus a remainder of at least a tenth of a
+    catchment, cut into quarter-catchment chunks, which neighbours can share.
     """
     n = g.n
     a, b = g.a, g.b
@@ -630,7 +637,12 @@ def _coarsen(
                 parts = cut_parts
             c = max(2, round(piece_pop[pc] / parts))
             weights = None
-            if remainder and parts == big_parts:
+            ufactor = 50
+            if own is not None and parts == big_parts:
+                c, weights, ufactor = _own_cut(
+                    piece_pop[pc], 2 * big_parts, piece_district[pc] in own
+                )
+            elif remainder and parts == big_parts:
                 full = int(piece_pop[pc] // (2 * big_parts))
                 rest = piece_pop[pc] - full * 2 * big_parts
                 if full >= 1 and rest > 0.1 * 2 * big_parts:
@@ -653,7 +665,7 @@ def _coarsen(
                     local[b[keep]],
                     g.length[keep],
                 )
-                lab = _metis(sub, c, seed, ufactor=50, tpwgts=weights)
+                lab = _metis(sub, c, seed, ufactor=ufactor, tpwgts=weights)
                 if cache is not None:
                     cache[ckey] = lab
             keys[rows] = 2 * n + pc * n + lab
@@ -672,6 +684,21 @@ def _coarsen(
     weight = np.bincount(inverse, weights=g.length[~inside], minlength=len(pair))
     cg = _Graph(cpop, carea, cperim, cdist, pair // m_nodes, pair % m_nodes, weight)
     return cg, node
+
+
+def _own_cut(pop: float, catchment: float, own: bool) -> tuple[int, list[float], int]:
+    """Parts, METIS target weights and ufactor for a big piece in the `own` cutting mode."""
+    if own:
+        n = max(1, round(pop / catchment))
+        return n, [1.0 / n] * n, 10
+    full = int(pop // catchment)
+    if pop - full * catchment < 0.1 * catchment:
+        full -= 1
+    full = max(full, 0)
+    rest = pop - full * catchment
+    chunks = max(1, round(rest / (0.25 * catchment)))
+    weights = [catchment / pop] * full + [rest / chunks / pop] * chunks
+    return full + chunks, weights, 30
 
 
 def _district_search(
@@ -866,6 +893,14 @@ def partition_region(
         if best is None or score < best[0]:
             best = (score, _min_pp(st), list(st.lab))
     assert best is not None
+    if keep_districts:
+        w, fw = SPLIT_WEIGHT[True], FLOOR_WEIGHT[True]
+        for i, init in enumerate(_own_district_starts(g, k, tolerance, seed)):
+            rng = np.random.default_rng([seed, 1000 + i])
+            st = _solve(g, k, tolerance, rng, seed, w, init, [tolerance], fw)
+            score = _score(st, tolerance)
+            if score < best[0]:
+                best = (score, _min_pp(st), list(st.lab))
     labels = best[2]
     if best[1] < PP_FLOOR:
         w, fw = SPLIT_WEIGHT[keep_districts], FLOOR_WEIGHT[keep_districts]
@@ -981,6 +1016,9 @@ CUT_CANDIDATES = 8
 # Chunk sizes (in catchments) a cut district is divided into; pairs cut among the largest.
 CUT_PARTS = (0.5, 0.25, 0.125)
 CUT_PAIR_CANDIDATES = 5
+# Big districts whose size makes a whole number of catchments, tried kept in own catchments
+# (each subset of the largest few).
+OWN_CANDIDATES = 3
 
 
 def _whole_district_start(
@@ -1000,13 +1038,17 @@ def _whole_district_start(
     mean = sum(g.pop) / k
     hi = (1 + tolerance) * mean
 
-    coarse: dict[tuple[frozenset[int], bool, float], tuple[_Graph, np.ndarray]] = {}
+    coarse: dict[tuple, tuple[_Graph, np.ndarray]] = {}
     chunks: dict = {}
 
     def search(
-        cut: frozenset[int], tol: float, remainder: bool = False, parts: float = 0.5
+        cut: frozenset[int],
+        tol: float,
+        remainder: bool = False,
+        parts: float = 0.5,
+        own: frozenset[int] | None = None,
     ) -> tuple[float, np.ndarray] | None:
-        key = (cut, remainder, parts)
+        key = (cut, remainder, parts, own)
         if key not in coarse:
             coarse[key] = _coarsen(
                 g,
@@ -1017,6 +1059,7 @@ def _whole_district_start(
                 remainder=remainder,
                 cut_parts=parts * mean,
                 cache=chunks,
+                own=own,
             )
         cg, node = coarse[key]
         found = _district_search(
@@ -1059,6 +1102,130 @@ def _whole_district_start(
     return None
 
 
+def _own_starts(
+    g: _Graph, k: int, tolerance: float, seed: int, split_weight: float, floor_weight: float
+) -> list[np.ndarray]:
+    """Starts that hold each big district in as few catchments as its size allows.
+
+    Each subset of the big districts whose size makes a whole number of
+    balanced catchments is cut into those catchments; the other big districts
+    into whole catchments plus a remainder in quarter-catchment chunks (see
+    `_coarsen`).  Pieces cut at fixed places rarely group exactly, so the
+    grouping is searched in a window twice as wide and the balance step
+    finishes it (moving areas across district lines only where it must).
+    """
+    mean = sum(g.pop) / k
+    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
+    pops = pd.Series(g.pop).groupby(np.asarray(g.district)).sum()
+    balanced = [
+        int(d)
+        for d in pops.sort_values(ascending=False, kind="stable").index
+        if pops[d] > hi and lo * 1.01 <= pops[d] / round(pops[d] / mean) <= hi / 1.01
+    ][:OWN_CANDIDATES]
+    wide = 2 * tolerance
+    chunks: dict = {}
+    out: list[np.ndarray] = []
+    seen: set[bytes] = set()
+    for r in range(len(balanced), -1, -1):
+        for own in itertools.combinations(balanced, r):
+            cg, node = _coarsen(
+                g, hi, big_parts=mean / 2, seed=seed, cache=chunks, own=frozenset(own)
+            )
+            if cg.n < k:
+                continue
+            found = _district_search(
+                cg,
+                k,
+                (1 - wide) * mean,
+                (1 + wide) * mean,
+                split_weight,
+                SEARCH_BUDGET,
+                floor_weight,
+            )
+            if found is None:
+                continue
+            labels = found[node]
+            if labels.tobytes() not in seen:
+                seen.add(labels.tobytes())
+                out.append(labels)
+    return out
+
+
+def _own_district_starts(g: _Graph, k: int, tolerance: float, seed: int) -> list[np.ndarray]:
+    """Labellings in which some big districts are exactly their own catchments.
+
+    For each subset of the big districts whose population makes a whole number
+    n of balanced catchments (largest few), each such district is cut into n
+    equal catchments of its own, and every connected rest of the region is
+    partitioned on its own (whole districts where possible) into the number of
+    catchments its population makes, when that is balanced.  So Leeds (3.04
+    catchments) becomes three Leeds-only catchments and its neighbours share
+    the others, instead of a Leeds remainder joining Wakefield.
+    """
+    mean = sum(g.pop) / k
+    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
+    district = np.asarray(g.district)
+    pop = np.asarray(g.pop)
+    pops = pd.Series(pop).groupby(district).sum()
+    balanced = [
+        int(d)
+        for d in pops.sort_values(ascending=False, kind="stable").index
+        if pops[d] > hi and lo * 1.01 <= pops[d] / round(pops[d] / mean) <= hi / 1.01
+    ][:OWN_CANDIDATES]
+    out: list[np.ndarray] = []
+    for r in range(len(balanced), 0, -1):
+        for own in itertools.combinations(balanced, r):
+            labels = _own_district_split(g, k, tolerance, seed, mean, frozenset(own))
+            if labels is not None:
+                out.append(labels)
+    return out
+
+
+def _region_components(g: _Graph, rows: np.ndarray) -> list[np.ndarray]:
+    sub = _subgraph(g, rows)
+    graph = coo_matrix((np.ones(len(sub.a)), (sub.a, sub.b)), shape=(sub.n, sub.n))
+    _, comp = connected_components(graph, directed=False)
+    return [rows[comp == c] for c in range(int(comp.max()) + 1)] if sub.n else []
+
+
+def _own_district_split(
+    g: _Graph, k: int, tolerance: float, seed: int, mean: float, own: frozenset[int]
+) -> np.ndarray | None:
+    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
+    district = np.asarray(g.district)
+    pop = np.asarray(g.pop)
+    labels = np.full(g.n, -1, dtype=np.int64)
+    used = 0
+    for d in sorted(own):
+        rows = np.flatnonzero(district == d)
+        if len(_region_components(g, rows)) != 1:
+            return None
+        n = round(pop[rows].sum() / mean)
+        lab = _metis(_subgraph(g, rows), n, seed, ufactor=10, tpwgts=[1.0 / n] * n)
+        sizes = np.bincount(lab, weights=pop[rows], minlength=n)
+        if not ((sizes >= lo) & (sizes <= hi)).all():
+            return None
+        labels[rows] = used + lab
+        used += n
+    for rows in _region_components(g, np.flatnonzero(~np.isin(district, list(own)))):
+        total = pop[rows].sum()
+        n = round(total / mean)
+        if n < 1 or not lo * 1.001 <= total / n <= hi / 1.001 or n > len(rows):
+            return None
+        if n == 1:
+            labels[rows] = used
+        else:
+            sub = _subgraph(g, rows)
+            sub_tol = min(hi * n / total - 1, 1 - lo * n / total)
+            sub_tol = min(sub_tol, tolerance)
+            if sub.pop and max(sub.pop) > (1 + sub_tol) * total / n:
+                return None
+            st = _attempt(sub, n, sub_tol, seed, True, coarse=True, own_starts=False)
+            labels[rows] = used + np.asarray(st.lab, dtype=np.int64)
+        used += n
+    return labels if used == k else None
+
+
 def _attempt(
     g: _Graph,
     k: int,
@@ -1067,6 +1234,7 @@ def _attempt(
     keep_districts: bool,
     coarse: bool,
     loose: float = LOOSE,
+    own_starts: bool = True,
 ) -> _State:
     """One start: METIS (on whole districts if `coarse`), repair, balance, local search.
 
@@ -1096,7 +1264,14 @@ def _attempt(
             return _solve(g, k, tolerance, rng, seed, w, None, stages, fw)
         cst = _solve(cg, k, tolerance, rng, seed, w, None, [stages[0]], fw)
         init = np.asarray(cst.lab, dtype=np.int64)[node]
-    return _solve(g, k, tolerance, rng, seed, w, init, stages, fw)
+    best = _solve(g, k, tolerance, rng, seed, w, init, stages, fw)
+    if coarse and keep_districts and own_starts:
+        for i, labels in enumerate(_own_starts(g, k, tolerance, seed, w, fw)):
+            own_rng = np.random.default_rng([seed, i])
+            st = _solve(g, k, tolerance, own_rng, seed, w, labels, stages, fw)
+            if _score(st, tolerance) < _score(best, tolerance):
+                best = st
+    return best
 
 
 def partition_england(

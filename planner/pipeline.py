@@ -259,7 +259,7 @@ def build_catchments(
     labels = partition.partition_england(areas, adjacency, teams["teams"], settings)
     team = catchments.team_ids(areas, labels)
     table, assignment = catchments.catchment_table(areas, adjacency, team)
-    icb_quality = catchments.quality_report(table, areas, team)
+    icb_quality = catchments.quality_report(table, areas, team, tolerance=scenario.partition_tolerance)
     return table, assignment, icb_quality, teams
 
 

@@ -121,9 +121,31 @@ def test_quality_report_and_split_districts(areas) -> None:
     row = report.iloc[0]
     assert row["teams"] == 3
     assert row["split_districts"] == 1
+    # upper limit 1.1 × 17,200 / 3 ≈ 6,307: Alpha (8,520) needs 2 and is in 2; Beta (8,680)
+    # is in 1, fewer than it needs at ±10%, which counts as no excess.
+    assert row["fragments"] == 3
+    assert row["excess_fragments"] == 0
     assert row["non_contiguous"] == 0
     assert row["min_polsby_popper"] == pytest.approx(table["polsby_popper"].min())
     assert split_districts(areas, ids).to_dict() == {"E06000001": 2}
+
+
+def test_district_fragments(areas) -> None:
+    from planner.catchments import district_fragments
+
+    xs = areas.geometry.centroid.x.to_numpy()
+    ys = areas.geometry.centroid.y.to_numpy()
+    # two catchments, north and south halves: each district is in 2 catchments;
+    # with a wide tolerance one catchment could hold either district, so 1 is excess each
+    labels = np.where(ys > 2000, "N", "S")
+    frag = district_fragments(areas, labels, tolerance=0.5).set_index("lad24cd")
+    assert frag["fragments"].to_dict() == {"E06000001": 2, "E06000002": 2}
+    assert frag["minimum"].to_dict() == {"E06000001": 1, "E06000002": 1}
+    assert frag["excess"].sum() == 2
+    # the west/east split holds each district whole: no excess
+    whole = district_fragments(areas, np.where(xs < 2000, "W", "E"), 0.1)
+    assert whole["fragments"].tolist() == [1, 1]
+    assert whole["excess"].sum() == 0
 
 
 def test_team_ids_deterministic_for_row_order(areas) -> None:

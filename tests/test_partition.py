@@ -268,3 +268,32 @@ def test_strip_equal_size_is_cut_across() -> None:
     assert contiguous(labels, edges)
     cut = sum(labels[a] != labels[b] for a, b in zip(edges.a, edges.b, strict=True))
     assert cut <= 3
+
+
+def test_west_yorkshire_leeds_in_its_own_three_catchments(prepared) -> None:
+    """Leeds (3.04 catchments) is held by exactly 3 Leeds-only catchments, not mixed in."""
+    from planner.apportion import apportion
+    from planner.catchments import district_fragments
+    from planner.partition import partition_england
+
+    _, areas, adjacency = prepared
+    code = "E54000054"  # NHS West Yorkshire ICB
+    k = int(apportion(areas.groupby("icb24cd")["population"].sum(), 202)["teams"][code])
+    rows = np.flatnonzero(areas["icb24cd"].to_numpy() == code)
+    one = areas.iloc[rows].reset_index(drop=True)
+    _, edges = adjacency.subgraph(rows)
+    labels = partition_england(
+        one,
+        type(adjacency)(edges, adjacency.bridges, adjacency.area[rows], adjacency.perimeter[rows]),
+        pd.Series({code: k}),
+        PRESETS["la_aligned"],
+    ).to_numpy()
+    assert contiguous(labels, edges)
+    pops = part_pops(labels, one["population"].to_numpy(float), k)
+    assert np.abs(pops / pops.mean() - 1).max() <= 0.10 + 1e-9
+    leeds = one["lad24nm"].to_numpy() == "Leeds"
+    leeds_teams = set(labels[leeds].tolist())
+    assert len(leeds_teams) == 3
+    assert not (np.isin(labels, list(leeds_teams)) & ~leeds).any()  # Leeds-only
+    frag = district_fragments(one, labels, 0.10)
+    assert frag["excess"].sum() <= 2

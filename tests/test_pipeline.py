@@ -1,152 +1,113 @@
-"""planner.pipeline: fetch without --mirror uses what is in data/raw; the stage cache follows it.
-
-A raw folder filled from the mirror (by `planner fetch --mirror`, by hand, or
-by symlinks as here) must work offline with a plain `planner run`: nothing is
-downloaded for a dataset whose mirror-layout file is present, and only the
-missing datasets go to the network (a real HTTP server on 127.0.0.1 here).
-"""
+"""planner.pipeline: stage caching follows the inputs, and products are swapped in whole."""
 
 from __future__ import annotations
 
 import json
-import logging
-import time
 from pathlib import Path
 
 import pytest
-from arcgis_server import FakeServer, FakeService, Fault
 from conftest import link_mirror
 
-from planner import download, pipeline
+from planner import config, pipeline
 from planner.errors import PlannerError
-from planner.fsutil import sha256_file
-from planner.sources import DATASETS
 
-FAST = {"progress": False, "backoff_factor": 0.001, "timeout": 5, "retries": 1}
-POPULATION = DATASETS["population"].mirror_path
-NHSER = DATASETS["nhser_boundaries"]
+POPULATION = "population/census2021_ts001_usual_residents_lsoa21_england.csv"
 
 
-def _raw(mirror_dir: Path, tmp_path: Path) -> Path:
-    return link_mirror(mirror_dir, tmp_path / "data" / "raw")
+def _key(directory: Path) -> str:
+    return json.loads((directory / pipeline.STAGE_FILE).read_text())["key"]
 
 
-def test_fetch_without_mirror_keeps_the_files_already_there(
-    mirror_dir: Path, tmp_path: Path
-) -> None:
-    raw = _raw(mirror_dir, tmp_path)
-    with FakeServer() as srv:
-        manifest = download.fetch(raw, base_url=srv.base_url, **FAST)
-        assert srv.total_hits() == 0
-    files = manifest["files"]
-    assert sorted(files) == sorted(d.mirror_path for d in DATASETS.values())
-    for rel, record in files.items():
-        assert record["sha256"] == sha256_file(raw / rel)
-        assert record["source"] == "found in the raw folder"
-    first = (raw / "manifest.json").read_bytes()
-    with FakeServer() as srv:
-        download.fetch(raw, base_url=srv.base_url, **FAST)
-        assert srv.total_hits() == 0
-    assert (raw / "manifest.json").read_bytes() == first
-
-
-def test_a_file_changed_by_hand_is_used_and_recorded(
-    mirror_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    raw = _raw(mirror_dir, tmp_path)
-    with FakeServer() as srv:
-        download.fetch(raw, base_url=srv.base_url, **FAST)
-        before = pipeline.raw_checksums(raw, pipeline.AREA_SOURCES)
-        path = raw / POPULATION
-        text = path.read_text()
-        path.unlink()
-        path.write_text(text.replace("\n", "\n", 1) + "\n")  # one more (blank) line
-        with caplog.at_level(logging.WARNING):
-            manifest = download.fetch(raw, base_url=srv.base_url, **FAST)
-        assert srv.total_hits() == 0
-    assert "changed since it was fetched" in caplog.text
-    assert manifest["files"][POPULATION]["sha256"] == sha256_file(path)
-    assert manifest["files"][POPULATION]["source"].startswith("changed in place")
-    after = pipeline.raw_checksums(raw, pipeline.AREA_SOURCES)
-    assert after[POPULATION] != before[POPULATION]
-    assert {k: v for k, v in after.items() if k != POPULATION} == {
-        k: v for k, v in before.items() if k != POPULATION
-    }
-
-
-def test_only_the_missing_dataset_is_downloaded(mirror_dir: Path, tmp_path: Path) -> None:
-    raw = _raw(mirror_dir, tmp_path)
-    (raw / NHSER.mirror_path).unlink()
-    part = NHSER.online[0]
-    rows = [{"FID": i + 1, "NHSER24CD": f"E4000000{i}", "NHSER24NM": f"R{i}"} for i in range(7)]
-    with FakeServer(services={str(part.service): FakeService(rows)}) as srv:
-        manifest = download.fetch(raw, base_url=srv.base_url, **FAST)
-        asked = {path for path, _ in srv.log}
-    assert asked and all(str(part.service) in path for path in asked)
-    saved = raw / part.download_path
-    assert len(json.loads(saved.read_text())["features"]) == 7
-    assert manifest["files"][part.download_path]["sha256"] == sha256_file(saved)
-
-
-def test_pipeline_fetch_refuses_a_missing_mirror_folder(tmp_path: Path) -> None:
+def test_fetch_refuses_a_missing_mirror_folder(tmp_path: Path) -> None:
     with pytest.raises(PlannerError, match=r"mirror folder does not exist.*Fix:"):
         pipeline.fetch(pipeline.Workspace(tmp_path), mirror=tmp_path / "nowhere")
 
 
-# ----------------------------------------------------------------------------- download faults
-# tests/test_download.py covers these faults on plain files; here they hit the ArcGIS
-# query answers (JSON pages) of a real registry dataset, inside a raw folder that
-# already holds the other datasets, whose manifest records must survive the failure.
+def test_cached_stage_builds_once_per_key(tmp_path: Path) -> None:
+    calls = []
+
+    def build(staging: Path) -> None:
+        calls.append(staging)
+        (staging / "product.txt").write_text(str(len(calls)))
+
+    target = tmp_path / "stage"
+    assert pipeline.cached_stage(target, "k1", build, "test") is True
+    assert pipeline.cached_stage(target, "k1", build, "test") is False
+    assert pipeline.cached_stage(target, "k2", build, "test") is True
+    assert (target / "product.txt").read_text() == "2"
+    assert len(calls) == 2
 
 
-def _nhser_rows(n: int = 7) -> list[dict[str, str | int]]:
-    return [{"FID": i + 1, "NHSER24CD": f"E4000000{i}", "NHSER24NM": f"R{i}"} for i in range(n)]
+def test_failed_build_keeps_the_previous_product(tmp_path: Path) -> None:
+    target = tmp_path / "stage"
+    pipeline.cached_stage(target, "good", lambda s: (s / "a.txt").write_text("old"), "test")
+
+    def broken(staging: Path) -> None:
+        (staging / "a.txt").write_text("half")
+        raise PlannerError("bad input")
+
+    with pytest.raises(PlannerError):
+        pipeline.cached_stage(target, "new", broken, "test")
+    assert (target / "a.txt").read_text() == "old"
+    assert _key(target) == "good"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stage"]
 
 
-def _without_nhser(mirror_dir: Path, tmp_path: Path) -> Path:
-    raw = _raw(mirror_dir, tmp_path)
-    (raw / NHSER.mirror_path).unlink()
-    return raw
+def test_prepare_reuses_its_cache_until_a_raw_file_changes(prepared, mirror_dir, tmp_path):
+    workspace = pipeline.Workspace(tmp_path)
+    link_mirror(mirror_dir, workspace.raw)
+    cached = prepared[0].processed / "areas"
+    # Start from the session's product instead of rebuilding it from scratch.
+    target = workspace.processed / "areas"
+    target.mkdir(parents=True)
+    for file in cached.iterdir():
+        (target / file.name).symlink_to(file)
+    assert pipeline.prepare(workspace) == target
+    assert (target / "areas.parquet").is_symlink(), "an unchanged input must not rebuild"
+
+    key_before = pipeline.stage_key(
+        {"raw": pipeline.raw_checksums(workspace.raw, pipeline.AREA_SOURCES)}
+    )
+    population = workspace.raw / POPULATION
+    text = population.read_text()
+    population.unlink()
+    population.write_text(
+        text.replace("E01000001,City of London 001A,1475", "E01000001,City of London 001A,1476")
+    )
+    key_after = pipeline.stage_key(
+        {"raw": pipeline.raw_checksums(workspace.raw, pipeline.AREA_SOURCES)}
+    )
+    assert key_before != key_after
 
 
-def test_connection_reset_on_an_arcgis_query_keeps_nothing(
-    mirror_dir: Path, tmp_path: Path
-) -> None:
-    raw = _without_nhser(mirror_dir, tmp_path)
-    part = NHSER.online[0]
-    service = FakeService(_nhser_rows(), max_record_count=3)
-    with FakeServer(services={str(part.service): service}) as srv:
-        srv.add_fault(srv.query_path(str(part.service)), Fault("reset"))
-        with pytest.raises(PlannerError, match=r"NHS_England_Regions.*Fix: retry later"):
-            download.fetch(raw, base_url=srv.base_url, **FAST)
-    assert not (raw / part.download_path).exists()
-    assert not (raw / "ons").exists() or list((raw / "ons").iterdir()) == []
-    recorded = download.load_manifest(raw)["files"]
-    # datasets are fetched in name order: those checked before the failure stay recorded
-    assert DATASETS["icb_boundaries"].mirror_path in recorded
-    assert POPULATION not in recorded
+def test_catchment_key_follows_the_settings(prepared):
+    workspace, _, _ = prepared
+    areas_dir = workspace.processed / "areas"
+    base = config.default_scenario()
+    keys = set()
+    for scenario in (
+        base,
+        config.with_overrides(base, seed=7),
+        config.with_overrides(base, preset="equal_size"),
+    ):
+        keys.add(
+            pipeline.stage_key(
+                {
+                    "areas": _key(areas_dir),
+                    "teams": scenario.teams,
+                    "preset": scenario.partition_preset,
+                    "tolerance": scenario.partition_tolerance,
+                    "seed": scenario.seed,
+                }
+            )
+        )
+    assert len(keys) == 3
 
 
-def test_arcgis_429_with_retry_after_is_waited_for(mirror_dir: Path, tmp_path: Path) -> None:
-    raw = _without_nhser(mirror_dir, tmp_path)
-    part = NHSER.online[0]
-    with FakeServer(services={str(part.service): FakeService(_nhser_rows())}) as srv:
-        query = srv.query_path(str(part.service))
-        srv.add_fault(query, Fault("status", 429, (("Retry-After", "1"),)))
-        start = time.monotonic()
-        download.fetch(raw, base_url=srv.base_url, **FAST)
-        assert time.monotonic() - start >= 0.9
-        assert srv.hits[query] == 3  # the 429, then the count and one page
-    assert len(json.loads((raw / part.download_path).read_text())["features"]) == 7
-
-
-def test_arcgis_service_that_never_answers_times_out(mirror_dir: Path, tmp_path: Path) -> None:
-    raw = _without_nhser(mirror_dir, tmp_path)
-    part = NHSER.online[0]
-    with FakeServer(services={str(part.service): FakeService(_nhser_rows())}) as srv:
-        srv.hang.add(srv.query_path(str(part.service)))
-        start = time.monotonic()
-        with pytest.raises(PlannerError, match=r"timeout.*Fix: retry later"):
-            download.fetch(raw, base_url=srv.base_url, **{**FAST, "timeout": 0.3, "retries": 0})
-        assert time.monotonic() - start < 10
-    assert not (raw / part.download_path).exists()
+def test_expected_codes_include_future_team_ids(prepared):
+    _, areas, _ = prepared
+    known = pipeline.expected_codes(areas, config.default_scenario())
+    assert known["E08000035"] == "Leeds"
+    team_ids = [code for code in known if "-" in code]
+    assert len(team_ids) == 202
+    assert "QWO-1" in known
