@@ -20,6 +20,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 
 import planner
 from planner import adjacency as adjacency_stage
@@ -44,6 +45,7 @@ log = logging.getLogger("planner")
 logging.getLogger("pyogrio").setLevel(logging.WARNING)  # "Created N records" is noise to users
 
 STAGE_FILE = "stage.json"
+GPKG_DATE = "2000-01-01T00:00:00.000Z"
 PACKAGE_DIR = Path(planner.__file__).resolve().parent
 AREA_SOURCES = ("lsoa_boundaries", "lookup", "population", "imd", "under3_msoa")
 
@@ -371,13 +373,15 @@ def write_planner_exports(directory: Path, result: Plan) -> None:
     (directory / "catchment_quality.csv").write_text(tables.to_csv_text(quality))
     (directory / "icb_quality.csv").write_text(tables.to_csv_text(result.icb_quality.reset_index()))
     (directory / "bridges.csv").write_text(tables.to_csv_text(result.adjacency.bridges))
-    geo = result.catchments.merge(
-        result.plan[
-            ["team_id", "wave", "operating_from", "full_from", "readiness", "priority_rank"]
-        ],
-        on="team_id",
-    )
-    geo.to_file(directory / "catchments.gpkg", driver="GPKG", layer="catchments")
+    plan_only = [c for c in result.plan.columns if c == "team_id" or c not in result.catchments]
+    geo = result.catchments.merge(result.plan[plan_only], on="team_id")
+    # GDAL stamps the write time into GeoPackage metadata; a fixed date keeps
+    # two runs of the same plan byte-identical.
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
+    try:
+        geo.to_file(directory / "catchments.gpkg", driver="GPKG", layer="catchments")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
 
 def run(workspace: Workspace, options: PlanOptions, exports: bool = True, maps: bool = True) -> str:
