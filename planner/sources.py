@@ -160,25 +160,49 @@ LOOKUP_COLUMNS = (
     "NHSER24NM",
 )
 
-_DATASETS: tuple[Dataset, ...] = (
-    Dataset(
-        name="lsoa_boundaries",
-        description="LSOA 2021 boundaries, England, super generalised (BSC), 33,755 areas",
-        vintage="December 2021",
-        mirror_path="boundaries/lsoa21_bsc_england.gpkg",
+
+def _boundaries(
+    name: str,
+    description: str,
+    vintage: str,
+    layer: str,
+    service: str,
+    download_note: str = "",
+) -> Dataset:
+    """An ONS boundary layer: mirror GeoPackage `boundaries/<layer>_bsc_england.gpkg`, online GeoJSON.
+
+    `layer` is also the ONS code prefix (lsoa21 → LSOA21CD, LSOA21NM).
+    """
+    columns = (f"{layer.upper()}CD", f"{layer.upper()}NM")
+    return Dataset(
+        name=name,
+        description=description,
+        vintage=vintage,
+        mirror_path=f"boundaries/{layer}_bsc_england.gpkg",
         format="gpkg",
-        layer="lsoa21",
-        columns=("LSOA21CD", "LSOA21NM"),
+        layer=layer,
+        columns=columns,
         online=(
             OnlinePart(
-                name="lsoa_boundaries",
-                download_path="ons/lsoa21_bsc.geojson",
+                name=name,
+                download_path=f"ons/{layer}_bsc.geojson",
                 kind="layer",
-                service="Lower_layer_Super_Output_Areas_December_2021_Boundaries_EW_BSC_V4",
-                columns=("LSOA21CD", "LSOA21NM"),
-                description="England and Wales, EPSG:4326; keep codes starting E",
+                service=service,
+                columns=columns,
+                description=download_note,
             ),
         ),
+    )
+
+
+_DATASETS: tuple[Dataset, ...] = (
+    _boundaries(
+        "lsoa_boundaries",
+        "LSOA 2021 boundaries, England, super generalised (BSC), 33,755 areas",
+        "December 2021",
+        "lsoa21",
+        "Lower_layer_Super_Output_Areas_December_2021_Boundaries_EW_BSC_V4",
+        "England and Wales, EPSG:4326; keep codes starting E",
     ),
     Dataset(
         name="lookup",
@@ -296,60 +320,27 @@ _DATASETS: tuple[Dataset, ...] = (
             ),
         ),
     ),
-    Dataset(
-        name="icb_boundaries",
-        description="Integrated Care Boards (April 2023 = 2024 codes), super generalised, 42 areas",
-        vintage="April 2023",
-        mirror_path="boundaries/icb23_bsc_england.gpkg",
-        format="gpkg",
-        layer="icb23",
-        columns=("ICB23CD", "ICB23NM"),
-        online=(
-            OnlinePart(
-                name="icb_boundaries",
-                download_path="ons/icb23_bsc.geojson",
-                kind="layer",
-                service="Integrated_Care_Boards_April_2023_EN_BSC",
-                columns=("ICB23CD", "ICB23NM"),
-            ),
-        ),
+    _boundaries(
+        "icb_boundaries",
+        "Integrated Care Boards (April 2023 = 2024 codes), super generalised, 42 areas",
+        "April 2023",
+        "icb23",
+        "Integrated_Care_Boards_April_2023_EN_BSC",
     ),
-    Dataset(
-        name="lad_boundaries",
-        description="Local Authority Districts (May 2024), super generalised",
-        vintage="May 2024",
-        mirror_path="boundaries/lad24_bsc_england.gpkg",
-        format="gpkg",
-        layer="lad24",
-        columns=("LAD24CD", "LAD24NM"),
-        online=(
-            OnlinePart(
-                name="lad_boundaries",
-                download_path="ons/lad24_bsc.geojson",
-                kind="layer",
-                service="Local_Authority_Districts_May_2024_Boundaries_UK_BSC",
-                columns=("LAD24CD", "LAD24NM"),
-                description="UK; keep codes starting E",
-            ),
-        ),
+    _boundaries(
+        "lad_boundaries",
+        "Local Authority Districts (May 2024), super generalised",
+        "May 2024",
+        "lad24",
+        "Local_Authority_Districts_May_2024_Boundaries_UK_BSC",
+        "UK; keep codes starting E",
     ),
-    Dataset(
-        name="nhser_boundaries",
-        description="NHS England Regions (January 2024), super generalised, 7 regions",
-        vintage="January 2024",
-        mirror_path="boundaries/nhser24_bsc_england.gpkg",
-        format="gpkg",
-        layer="nhser24",
-        columns=("NHSER24CD", "NHSER24NM"),
-        online=(
-            OnlinePart(
-                name="nhser_boundaries",
-                download_path="ons/nhser24_bsc.geojson",
-                kind="layer",
-                service="NHS_England_Regions_January_2024_EN_BSC",
-                columns=("NHSER24CD", "NHSER24NM"),
-            ),
-        ),
+    _boundaries(
+        "nhser_boundaries",
+        "NHS England Regions (January 2024), super generalised, 7 regions",
+        "January 2024",
+        "nhser24",
+        "NHS_England_Regions_January_2024_EN_BSC",
     ),
     Dataset(
         name="readiness_example",
