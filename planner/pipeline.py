@@ -261,7 +261,9 @@ def build_catchments(
     labels = partition.partition_england(areas, adjacency, teams["teams"], settings)
     team = catchments.team_ids(areas, labels)
     table, assignment = catchments.catchment_table(areas, adjacency, team)
-    icb_quality = catchments.quality_report(table, areas, team, tolerance=scenario.partition_tolerance)
+    icb_quality = catchments.quality_report(
+        table, areas, team, tolerance=scenario.partition_tolerance
+    )
     return table, assignment, icb_quality, teams
 
 
@@ -402,7 +404,15 @@ def run(workspace: Workspace, options: PlanOptions, exports: bool = True, maps: 
                 result.scenario.years,
                 VINTAGE,
             )
-    return tables.summary_text(result.plan, result.national, result.scenario)
+    summary = tables.summary_text(result.plan, result.national, result.scenario)
+    written = []
+    if exports:
+        written.append(
+            f"Exports for planners: {workspace.exports}/ (teams.csv, lsoa_to_team.csv, catchments.gpkg, …)"
+        )
+    if maps:
+        written.append(f"Maps for commissioners: {workspace.maps / 'index.html'}")
+    return "\n".join([summary.rstrip("\n"), *written])
 
 
 def validate_files(
