@@ -567,8 +567,10 @@ def _wave_legend(model: _Model, teams: pd.DataFrame, extra: str = "") -> str:
 
 def _new_map(title: str) -> tuple[be.Figure, folium.Map]:
     fig = be.Figure(title=html.escape(title))
+    # Quarter-step zoom lets fitBounds fill the frame with one ICB instead of
+    # snapping to the next whole zoom level out.
     fmap = folium.Map(location=[52.8, -1.6], zoom_start=6, tiles=None, control_scale=True,
-                      prefer_canvas=False)  # fmt: skip
+                      prefer_canvas=False, zoom_snap=0.25, zoom_delta=0.5)  # fmt: skip
     fmap.default_js = [("leaflet", LEAFLET_JS)]
     fmap.default_css = [("leaflet_css", LEAFLET_CSS)]
     fig.add_child(fmap)
