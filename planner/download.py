@@ -683,8 +683,12 @@ def assemble_lookup(frames: Mapping[str, tuple[Path, pd.DataFrame]]) -> pd.DataF
     leave no gaps; otherwise the error names the part file and the first code.
     """
 
-    def pick(name: str, cols: list[str], key: str) -> pd.DataFrame:
+    lookup = DATASETS["lookup"]
+
+    def pick(name: str, key: str, present: Iterable[str] = ()) -> pd.DataFrame:
+        """The part's registered columns (less those already joined), one row per `key`."""
         path, df = frames[name]
+        cols = [c for c in lookup.part(name).columns if c == key or c not in set(present)]
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise PlannerError(
@@ -705,36 +709,19 @@ def assemble_lookup(frames: Mapping[str, tuple[Path, pd.DataFrame]]) -> pd.DataF
             )
         return out
 
-    icb = pick(
-        "lookup_lsoa_icb",
-        [
-            "LSOA21CD",
-            "LSOA21NM",
-            "SICBL24CD",
-            "SICBL24CDH",
-            "SICBL24NM",
-            "ICB24CD",
-            "ICB24CDH",
-            "ICB24NM",
-        ],
-        "LSOA21CD",
-    )
-    icb = icb[icb["LSOA21CD"].str.startswith("E")]
+    table = pick("lookup_lsoa_icb", "LSOA21CD")
+    table = table[table["LSOA21CD"].str.startswith("E")]
     joins = [
-        ("lookup_lsoa_msoa", ["LSOA21CD", "MSOA21CD", "MSOA21NM"], "LSOA21CD"),
-        (
-            "lookup_lsoa_ward_lad",
-            ["LSOA21CD", "WD24CD", "WD24NM", "LAD24CD", "LAD24NM"],
-            "LSOA21CD",
-        ),
-        ("lookup_lad_rgn", ["LAD24CD", "RGN24CD", "RGN24NM"], "LAD24CD"),
-        ("lookup_icb_nhser", ["ICB24CD", "NHSER24CD", "NHSER24NM"], "ICB24CD"),
+        ("lookup_lsoa_msoa", "LSOA21CD"),
+        ("lookup_lsoa_ward_lad", "LSOA21CD"),
+        ("lookup_lad_rgn", "LAD24CD"),
+        ("lookup_icb_nhser", "ICB24CD"),
     ]
-    table = icb
-    for name, cols, key in joins:
-        right = pick(name, cols, key)
+    for name, key in joins:
+        right = pick(name, key, present=table.columns)
         table = table.merge(right, on=key, how="left", validate="many_to_one")
-        gap = table[cols[1]].isna() | (table[cols[1]] == "")
+        first_value = next(c for c in right.columns if c != key)
+        gap = table[first_value].isna() | (table[first_value] == "")
         if gap.any():
             code = table.loc[gap, key].iloc[0]
             raise PlannerError(
