@@ -104,18 +104,36 @@ def _spreadsheet_row(position: int, header_row: int = 1) -> int:
     return position + header_row + 1
 
 
+def _fail_at(
+    mask: pd.Series | np.ndarray,
+    message: str,
+    file: Path,
+    field: str,
+    fix: str,
+    values: pd.Series | None = None,
+    header_row: int = 1,
+) -> None:
+    """Raise for the first row where `mask` holds, numbered as a spreadsheet shows it."""
+    flags = np.asarray(mask, dtype=bool)
+    if not flags.any():
+        return
+    pos = int(np.flatnonzero(flags)[0])
+    raise PlannerError(
+        message,
+        file=file,
+        row=_spreadsheet_row(pos, header_row),
+        field=field,
+        value=None if values is None else values.iat[pos],
+        fix=fix,
+    )
+
+
 def _check_codes(codes: pd.Series, file: Path, field: str, header_row: int = 1) -> None:
     """Missing and duplicated codes are errors that point at the spreadsheet row."""
     missing = codes.isna() | (codes.astype(str).str.strip() == "")
-    if missing.any():
-        pos = int(np.flatnonzero(missing.to_numpy())[0])
-        raise PlannerError(
-            "empty area code",
-            file=file,
-            row=_spreadsheet_row(pos, header_row),
-            field=field,
-            fix="fill in or delete the row",
-        )
+    _fail_at(
+        missing, "empty area code", file, field, "fill in or delete the row", header_row=header_row
+    )
     duplicated = codes.duplicated(keep="first")
     if duplicated.any():
         pos = int(np.flatnonzero(duplicated.to_numpy())[0])
@@ -133,17 +151,15 @@ def _check_codes(codes: pd.Series, file: Path, field: str, header_row: int = 1) 
 
 def _numeric(frame: pd.DataFrame, column: str, file: Path, header_row: int = 1) -> pd.Series:
     values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna() | (values < 0)
-    if bad.any():
-        pos = int(np.flatnonzero(bad.to_numpy())[0])
-        raise PlannerError(
-            "not a non-negative number",
-            file=file,
-            row=_spreadsheet_row(pos, header_row),
-            field=column,
-            value=frame[column].iat[pos],
-            fix="correct the value or download the file again",
-        )
+    _fail_at(
+        values.isna() | (values < 0),
+        "not a non-negative number",
+        file,
+        column,
+        "correct the value or download the file again",
+        frame[column],
+        header_row,
+    )
     return values
 
 
@@ -248,16 +264,9 @@ def read_lookup(path: Path) -> pd.DataFrame:
     frame = frame[list(LOOKUP_COLUMNS)].rename(columns=LOOKUP_COLUMNS)
     _check_codes(frame["lsoa21cd"], path, "LSOA21CD")
     for column in frame.columns:
-        empty = frame[column].isna()
-        if empty.any():
-            pos = int(np.flatnonzero(empty.to_numpy())[0])
-            raise PlannerError(
-                "empty value",
-                file=path,
-                row=_spreadsheet_row(pos),
-                field=column.upper(),
-                fix="download the lookup again",
-            )
+        _fail_at(
+            frame[column].isna(), "empty value", path, column.upper(), "download the lookup again"
+        )
     return frame
 
 
@@ -316,17 +325,14 @@ def read_imd(path: Path) -> pd.DataFrame:
     decile = _pick_column(frame.columns, IMD_DECILE_COLUMNS, path, "IMD decile")
     _check_codes(frame[code], path, code)
     values = _numeric(frame, decile, path)
-    out_of_range = ~values.between(1, 10)
-    if out_of_range.any():
-        pos = int(np.flatnonzero(out_of_range.to_numpy())[0])
-        raise PlannerError(
-            "IMD decile must be 1–10",
-            file=path,
-            row=_spreadsheet_row(pos),
-            field=decile,
-            value=frame[decile].iat[pos],
-            fix="use English Indices of Deprivation File 7",
-        )
+    _fail_at(
+        ~values.between(1, 10),
+        "IMD decile must be 1–10",
+        path,
+        decile,
+        "use English Indices of Deprivation File 7",
+        frame[decile],
+    )
     return pd.DataFrame({"lsoa21cd": frame[code], "imd_decile": values.astype(np.int64)})
 
 

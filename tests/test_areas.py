@@ -189,3 +189,25 @@ def test_copied_mirror_gives_same_table(mirror_dir, tmp_path, prepared):
     pd.testing.assert_frame_equal(
         pd.DataFrame(table.drop(columns="geometry")), pd.DataFrame(areas.drop(columns="geometry"))
     )
+
+
+IMD = "deprivation/imd2025_lsoa21_england.csv"
+
+
+def test_imd_decile_out_of_range_names_row_and_value(raw):
+    def eleven(frame):
+        frame.loc[19, "IMD_decile"] = "11"
+        return frame
+
+    _replace_csv(raw, IMD, eleven)
+    error = _expect(raw, "row 21", "IMD decile must be 1–10", "'11'")
+    assert error.field == "IMD_decile"
+
+
+def test_negative_population_names_row_and_value(raw):
+    def negative(frame):
+        frame.loc[2, "usual_residents_total"] = "-5"
+        return frame
+
+    _replace_csv(raw, POPULATION, negative)
+    _expect(raw, "row 4", "usual_residents_total", "not a non-negative number", "'-5'")
