@@ -96,6 +96,37 @@ def _decode(path: Path, raw: bytes) -> str:
         ) from None
 
 
+def _check_row(
+    path: Path, row: int, code: str, readiness: str, upper: Mapping[str, str], seen: dict[str, int]
+) -> tuple[str, list[PlannerError]]:
+    """One data row: its code as known (case fixed) and every problem in it; records it in `seen`."""
+    found: list[PlannerError] = []
+
+    def problem(message: str, field: str, value: str, fix: str) -> None:
+        found.append(PlannerError(message, file=path, row=row, field=field, value=value, fix=fix))
+
+    if not code:
+        problem("area_code is empty", "area_code", code, _FIX_CODES)
+    elif code.upper() not in upper:
+        problem("unknown area code", "area_code", code, _FIX_CODES)
+    else:
+        code = upper[code.upper()]
+        if code in seen:
+            problem(
+                f"area code already given on row {seen[code]}",
+                "area_code",
+                code,
+                "give each area once (keep the row that is right)",
+            )
+        else:
+            seen[code] = row
+    if readiness.lower() not in _LEVEL:
+        problem(
+            "unknown readiness", "readiness", readiness, f"use one of {', '.join(READINESS_LEVELS)}"
+        )
+    return code, found
+
+
 def _parse_readiness(
     path: Path, known_codes: Mapping[str, str]
 ) -> tuple[pd.DataFrame, list[PlannerError]]:
@@ -148,60 +179,10 @@ def _parse_readiness(
         def cell(i: int | None, cells: list[str] = cells) -> str:
             return cells[i].strip() if i is not None and i < len(cells) else ""
 
-        code, level, note = cell(i_code), cell(i_ready).lower(), cell(i_note)
-        ok = True
-        if not code:
-            errors.append(
-                PlannerError(
-                    "area_code is empty",
-                    file=path,
-                    row=n,
-                    field="area_code",
-                    value=code,
-                    fix=_FIX_CODES,
-                )
-            )
-            ok = False
-        elif code.upper() not in upper:
-            errors.append(
-                PlannerError(
-                    "unknown area code",
-                    file=path,
-                    row=n,
-                    field="area_code",
-                    value=code,
-                    fix=_FIX_CODES,
-                )
-            )
-            ok = False
-        else:
-            code = upper[code.upper()]
-            if code in seen:
-                errors.append(
-                    PlannerError(
-                        f"area code already given on row {seen[code]}",
-                        file=path,
-                        row=n,
-                        field="area_code",
-                        value=code,
-                        fix="give each area once (keep the row that is right)",
-                    )
-                )
-                ok = False
-            else:
-                seen[code] = n
-        if level not in _LEVEL:
-            errors.append(
-                PlannerError(
-                    "unknown readiness",
-                    file=path,
-                    row=n,
-                    field="readiness",
-                    value=cell(i_ready),
-                    fix=f"use one of {', '.join(READINESS_LEVELS)}",
-                )
-            )
-            ok = False
+        code, found = _check_row(path, n, cell(i_code), cell(i_ready), upper, seen)
+        errors.extend(found)
+        ok = not found
+        level, note = cell(i_ready).lower(), cell(i_note)
         if ok:
             good.append((n, code, level, note, known_codes[code]))
     if not good and not errors:
