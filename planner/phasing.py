@@ -181,10 +181,8 @@ def _parse_readiness(
 
         code, found = _check_row(path, n, cell(i_code), cell(i_ready), upper, seen)
         errors.extend(found)
-        ok = not found
-        level, note = cell(i_ready).lower(), cell(i_note)
-        if ok:
-            good.append((n, code, level, note, known_codes[code]))
+        if not found:
+            good.append((n, code, cell(i_ready).lower(), cell(i_note), known_codes[code]))
     if not good and not errors:
         errors.append(
             PlannerError(
