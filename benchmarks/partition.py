@@ -1,14 +1,16 @@
 """Measure the catchment partitioner on the full real data, against GerryChain.
 
 Usage: python benchmarks/partition.py [--mirror ../shared/open-data] [--seed 0] [--repeats 3]
-                                     [--no-gerrychain]
+                                     [--no-gerrychain] [--workers 2] [--no-serial]
 
 Builds areas + adjacency from the mirror once, apportions 202 teams, then in
 the same process and on the same graph runs:
   - planner equal size (±0.5%) and local-authority aligned (±10%) presets,
   - GerryChain recursive_tree_part (ε = 0.005, one call per ICB),
   - planner equal size on MSOAs (LSOAs aggregated), to show how time grows.
-For each: median wall time of --repeats runs (and its ratio to GerryChain's
+The planner runs use --workers processes (default min(2, CPUs)); each planner
+LSOA run is also timed serially (workers=1, column serial_s; labels checked
+equal).  For each: median wall time of --repeats runs (and its ratio to GerryChain's
 median in the same process), max / mean |deviation| from the ICB mean catchment, mean
 and min Polsby-Popper of the dissolved polygons, split districts (districts
 with more than one catchment), district fragments (Σ catchments holding part
@@ -222,6 +224,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-gerrychain", action="store_true")
+    parser.add_argument("--workers", type=int, default=None, help="default: min(2, CPUs)")
+    parser.add_argument("--no-serial", action="store_true", help="skip the serial timing")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -239,12 +243,28 @@ def main() -> None:
     for preset in ("equal_size", "la_aligned"):
         settings = PartitionSettings(preset, PRESETS[preset].tolerance, args.seed)
         seconds, labels = timed(
-            args.repeats, lambda s=settings: partition_england(areas, adjacency, teams, s)
+            args.repeats,
+            lambda s=settings: partition_england(areas, adjacency, teams, s, args.workers),
         )
+        serial = math.nan
+        if not args.no_serial:
+            serial, serial_labels = timed(
+                args.repeats, lambda s=settings: partition_england(areas, adjacency, teams, s, 1)
+            )
+            if not serial_labels.equals(labels):
+                raise SystemExit(f"{preset}: parallel labels differ from serial ones")
         key = icb + ":" + labels.astype(str).to_numpy()
         m, catchments = geometry_metrics(areas, adjacency, key)
         m.update(fragment_metrics(areas, key, settings.tolerance))
-        rows.append({"run": f"planner {preset}", "units": "LSOA", "seconds": seconds, **m})
+        rows.append(
+            {
+                "run": f"planner {preset}",
+                "units": "LSOA",
+                "seconds": seconds,
+                "serial_s": serial,
+                **m,
+            }
+        )
         tid = team_ids(areas, pd.factorize(key, sort=True)[0])
         island_teams = set(tid[areas["lsoa21cd"].isin(bridge_lsoas).to_numpy()])
         if (catchments["polsby_popper"] < 0.15).any():
@@ -262,7 +282,8 @@ def main() -> None:
 
     units, graph = msoa_units(areas, adjacency)
     seconds, labels = timed(
-        args.repeats, lambda: partition_england(units, graph, teams, PRESETS["equal_size"])
+        args.repeats,
+        lambda: partition_england(units, graph, teams, PRESETS["equal_size"], args.workers),
     )
     key = units["icb24cd"].astype(str).to_numpy() + ":" + labels.astype(str).to_numpy()
     m = bookkeeping_metrics(units, graph, key)

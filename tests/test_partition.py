@@ -297,3 +297,70 @@ def test_west_yorkshire_leeds_in_its_own_three_catchments(prepared) -> None:
     assert not (np.isin(labels, list(leeds_teams)) & ~leeds).any()  # Leeds-only
     frag = district_fragments(one, labels, 0.10)
     assert frag["excess"].sum() <= 2
+
+
+def test_parallel_icbs_equal_serial() -> None:
+    """Four synthetic ICBs (grids of different sizes): 2 worker processes == serial."""
+    from types import SimpleNamespace
+
+    from planner.partition import partition_england
+
+    frames, edge_frames, areas_, perims = [], [], [], []
+    offset = 0
+    rng = np.random.default_rng(11)
+    for i, (w, h) in enumerate([(9, 7), (6, 6), (12, 8), (5, 4)]):
+        edges, area, perim = grid(w, h)
+        n = w * h
+        frames.append(
+            pd.DataFrame(
+                {
+                    "icb24cd": f"E5400000{i}",
+                    "lad24cd": [f"L{i}{d}" for d in rng.integers(0, 3, size=n)],
+                    "population": rng.integers(80, 120, size=n).astype(float),
+                }
+            )
+        )
+        edge_frames.append(edges.assign(a=edges.a + offset, b=edges.b + offset))
+        areas_.append(area)
+        perims.append(perim)
+        offset += n
+    areas = pd.concat(frames, ignore_index=True)
+    adjacency = SimpleNamespace(
+        edges=pd.concat(edge_frames, ignore_index=True),
+        area=np.concatenate(areas_),
+        perimeter=np.concatenate(perims),
+    )
+    teams = pd.Series({f"E5400000{i}": k for i, k in enumerate([3, 2, 4, 1])})
+    for preset in ("equal_size", "la_aligned"):
+        settings_ = PartitionSettings(preset, 0.05, 7)
+        serial = partition_england(areas, adjacency, teams, settings_, workers=1)
+        parallel = partition_england(areas, adjacency, teams, settings_, workers=2)
+        pd.testing.assert_series_equal(serial, parallel)
+        assert (serial >= 0).all()
+    with pytest.raises(PlannerError, match="workers"):
+        partition_england(areas, adjacency, teams, settings_, workers=0)
+
+
+def test_piece_move_hands_a_leftover_district_piece_back() -> None:
+    # 8x4 grid, districts = left / right halves; catchment 0 also holds two right-half cells
+    from planner.partition import _Graph, _piece_moves, _State
+
+    edges, area, perim = grid(8, 4)
+    ys, xs = np.divmod(np.arange(32), 8)
+    dist = (xs >= 4).astype(np.int64)
+    g = _Graph(
+        np.ones(32),
+        area,
+        perim,
+        dist,
+        edges["a"].to_numpy(),
+        edges["b"].to_numpy(),
+        edges["shared_length"].to_numpy(float),
+    )
+    start = np.where((xs < 4) | ((xs == 4) & (ys < 1)), 0, 1)
+    st = _State(g, start, 2, 4.0, 2.0)
+    assert st.splits() == 1
+    labels = np.asarray(_piece_moves(st, 0.10, 0))
+    assert contiguous(labels, edges)
+    assert _State(g, labels, 2, 4.0, 2.0).splits() == 0
+    assert np.abs(part_pops(labels, np.ones(32), 2) / 16 - 1).max() <= 0.10
