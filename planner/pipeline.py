@@ -111,39 +111,21 @@ def cached_stage(directory: Path, key: str, build: Callable[[Path], None], label
 
 
 def raw_checksums(raw_dir: Path, names: Iterable[str]) -> dict[str, str]:
-    """sha256 of each raw input present (from the fetch manifest when it is current)."""
-    manifest_path = raw_dir / "manifest.json"
-    recorded: dict[str, str] = {}
-    if manifest_path.exists():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except ValueError:
-            manifest = {}
-        for entry in _manifest_entries(manifest):
-            recorded[str(entry.get("path"))] = str(entry.get("sha256"))
+    """sha256 of each raw input present (from the fetch manifest, which fetch keeps current)."""
+    recorded = {
+        rel: str(entry.get("sha256"))
+        for rel, entry in download.load_manifest(raw_dir)["files"].items()
+        if isinstance(entry, dict) and entry.get("sha256")
+    }
     sums: dict[str, str] = {}
     for name in names:
         try:
             path = sources.locate(name, raw_dir)
         except PlannerError:
             continue
-        paths = sorted(path.iterdir()) if path.is_dir() else [path]
-        for file in paths:
-            rel = file.relative_to(raw_dir).as_posix()
-            sums[rel] = recorded.get(rel) or sha256_file(file)
+        rel = path.relative_to(raw_dir).as_posix()
+        sums[rel] = recorded.get(rel) or sha256_file(path)
     return sums
-
-
-def _manifest_entries(manifest: object) -> list[dict]:
-    """Manifest files may list entries under `files` as a list or a mapping."""
-    if not isinstance(manifest, dict):
-        return []
-    files = manifest.get("files", manifest)
-    if isinstance(files, dict):
-        return [dict(v, path=v.get("path", k)) for k, v in files.items() if isinstance(v, dict)]
-    if isinstance(files, list):
-        return [f for f in files if isinstance(f, dict)]
-    return []
 
 
 # ---------------------------------------------------------------- areas + adjacency
