@@ -123,7 +123,7 @@ def gerrychain_run(areas, adjacency, teams: pd.Series, seed: int) -> np.ndarray:
 
     import networkx as nx
     from gerrychain import Graph
-    from gerrychain.tree import recursive_tree_part
+    from gerrychain.partition import recursive_tree_part
 
     icb = areas["icb24cd"].to_numpy()
     out = np.full(len(areas), -1, dtype=np.int64)
