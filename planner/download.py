@@ -199,7 +199,7 @@ def _keep_present(raw_dir: Path, dataset: Dataset, manifest: dict[str, Any]) -> 
     have = sha256_file(dest)
     rec = manifest["files"].get(rel)
     if rec and rec.get("sha256") == have:
-        log.info("%s already present", rel)
+        log.debug("%s already present", rel)
         return True
     if rec:
         log.warning(
@@ -246,7 +246,7 @@ def _fetch_mirror(
         want = listed.get(rel)
         have = sha256_file(dest) if dest.is_file() else None
         if have is not None and have == (want or sha256_file(src)):
-            log.info("%s already up to date", rel)
+            log.debug("%s already up to date", rel)
             rec = manifest["files"].get(rel)
             if not rec or rec.get("sha256") != have:
                 manifest["files"][rel] = _record(dest, have, str(src), dataset.name, None)
@@ -347,7 +347,7 @@ class _Online:
         want = part.expected_sha256 or rec.get("sha256")
         source = part.source(self.base_url)
         if _up_to_date(dest, want):
-            log.info("%s already up to date", rel)
+            log.debug("%s already up to date", rel)
             if rec.get("sha256") != want:
                 manifest["files"][rel] = _record(dest, str(want), source, dataset.name, part.name)
             return False
