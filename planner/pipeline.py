@@ -74,10 +74,16 @@ class Workspace:
 
 
 def code_hash(*modules: str) -> str:
-    """Hash of the named stage modules' source, so a code change invalidates their products."""
+    """Hash of the named stage modules' source, so a code change invalidates their products.
+
+    A name may be a package directory: every .py file in it counts, sorted by name.
+    """
     digest = hashlib.sha256(planner.__version__.encode())
     for module in sorted(modules):
-        digest.update((PACKAGE_DIR / f"{module}.py").read_bytes())
+        package = PACKAGE_DIR / module
+        files = sorted(package.glob("*.py")) if package.is_dir() else [package.with_suffix(".py")]
+        for file in files:
+            digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -222,7 +222,7 @@ def test_presets_come_from_the_scenario_config() -> None:
 
 
 def test_floor_penalty_only_below_the_floor() -> None:
-    from planner.partition import PP_FLOOR, _shape_cost
+    from planner.partition.graph import PP_FLOOR, _shape_cost
 
     # a circle-ish region (PP 0.5) pays exactly 1/PP; one below the floor pays more
     per = math.sqrt(4 * math.pi / 0.5)
@@ -237,7 +237,8 @@ def test_floor_penalty_only_below_the_floor() -> None:
 
 def test_recombine_redraws_a_strip_catchment() -> None:
     # 40x2 strip split into top and bottom rows (PP 0.075 each); halves left/right are far better
-    from planner.partition import _Graph, _min_pp, _recombine, _State
+    from planner.partition.graph import _Graph, _min_pp, _State
+    from planner.partition.solve import _recombine
 
     edges, area, perim = grid(40, 2)
     pop = np.ones(80)
@@ -343,7 +344,8 @@ def test_parallel_icbs_equal_serial() -> None:
 
 def test_piece_move_hands_a_leftover_district_piece_back() -> None:
     # 8x4 grid, districts = left / right halves; catchment 0 also holds two right-half cells
-    from planner.partition import _Graph, _piece_moves, _State
+    from planner.partition.graph import _Graph, _State
+    from planner.partition.moves import _piece_moves
 
     edges, area, perim = grid(8, 4)
     ys, xs = np.divmod(np.arange(32), 8)

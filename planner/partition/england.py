@@ -1,0 +1,135 @@
+"""Settings and the national run: every ICB solved on its own, in parallel worker processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from planner.config import PARTITION_PRESETS  # preset name -> tolerance (one source)
+from planner.errors import PlannerError
+from planner.partition.solve import partition_region
+
+Preset = Literal["la_aligned", "equal_size"]
+
+
+@dataclass(frozen=True)
+class PartitionSettings:
+    """How catchments are drawn: preset (district alignment or equal size), tolerance, seed."""
+
+    preset: Preset = "la_aligned"
+    tolerance: float = 0.10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.preset not in PARTITION_PRESETS:
+            raise PlannerError(
+                f"unknown partition preset {self.preset!r}",
+                field="preset",
+                value=self.preset,
+                fix=f"use one of {sorted(PARTITION_PRESETS)}",
+            )
+        if not (0 < self.tolerance < 1):
+            raise PlannerError(
+                "partition tolerance must be a fraction between 0 and 1 (e.g. 0.1 for ±10%)",
+                field="tolerance",
+                value=self.tolerance,
+            )
+
+    @property
+    def keep_districts(self) -> bool:
+        return self.preset == "la_aligned"
+
+
+PRESETS = {name: PartitionSettings(name, tol, 0) for name, tol in PARTITION_PRESETS.items()}
+
+
+def _default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _region_job(job: tuple) -> np.ndarray:
+    """One ICB from plain numpy arrays (cheap to send to a worker process)."""
+    pop, district, a, b, length, area, perim, k, tolerance, seed, keep = job
+    edges = pd.DataFrame({"a": a, "b": b, "shared_length": length})
+    return partition_region(pop, district, edges, area, perim, k, tolerance, seed, keep)
+
+
+def _run_region(code: str, job: tuple | None, future) -> np.ndarray:
+    """One ICB's labels, serially or from a worker; user errors name the ICB."""
+    try:
+        return _region_job(job) if future is None else future.result()
+    except PlannerError as err:
+        raise PlannerError(f"ICB {code}: {err.detail}", row=code, fix=err.fix) from err
+
+
+def partition_england(
+    areas: pd.DataFrame,
+    adjacency,  # planner.adjacency.Adjacency
+    teams_per_icb: pd.Series,
+    settings: PartitionSettings = PRESETS["la_aligned"],
+    workers: int | None = None,
+) -> pd.Series:
+    """Catchment number (0..k-1 within its ICB) for every area, indexed like `areas`.
+
+    ICBs are independent, so with workers > 1 they are solved in a pool of
+    forked processes, largest first for load balance.  Each ICB's result
+    depends only on its own arrays and the seed, and results are merged in ICB
+    order, so the labels equal a serial run (workers=1: no pool).
+    Default: min(2, CPU count).
+    """
+    icb = areas["icb24cd"].astype(str).to_numpy()
+    missing = sorted(set(pd.unique(icb)) - {str(c) for c in teams_per_icb.index})
+    if missing:
+        raise PlannerError(
+            "ICB has no number of teams", row=missing[0], field="teams", fix="apportion teams first"
+        )
+    workers = _default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise PlannerError("workers must be at least 1", field="workers", value=workers)
+    district_codes, _ = pd.factorize(areas["lad24cd"].astype(str), sort=True)
+    ea = adjacency.edges["a"].to_numpy()
+    eb = adjacency.edges["b"].to_numpy()
+    elen = adjacency.edges["shared_length"].to_numpy(dtype=float)
+    population = areas["population"].to_numpy(dtype=float)
+    local = np.full(len(areas), -1, dtype=np.int64)
+    jobs: dict[str, tuple] = {}
+    region_rows: dict[str, np.ndarray] = {}
+    for code in sorted(pd.unique(icb)):
+        rows = np.flatnonzero(icb == code)
+        local[rows] = np.arange(len(rows))
+        keep = (local[ea] >= 0) & (local[eb] >= 0)
+        region_rows[code] = rows
+        jobs[code] = (
+            population[rows],
+            district_codes[rows],
+            local[ea[keep]],
+            local[eb[keep]],
+            elen[keep],
+            np.asarray(adjacency.area)[rows],
+            np.asarray(adjacency.perimeter)[rows],
+            int(teams_per_icb[code]),
+            settings.tolerance,
+            settings.seed,
+            settings.keep_districts,
+        )
+        local[rows] = -1
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    if workers == 1 or len(jobs) == 1 or not fork:
+        results = {code: _run_region(code, job, None) for code, job in jobs.items()}
+    else:
+        # Largest first: big ICBs dominate the wall time, so they start early.
+        order = sorted(jobs, key=lambda c: (-len(region_rows[c]), c))
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+            futures = {code: pool.submit(_region_job, jobs[code]) for code in order}
+            results = {code: _run_region(code, None, futures[code]) for code in jobs}
+    out = np.full(len(areas), -1, dtype=np.int64)
+    for code in jobs:  # merged in ICB order
+        out[region_rows[code]] = results[code]
+    return pd.Series(out, index=areas.index, name="catchment")

@@ -1,0 +1,310 @@
+"""Moves that turn a start into a good labelling: repair, balance, local search, piece moves.
+
+- Repair: METIS may leave stray pieces; each is handed to the neighbouring
+  catchment it shares most boundary with.
+- Balance: population is pushed along paths of neighbouring catchments, from
+  the ones above the tolerance to the nearest with room, one boundary area at
+  a time, never breaking contiguity.
+- Local search: boundary areas move to a neighbouring catchment when that
+  lowers the score, keeping balance and contiguity (articulation check).
+- Piece moves (aligned preset): whole district pieces (a leftover 11% of
+  Solihull) move at once to a neighbouring catchment that already holds the
+  district, then balance and search again; kept only if the score improves.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+
+import numpy as np
+
+from planner.partition.graph import _all_contiguous, _score, _State
+
+# ---------------------------------------------------------------------------------------
+# repair
+
+
+def _repair(st: _State) -> None:
+    """Give every stray piece to its best-connected neighbour; fill empty catchments."""
+    g = st.g
+    for _ in range(4 * st.k + 10):
+        changed = False
+        for p in range(st.k):
+            comps = st.components(p)
+            if len(comps) <= 1:
+                continue
+            comps.sort(key=lambda c: (-sum(g.pop[u] for u in c), min(c)))
+            for comp in comps[1:]:
+                members = set(comp)
+                shared: dict[int, float] = {}
+                for u in comp:
+                    for v, w in zip(g.nbrs[u], g.lens[u], strict=True):
+                        if v not in members and st.lab[v] != p:
+                            shared[st.lab[v]] = shared.get(st.lab[v], 0.0) + w + 1e-6
+                if not shared:
+                    continue
+                dest = min(shared, key=lambda q: (-shared[q], q))
+                for u in sorted(comp):
+                    st.apply(u, dest)
+                changed = True
+        if not changed:
+            break
+    # Empty catchments (METIS can return fewer parts): take a piece of the biggest
+    # catchment that has more than one area.  Callers guarantee k ≤ number of areas.
+    filled = False
+    for p in range(st.k):
+        if st.size[p] > 0:
+            continue
+        filled = True
+        donors = [q for q in range(st.k) if st.size[q] > 1]
+        big = max(donors, key=lambda q: (st.ppop[q], -q))
+        members = [u for u in range(g.n) if st.lab[u] == big]
+        half = st.ppop[big] / 2
+        queue = deque([members[0]])
+        seen = {members[0]}
+        taken = 0.0
+        order: list[int] = []
+        while queue and taken < half and len(order) < len(members) - 1:
+            x = queue.popleft()
+            order.append(x)
+            taken += g.pop[x]
+            for y in g.nbrs[x]:
+                if st.lab[y] == big and y not in seen:
+                    seen.add(y)
+                    queue.append(y)
+        for u in order:
+            st.apply(u, p)
+    if any(size == 0 for size in st.size):
+        raise AssertionError("repair left an empty catchment")  # pragma: no cover
+    if filled:
+        _repair(st)  # the donors may now be in pieces; hand those to their neighbours
+
+
+# ---------------------------------------------------------------------------------------
+# balance
+
+
+def _shift(st: _State, src: int, dst: int, amount: float, slack: float) -> float:
+    """Move boundary areas from src to dst totalling about `amount`; returns what moved."""
+    g, lab = st.g, st.lab
+    cand = {u for u in range(g.n) if lab[u] == src and any(lab[v] == dst for v in g.nbrs[u])}
+    moved = 0.0
+    while moved < amount - slack and cand:
+        left = amount - moved
+        scored = []
+        for u in cand:
+            if lab[u] != src:
+                continue
+            pu = g.pop[u]
+            if pu > left + slack:
+                continue
+            scored.append((st.move_delta(u, dst), u))
+        if not scored:
+            break
+        scored.sort()
+        done = False
+        for _, u in scored:
+            if st.can_remove(u):
+                st.apply(u, dst)
+                moved += g.pop[u]
+                cand.discard(u)
+                for v in g.nbrs[u]:
+                    if lab[v] == src:
+                        cand.add(v)
+                done = True
+                break
+        if not done:
+            break
+    return moved
+
+
+def _path(adj: list[set[int]], start: int, good, usable) -> list[int] | None:
+    """Shortest path of catchments from start to one that is `good`, over usable hops."""
+    prev = {start: -1}
+    queue = deque([start])
+    while queue:
+        x = queue.popleft()
+        if x != start and good(x):
+            path = [x]
+            while prev[path[-1]] != -1:
+                path.append(prev[path[-1]])
+            return path[::-1]
+        for y in sorted(adj[x]):
+            if y not in prev and usable(x, y):
+                prev[y] = x
+                queue.append(y)
+    return None
+
+
+def _balance(st: _State, lo: float, hi: float, mean: float, rounds: int) -> bool:
+    """Push population from catchments outside the window along paths of neighbours.
+
+    An over-full catchment sends areas to the nearest catchment with room (each
+    catchment on the path passes the surplus on); an under-full one pulls from
+    the nearest with a surplus.  Paths whose borders cannot move are made tabu.
+    """
+    slack = max((hi - lo) / 4.0, 0.0)
+    blocked: set[tuple[int, int]] = set()  # (src, dst) borders where nothing could move
+    stuck: set[int] = set()
+    for _ in range(rounds):
+        devs = [(max(st.ppop[p] - hi, lo - st.ppop[p]), p) for p in range(st.k) if p not in stuck]
+        if not devs:
+            break
+        worst, p = max(devs)
+        if worst <= 0:
+            break
+        adj = st.part_graph()
+        over = st.ppop[p] > hi
+        sign = 1.0 if over else -1.0
+        if over:
+            usable = lambda x, y: (x, y) not in blocked  # noqa: E731
+        else:
+            usable = lambda x, y: (y, x) not in blocked  # noqa: E731
+        path = _path(adj, p, lambda q, s=sign: s * (mean - st.ppop[q]) > slack, usable)
+        if path is None:
+            path = _path(adj, p, lambda q, s=sign: s * (mean - st.ppop[q]) > 0, usable)
+        if path is None:
+            stuck.add(p)
+            continue
+        if over:
+            for src, dst in itertools.pairwise(path):
+                amount = st.ppop[src] - mean
+                if amount <= 0:
+                    break
+                if _shift(st, src, dst, amount, slack) == 0:
+                    blocked.add((src, dst))
+                    break
+        else:
+            # path runs p -> ... -> donor; fill p first, then each hop refills the one before.
+            for dst, src in itertools.pairwise(path):
+                amount = mean - st.ppop[dst]
+                if amount <= 0:
+                    break
+                if _shift(st, src, dst, amount, slack) == 0:
+                    blocked.add((src, dst))
+                    break
+    return all(lo <= st.ppop[q] <= hi for q in range(st.k))
+
+
+# ---------------------------------------------------------------------------------------
+# local search
+
+
+def _improve(st: _State, lo: float, hi: float, rng: np.random.Generator, passes: int) -> int:
+    """Move boundary areas while that improves the score, keeping balance and contiguity."""
+    g, lab = st.g, st.lab
+    total = 0
+    for _ in range(passes):
+        moves = 0
+        for u in rng.permutation(g.n).tolist():
+            a = lab[u]
+            pu = g.pop[u]
+            if st.ppop[a] - pu < lo:
+                continue
+            best, best_b = -1e-9, -1
+            for v in g.nbrs[u]:
+                b = lab[v]
+                if b in (a, best_b) or st.ppop[b] + pu > hi:
+                    continue
+                d = st.move_delta(u, b)
+                if d < best:
+                    best, best_b = d, b
+            if best_b >= 0 and st.can_remove(u):
+                st.apply(u, best_b)
+                moves += 1
+        total += moves
+        if moves == 0:
+            break
+    return total
+
+
+# ---------------------------------------------------------------------------------------
+# whole district pieces
+
+
+# Whole-piece moves (aligned preset): pieces up to this share of a catchment are tried.
+PIECE_SHARE = 0.5
+PIECE_TRIALS = 60
+
+
+def _district_pieces(st: _State) -> list[tuple[float, int, int, list[int]]]:
+    """Connected pieces (pop, district, catchment, areas) of the split districts."""
+    g, lab = st.g, st.lab
+    split = {d for d, c in st.dparts.items() if c > 1}
+    seen: set[int] = set()
+    out = []
+    for s in range(g.n):
+        d = g.district[s]
+        if d not in split or s in seen:
+            continue
+        p = lab[s]
+        comp = [s]
+        seen.add(s)
+        stack = [s]
+        while stack:
+            x = stack.pop()
+            for y in g.nbrs[x]:
+                if y not in seen and lab[y] == p and g.district[y] == d:
+                    seen.add(y)
+                    comp.append(y)
+                    stack.append(y)
+        out.append((sum(g.pop[u] for u in comp), d, p, comp))
+    out.sort(key=lambda t: (t[0], t[3][0]))
+    return out
+
+
+def _piece_moves(st: _State, tolerance: float, seed: int) -> list[int]:
+    """Hand whole district pieces to a neighbouring catchment holding the same district.
+
+    Single-area moves cannot remove a leftover piece of a district (11% of
+    Solihull in a Birmingham catchment): every step of the way is worse before
+    it is better.  The whole piece moves at once, the balance step restores the
+    window, a short local search tidies the shapes, and the result is kept only
+    if it is contiguous, within the tolerance and the region's score improves.
+    """
+    g, k = st.g, st.k
+    mean = sum(g.pop) / k
+    lo, hi = (1 - tolerance) * mean, (1 + tolerance) * mean
+    labels = np.asarray(st.lab, dtype=np.int64)
+    best_score = _score(st, tolerance)
+    tried: set[tuple[int, int, bytes]] = set()
+    trials = 0
+    improved = True
+    while improved and trials < PIECE_TRIALS:
+        improved = False
+        cur = _State(g, labels, k, st.w_split, st.w_floor)
+        for pop, d, p, comp in _district_pieces(cur):
+            if pop > PIECE_SHARE * mean or len(comp) >= cur.size[p]:
+                continue
+            members = set(comp)
+            dests = sorted(
+                {
+                    cur.lab[v]
+                    for u in comp
+                    for v in g.nbrs[u]
+                    if v not in members and cur.lab[v] != p and cur.dcnt.get((d, cur.lab[v]), 0)
+                }
+            )
+            for q in dests:
+                sig = (p, q, np.asarray(sorted(comp)).tobytes())
+                if sig in tried or trials >= PIECE_TRIALS:
+                    continue
+                tried.add(sig)
+                trials += 1
+                trial = labels.copy()
+                trial[comp] = q
+                tst = _State(g, trial, k, st.w_split, st.w_floor)
+                if len(tst.components(p)) != 1:
+                    continue
+                if not _balance(tst, lo, hi, mean, rounds=20 * k + 20):
+                    continue
+                _improve(tst, lo, hi, np.random.default_rng([seed, 3000 + trials]), passes=4)
+                out = np.asarray(tst.lab, dtype=np.int64)
+                score = _score(tst, tolerance)
+                if score < best_score - 1e-9 and _all_contiguous(g, out, k):
+                    best_score, labels, improved = score, out, True
+                    break
+            if improved:
+                break
+    return labels.tolist()

@@ -1,0 +1,360 @@
+"""One region (an ICB): several starts, each balanced and searched, and the best kept.
+
+A region whose least compact catchment stays below PP_FLOOR gets more starts,
+and then each poor catchment is redrawn together with each neighbour in turn
+(`_recombine`).  All randomness comes from generators seeded from the user's
+seed, so a seed fixes the result.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from planner.errors import PlannerError
+from planner.partition.graph import (
+    _FOUR_PI,
+    FLOOR_WEIGHT,
+    PP_FLOOR,
+    SPLIT_WEIGHT,
+    _Graph,
+    _min_pp,
+    _score,
+    _State,
+    _subgraph,
+)
+from planner.partition.moves import _balance, _improve, _piece_moves, _repair
+from planner.partition.starts import (
+    CUT_CANDIDATES,
+    OWN_CANDIDATES,
+    SEARCH_TOLERANCE,
+    _coarsen,
+    _metis,
+    _own_starts,
+    _region_components,
+    _whole_district_start,
+)
+
+# Balance window (±) of the first local-search stage, tightened to the tolerance after.
+LOOSE = 0.03
+# Independent starts per region; the best by score wins (seeds derived from the user's seed).
+STARTS = 4
+# Regions whose best start leaves a catchment below PP_FLOOR get up to this many more
+# (METIS starts in the equal-size preset, with a looser first stage every other time).
+# (keyed by keep_districts: aligned starts redo the slower whole-district search).
+EXTRA_STARTS = {True: 4, False: 12}
+EXTRA_LOOSE = (LOOSE, 0.08)
+
+RECOMBINE_SEEDS = 3
+RECOMBINE_ROUNDS = 6
+
+
+def _validate(
+    population: np.ndarray, n_edges_a: np.ndarray, n_edges_b: np.ndarray, k: int, tolerance: float
+) -> None:
+    n = len(population)
+    if k < 1:
+        raise PlannerError("number of catchments must be at least 1", field="teams", value=k)
+    if n == 0:
+        raise PlannerError("no areas to partition", fix="check the areas table")
+    if k > n:
+        raise PlannerError(
+            f"cannot make {k} catchments out of {n} areas",
+            field="teams",
+            value=k,
+            fix="use fewer teams for this ICB",
+        )
+    if (population < 0).any() or not np.isfinite(population).all():
+        raise PlannerError("area populations must be finite and ≥ 0", field="population")
+    graph = coo_matrix((np.ones(len(n_edges_a)), (n_edges_a, n_edges_b)), shape=(n, n))
+    pieces, _ = connected_components(graph, directed=False)
+    if pieces > 1:
+        raise PlannerError(
+            f"the adjacency graph falls into {pieces} pieces, so catchments cannot be contiguous",
+            fix="add bridge edges for islands (planner.adjacency.build_adjacency does this)",
+        )
+    mean = population.sum() / k
+    if mean <= 0:
+        raise PlannerError("total population is zero", field="population")
+    if k > 1 and population.max() > (1 + tolerance) * mean:
+        raise PlannerError(
+            f"one area has {population.max():,.0f} people, more than a catchment's upper limit "
+            f"{(1 + tolerance) * mean:,.0f}",
+            field="population",
+            value=float(population.max()),
+            fix="use fewer teams or a wider tolerance",
+        )
+
+
+def partition_region(
+    population: np.ndarray,
+    district: np.ndarray,
+    edges: pd.DataFrame,
+    area: np.ndarray,
+    perimeter: np.ndarray,
+    k: int,
+    tolerance: float,
+    seed: int = 0,
+    keep_districts: bool = True,
+) -> np.ndarray:
+    """Labels 0..k-1 for the areas of one region (e.g. an ICB); edges use positions a, b.
+
+    `district` holds any integer code per area (local authority); with
+    keep_districts the method keeps districts whole where balance allows.
+    """
+    population = np.asarray(population, dtype=float)
+    district = np.asarray(district, dtype=np.int64)
+    a = edges["a"].to_numpy(dtype=np.int64)
+    b = edges["b"].to_numpy(dtype=np.int64)
+    length = (
+        edges["shared_length"].to_numpy(dtype=float)
+        if "shared_length" in edges
+        else (np.ones(len(a)))
+    )
+    k = int(k)
+    _validate(population, a, b, k, tolerance)
+    if k == 1:
+        return np.zeros(len(population), dtype=np.int64)
+    g = _Graph(
+        population, np.asarray(area, float), np.asarray(perimeter, float), district, a, b, length
+    )
+    best: tuple[float, float, list[int]] | None = None
+    for attempt in range(STARTS + EXTRA_STARTS[keep_districts]):
+        if attempt >= STARTS and best is not None and best[1] >= PP_FLOOR:
+            break  # extra starts only for regions whose least compact catchment is poor
+        extra = attempt >= STARTS
+        st = _attempt(
+            g,
+            k,
+            tolerance,
+            seed * 7919 + attempt,
+            keep_districts,
+            coarse=attempt % 2 == 0 and (keep_districts or not extra),
+            loose=EXTRA_LOOSE[attempt % 2] if extra else LOOSE,
+        )
+        score = _score(st, tolerance)
+        if best is None or score < best[0]:
+            best = (score, _min_pp(st), list(st.lab))
+    assert best is not None
+    if keep_districts:
+        w, fw = SPLIT_WEIGHT[True], FLOOR_WEIGHT[True]
+        for i, init in enumerate(_own_district_starts(g, k, tolerance, seed)):
+            rng = np.random.default_rng([seed, 1000 + i])
+            st = _solve(g, k, tolerance, rng, seed, w, init, [tolerance], fw)
+            score = _score(st, tolerance)
+            if score < best[0]:
+                best = (score, _min_pp(st), list(st.lab))
+    labels = best[2]
+    if keep_districts:
+        w, fw = SPLIT_WEIGHT[True], FLOOR_WEIGHT[True]
+        st = _State(g, np.asarray(labels), k, w, fw)
+        if st.splits():
+            labels = _piece_moves(st, tolerance, seed)
+            best = (best[0], _min_pp(_State(g, np.asarray(labels), k, w, fw)), labels)
+    if best[1] < PP_FLOOR:
+        w, fw = SPLIT_WEIGHT[keep_districts], FLOOR_WEIGHT[keep_districts]
+        _, labels = _recombine(
+            _State(g, np.asarray(labels), k, w, fw), tolerance, seed, keep_districts
+        )
+    return np.asarray(labels, dtype=np.int64)
+
+
+def _solve(
+    g: _Graph,
+    k: int,
+    tolerance: float,
+    rng: np.random.Generator,
+    seed: int,
+    split_weight: float,
+    init: np.ndarray | None,
+    stages: list[float],
+    floor_weight: float = 0.0,
+) -> _State:
+    total = sum(g.pop)
+    mean = total / k
+    labels = _metis(g, k, seed, ufactor=max(1, round(stages[0] * 1000))) if init is None else init
+    st = _State(g, labels, k, split_weight, floor_weight)
+    _repair(st)
+    for tol in stages:
+        lo, hi = (1 - tol) * mean, (1 + tol) * mean
+        _balance(st, lo, hi, mean, rounds=20 * k + 20)
+        _improve(st, lo, hi, rng, passes=8)
+    return st
+
+
+def _attempt(
+    g: _Graph,
+    k: int,
+    tolerance: float,
+    seed: int,
+    keep_districts: bool,
+    coarse: bool,
+    loose: float = LOOSE,
+    own_starts: bool = True,
+) -> _State:
+    """One start: METIS (on whole districts if `coarse`), repair, balance, local search.
+
+    The search starts at ±`loose` and tightens to the tolerance in stages, so
+    shapes are improved while there is still room to move.
+    """
+    rng = np.random.default_rng(seed)
+    mean = sum(g.pop) / k
+    w = SPLIT_WEIGHT[keep_districts]
+    fw = FLOOR_WEIGHT[keep_districts]
+    loose = max(tolerance, loose)
+    stages = [loose, (loose + tolerance) / 2, tolerance] if loose > tolerance else [tolerance]
+    init = None
+    if coarse:
+        init = _whole_district_start(
+            g,
+            k,
+            max(tolerance, SEARCH_TOLERANCE),
+            seed,
+            w,
+            CUT_CANDIDATES if keep_districts else 0,
+            fw,
+        )
+    if coarse and init is None:
+        cg, node = _coarsen(g, (1 + max(tolerance, 0.03)) * mean)
+        if cg.n < k:
+            return _solve(g, k, tolerance, rng, seed, w, None, stages, fw)
+        cst = _solve(cg, k, tolerance, rng, seed, w, None, [stages[0]], fw)
+        init = np.asarray(cst.lab, dtype=np.int64)[node]
+    best = _solve(g, k, tolerance, rng, seed, w, init, stages, fw)
+    if coarse and keep_districts and own_starts:
+        for i, labels in enumerate(_own_starts(g, k, tolerance, seed, w, fw)):
+            own_rng = np.random.default_rng([seed, i])
+            st = _solve(g, k, tolerance, own_rng, seed, w, labels, stages, fw)
+            if _score(st, tolerance) < _score(best, tolerance):
+                best = st
+    return best
+
+
+def _own_district_starts(g: _Graph, k: int, tolerance: float, seed: int) -> list[np.ndarray]:
+    """Labellings in which some big districts are exactly their own catchments.
+
+    For each subset of the big districts whose population makes a whole number
+    n of balanced catchments (largest few), each such district is cut into n
+    equal catchments of its own, and every connected rest of the region is
+    partitioned on its own (whole districts where possible) into the number of
+    catchments its population makes, when that is balanced.  So Leeds (3.04
+    catchments) becomes three Leeds-only catchments and its neighbours share
+    the others, instead of a Leeds remainder joining Wakefield.
+    """
+    mean = sum(g.pop) / k
+    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
+    district = np.asarray(g.district)
+    pop = np.asarray(g.pop)
+    pops = pd.Series(pop).groupby(district).sum()
+    balanced = [
+        int(d)
+        for d in pops.sort_values(ascending=False, kind="stable").index
+        if pops[d] > hi and lo * 1.01 <= pops[d] / round(pops[d] / mean) <= hi / 1.01
+    ][:OWN_CANDIDATES]
+    out: list[np.ndarray] = []
+    for r in range(len(balanced), 0, -1):
+        for own in itertools.combinations(balanced, r):
+            labels = _own_district_split(g, k, tolerance, seed, mean, frozenset(own))
+            if labels is not None:
+                out.append(labels)
+    return out
+
+
+def _own_district_split(
+    g: _Graph, k: int, tolerance: float, seed: int, mean: float, own: frozenset[int]
+) -> np.ndarray | None:
+    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
+    district = np.asarray(g.district)
+    pop = np.asarray(g.pop)
+    labels = np.full(g.n, -1, dtype=np.int64)
+    used = 0
+    for d in sorted(own):
+        rows = np.flatnonzero(district == d)
+        if len(_region_components(g, rows)) != 1:
+            return None
+        n = round(pop[rows].sum() / mean)
+        lab = _metis(_subgraph(g, rows), n, seed, ufactor=10, tpwgts=[1.0 / n] * n)
+        sizes = np.bincount(lab, weights=pop[rows], minlength=n)
+        if not ((sizes >= lo) & (sizes <= hi)).all():
+            return None
+        labels[rows] = used + lab
+        used += n
+    for rows in _region_components(g, np.flatnonzero(~np.isin(district, list(own)))):
+        total = pop[rows].sum()
+        n = round(total / mean)
+        if n < 1 or not lo * 1.001 <= total / n <= hi / 1.001 or n > len(rows):
+            return None
+        if n == 1:
+            labels[rows] = used
+        else:
+            sub = _subgraph(g, rows)
+            sub_tol = min(hi * n / total - 1, 1 - lo * n / total)
+            sub_tol = min(sub_tol, tolerance)
+            if sub.pop and max(sub.pop) > (1 + sub_tol) * total / n:
+                return None
+            st = _attempt(sub, n, sub_tol, seed, True, coarse=True, own_starts=False)
+            labels[rows] = used + np.asarray(st.lab, dtype=np.int64)
+        used += n
+    return labels if used == k else None
+
+
+def _recombine(
+    st: _State, tolerance: float, seed: int, keep_districts: bool
+) -> tuple[float, list[int]]:
+    """Redraw each catchment below PP_FLOOR together with each neighbour in turn.
+
+    Single-area moves stall where a coastline makes one catchment poor: the
+    line between it and a neighbour has to move a long way at once.  Merging
+    the pair and splitting it again (a small two-way problem, several seeds)
+    makes that move; the result is kept when the region's score improves.
+    """
+    g, k = st.g, st.k
+    mean = sum(st.ppop) / k
+    lo, hi = (1 - tolerance) * mean, (1 + tolerance) * mean
+    labels = np.asarray(st.lab, dtype=np.int64)
+    best_score = _score(st, tolerance)
+    tried: set[tuple[int, int, bytes]] = set()
+    for round_ in range(RECOMBINE_ROUNDS):
+        improved = False
+        cur = _State(g, labels, k, st.w_split, st.w_floor)
+        pps = [_FOUR_PI * cur.parea[p] / cur.pperim[p] ** 2 for p in range(k)]
+        poor = sorted((p for p in range(k) if pps[p] < PP_FLOOR), key=lambda p: (pps[p], p))
+        for p in poor:
+            cur = _State(g, labels, k, st.w_split, st.w_floor)
+            for q in sorted(cur.part_graph()[p]):
+                rows = np.flatnonzero((labels == p) | (labels == q))
+                sig = (min(p, q), max(p, q), labels[rows].tobytes())
+                if sig in tried:
+                    continue
+                tried.add(sig)
+                pair_mean = (cur.ppop[p] + cur.ppop[q]) / 2
+                sub_tol = min(hi / pair_mean - 1, 1 - lo / pair_mean)
+                if sub_tol < 1e-3:
+                    continue
+                sub = _subgraph(g, rows)
+                if max(sub.pop) > (1 + sub_tol) * pair_mean:
+                    continue
+                for r in range(RECOMBINE_SEEDS):
+                    sst = _attempt(
+                        sub,
+                        2,
+                        sub_tol,
+                        seed * 7919 + 104_729 * (round_ + 1) + 31 * q + r,
+                        keep_districts,
+                        coarse=False,
+                    )
+                    trial = labels.copy()
+                    trial[rows] = np.where(np.asarray(sst.lab) == 0, p, q)
+                    tst = _State(g, trial, k, st.w_split, st.w_floor)
+                    if len(tst.components(p)) != 1 or len(tst.components(q)) != 1:
+                        continue
+                    score = _score(tst, tolerance)
+                    if score < best_score - 1e-9:
+                        best_score, labels, improved = score, trial, True
+        if not improved:
+            break
+    return best_score, labels.tolist()

@@ -1,0 +1,459 @@
+"""Initial labellings: METIS, and searches over groupings of whole districts.
+
+METIS works with population as vertex weights and shared boundary length as
+edge weights.  In the local-authority aligned preset a coarse graph, in which
+every district piece no bigger than a catchment is one indivisible node, is
+searched (or handed to METIS) first, so whole districts stay whole unless they
+are too big to.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+
+import numpy as np
+import pandas as pd
+import pymetis
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from planner.partition.graph import _Graph, _score, _shape_cost, _State, _subgraph
+
+SEARCH_TOLERANCE = 0.05
+SEARCH_BUDGET = 20_000
+CUT_CANDIDATES = 8
+# Chunk sizes (in catchments) a cut district is divided into; pairs cut among the largest.
+CUT_PARTS = (0.5, 0.25, 0.125)
+CUT_PAIR_CANDIDATES = 5
+# Big districts whose size makes a whole number of catchments, tried kept in own catchments
+# (each subset of the largest few).
+OWN_CANDIDATES = 3
+
+
+# ---------------------------------------------------------------------------------------
+# METIS
+
+
+def _metis(
+    g: _Graph, k: int, seed: int, ufactor: int, tpwgts: list[float] | None = None
+) -> np.ndarray:
+    if k == 1:
+        return np.zeros(g.n, dtype=np.int64)
+    xadj = [0]
+    adjncy: list[int] = []
+    ew: list[int] = []
+    for u in range(g.n):
+        adjncy.extend(g.nbrs[u])
+        # Integer edge weights: metres of shared boundary (bridges count as 1 m).
+        ew.extend(max(1, round(w)) for w in g.lens[u])
+        xadj.append(len(adjncy))
+    vw = [max(1, round(p)) for p in g.pop]
+    opts = pymetis.Options(seed=int(seed) % (2**31), ufactor=ufactor, contig=1, ncuts=4)
+    try:
+        res = pymetis.part_graph(
+            k,
+            pymetis.CSRAdjacency(xadj, adjncy),
+            vweights=vw,
+            eweights=ew,
+            tpwgts=tpwgts,
+            options=opts,
+        )
+    except (RuntimeError, ValueError):  # METIS refuses some tiny graphs; grow instead
+        return _grow(g, k)
+    return np.asarray(res[1], dtype=np.int64)
+
+
+def _grow(g: _Graph, k: int) -> np.ndarray:
+    """Fallback: peel off connected chunks of ~1/k of the population by breadth-first growth."""
+    lab = np.full(g.n, -1, dtype=np.int64)
+    target = sum(g.pop) / k
+    for p in range(k - 1):
+        start = next(u for u in range(g.n) if lab[u] < 0)
+        total = 0.0
+        queue = deque([start])
+        lab[start] = p
+        total += g.pop[start]
+        while queue and total < target:
+            x = queue.popleft()
+            for y in g.nbrs[x]:
+                if lab[y] < 0 and total < target:
+                    lab[y] = p
+                    total += g.pop[y]
+                    queue.append(y)
+    lab[lab < 0] = k - 1
+    return lab
+
+
+# ---------------------------------------------------------------------------------------
+# whole districts
+
+
+def _coarsen(
+    g: _Graph,
+    hi: float,
+    big_parts: float = 0.0,
+    seed: int = 0,
+    cut: frozenset[int] = frozenset(),
+    remainder: bool = False,
+    cut_parts: float = 0.0,
+    cache: dict | None = None,
+    own: frozenset[int] | None = None,
+) -> tuple[_Graph, np.ndarray]:
+    """Contract every district piece no bigger than a catchment into one node.
+
+    Bigger pieces (and those of the districts in `cut`) stay as single areas,
+    or with big_parts > 0 are cut (METIS) into chunks of about big_parts people
+    each, so that a search over whole nodes can still place them.  With
+    `remainder`, a big piece is cut instead into whole catchments (2·big_parts
+    people) plus one remainder piece, which can join a neighbouring district.
+    The districts in `cut` that are no bigger than a catchment are cut into
+    chunks of about cut_parts people instead (when given): finer chunks give
+    the search more ways to balance, and METIS keeps each chunk compact.
+    `cache` (a dict owned by the caller, one per graph and seed) keeps the
+    chunks of each piece between calls.
+
+    With `own` (a set of districts, maybe empty) big pieces are cut so that the
+    district ends up in as few catchments as possible: a piece of a district in
+    `own` into round(pop / catchment) equal catchments of its own; any other
+    big piece into whole catchments plus a remainder of at least a tenth of a
+    catchment, cut into quarter-catchment chunks, which neighbours can share.
+    """
+    n = g.n
+    a, b = g.a, g.b
+    same = np.asarray(g.district)[a] == np.asarray(g.district)[b]
+    m = coo_matrix((np.ones(int(same.sum())), (a[same], b[same])), shape=(n, n))
+    _, piece = connected_components(m, directed=False)
+    pop = np.asarray(g.pop)
+    piece_pop = np.bincount(piece, weights=pop)
+    piece_district = np.zeros(len(piece_pop), dtype=np.int64)
+    piece_district[piece] = np.asarray(g.district)
+    big = (piece_pop > hi) | np.isin(piece_district, list(cut))
+    keys = np.where(big[piece], n + np.arange(n), piece)
+    if big_parts > 0:
+        for pc in np.flatnonzero(big).tolist():
+            rows = np.flatnonzero(piece == pc)
+            parts = big_parts
+            if cut_parts > 0 and piece_pop[pc] <= hi:
+                parts = cut_parts
+            c = max(2, round(piece_pop[pc] / parts))
+            weights = None
+            ufactor = 50
+            if own is not None and parts == big_parts:
+                c, weights, ufactor = _own_cut(
+                    piece_pop[pc], 2 * big_parts, piece_district[pc] in own
+                )
+            elif remainder and parts == big_parts:
+                full = int(piece_pop[pc] // (2 * big_parts))
+                rest = piece_pop[pc] - full * 2 * big_parts
+                if full >= 1 and rest > 0.1 * 2 * big_parts:
+                    c = full + 1
+                    weights = [2 * big_parts / piece_pop[pc]] * full + [rest / piece_pop[pc]]
+            if c > len(rows):
+                c, weights = len(rows), None
+            ckey = (int(rows[0]), len(rows), c, None if weights is None else tuple(weights))
+            lab = None if cache is None else cache.get(ckey)
+            if lab is None:
+                local = np.full(n, -1, dtype=np.int64)
+                local[rows] = np.arange(len(rows))
+                keep = (local[a] >= 0) & (local[b] >= 0)
+                sub = _Graph(
+                    pop[rows],
+                    np.asarray(g.area)[rows],
+                    np.asarray(g.perim)[rows],
+                    np.zeros(len(rows), dtype=np.int64),
+                    local[a[keep]],
+                    local[b[keep]],
+                    g.length[keep],
+                )
+                lab = _metis(sub, c, seed, ufactor=ufactor, tpwgts=weights)
+                if cache is not None:
+                    cache[ckey] = lab
+            keys[rows] = 2 * n + pc * n + lab
+    _, node = np.unique(keys, return_inverse=True)
+    m_nodes = int(node.max()) + 1
+    cpop = np.bincount(node, weights=pop, minlength=m_nodes)
+    carea = np.bincount(node, weights=np.asarray(g.area), minlength=m_nodes)
+    cperim = np.bincount(node, weights=np.asarray(g.perim), minlength=m_nodes)
+    na, nb = node[a], node[b]
+    inside = na == nb
+    cperim -= 2.0 * np.bincount(na[inside], weights=g.length[inside], minlength=m_nodes)
+    cdist = np.zeros(m_nodes, dtype=np.int64)
+    cdist[node] = np.asarray(g.district)
+    lo_, hi_ = np.minimum(na, nb)[~inside], np.maximum(na, nb)[~inside]
+    pair, inverse = np.unique(lo_ * m_nodes + hi_, return_inverse=True)
+    weight = np.bincount(inverse, weights=g.length[~inside], minlength=len(pair))
+    cg = _Graph(cpop, carea, cperim, cdist, pair // m_nodes, pair % m_nodes, weight)
+    return cg, node
+
+
+def _own_cut(pop: float, catchment: float, own: bool) -> tuple[int, list[float], int]:
+    """Parts, METIS target weights and ufactor for a big piece in the `own` cutting mode."""
+    if own:
+        n = max(1, round(pop / catchment))
+        return n, [1.0 / n] * n, 10
+    full = int(pop // catchment)
+    if pop - full * catchment < 0.1 * catchment:
+        full -= 1
+    full = max(full, 0)
+    rest = pop - full * catchment
+    chunks = max(1, round(rest / (0.25 * catchment)))
+    weights = [catchment / pop] * full + [rest / chunks / pop] * chunks
+    return full + chunks, weights, 30
+
+
+def _district_search(
+    g: _Graph,
+    k: int,
+    lo: float,
+    hi: float,
+    split_weight: float,
+    budget: int,
+    floor_weight: float = 0.0,
+) -> np.ndarray | None:
+    """Best grouping of a small graph of whole nodes into k connected groups within [lo, hi].
+
+    Depth-first: the lowest unassigned node starts the next group; each
+    connected set of unassigned nodes around it with a population in the window
+    is tried.  Branches whose leftover pieces cannot form whole groups are cut.
+    Scored by split districts and Σ 1/PP; gives up (returns the best so far)
+    after `budget` steps.
+    """
+    n = g.n
+    if n > 40:
+        return None
+    nbrs = [set(x) for x in g.nbrs]
+    shared = [dict(zip(g.nbrs[u], g.lens[u], strict=True)) for u in range(n)]
+    pop = g.pop
+    label = [-1] * n
+    best: list = [math.inf, None]
+    steps = [0]
+
+    def fits(total: float, groups: int) -> bool:
+        return groups * lo - 1e-6 <= total <= groups * hi + 1e-6
+
+    def leftover_ok(groups_left: int) -> bool:
+        free = [u for u in range(n) if label[u] < 0]
+        if not free:
+            return groups_left == 0
+        seen: set[int] = set()
+        for s in free:
+            if s in seen:
+                continue
+            comp_pop = 0.0
+            stack = [s]
+            seen.add(s)
+            while stack:
+                x = stack.pop()
+                comp_pop += pop[x]
+                for y in nbrs[x]:
+                    if label[y] < 0 and y not in seen:
+                        seen.add(y)
+                        stack.append(y)
+            j_min = math.ceil(comp_pop / hi - 1e-9)
+            if j_min * lo > comp_pop + 1e-6:
+                return False
+        return True
+
+    def score() -> float:
+        per = [0.0] * k
+        area = [0.0] * k
+        districts: dict[int, set[int]] = {}
+        for u in range(n):
+            per[label[u]] += g.perim[u]
+            area[label[u]] += g.area[u]
+            districts.setdefault(g.district[u], set()).add(label[u])
+            for v, w in shared[u].items():
+                if label[v] == label[u]:
+                    per[label[u]] -= w  # counted from both ends: −2w in total
+        shape = sum(_shape_cost(p, a, floor_weight) for p, a in zip(per, area, strict=True))
+        return shape + split_weight * sum(len(s) - 1 for s in districts.values())
+
+    def groups_from(root: int):
+        """Connected sets of free nodes containing root, population within the window."""
+        out = []
+
+        def extend(members: list[int], total: float, frontier: list[int], banned: set[int]) -> None:
+            if steps[0] > budget:
+                return
+            steps[0] += 1
+            if total >= lo - 1e-6:
+                out.append(list(members))
+            for i, v in enumerate(frontier):
+                if total + pop[v] > hi + 1e-6:
+                    continue
+                new_banned = banned | set(frontier[:i])
+                nxt = [x for x in frontier[i + 1 :] if x not in new_banned]
+                for y in sorted(nbrs[v]):
+                    free = label[y] < 0 and y != v and y not in members
+                    if free and y not in new_banned and y not in nxt:
+                        nxt.append(y)
+                members.append(v)
+                extend(members, total + pop[v], nxt, new_banned)
+                members.pop()
+
+        start = sorted(y for y in nbrs[root] if label[y] < 0)
+        extend([root], pop[root], start, set())
+        return out
+
+    def dfs(group: int) -> None:
+        if steps[0] > budget:
+            return
+        free = [u for u in range(n) if label[u] < 0]
+        if group == k:
+            if not free:
+                sc = score()
+                if sc < best[0]:
+                    best[0], best[1] = sc, list(label)
+            return
+        if not free or not fits(sum(pop[u] for u in free), k - group):
+            return
+        root = free[0]
+        for members in groups_from(root):
+            for u in members:
+                label[u] = group
+            if leftover_ok(k - group - 1):
+                dfs(group + 1)
+            for u in members:
+                label[u] = -1
+
+    dfs(0)
+    return None if best[1] is None else np.asarray(best[1], dtype=np.int64)
+
+
+def _whole_district_start(
+    g: _Graph,
+    k: int,
+    tolerance: float,
+    seed: int,
+    split_weight: float,
+    cut_candidates: int = CUT_CANDIDATES,
+    floor_weight: float = 0.0,
+) -> np.ndarray | None:
+    """Search groupings of whole districts (big ones pre-cut into half catchments).
+
+    Widens the window twice before giving up, since a grouping a little out of
+    balance still needs fewer split districts than cutting along arbitrary lines.
+    """
+    mean = sum(g.pop) / k
+    hi = (1 + tolerance) * mean
+
+    coarse: dict[tuple, tuple[_Graph, np.ndarray]] = {}
+    chunks: dict = {}
+
+    def search(
+        cut: frozenset[int],
+        tol: float,
+        remainder: bool = False,
+        parts: float = 0.5,
+        own: frozenset[int] | None = None,
+    ) -> tuple[float, np.ndarray] | None:
+        key = (cut, remainder, parts, own)
+        if key not in coarse:
+            coarse[key] = _coarsen(
+                g,
+                hi,
+                big_parts=mean / 2,
+                seed=seed,
+                cut=cut,
+                remainder=remainder,
+                cut_parts=parts * mean,
+                cache=chunks,
+                own=own,
+            )
+        cg, node = coarse[key]
+        found = _district_search(
+            cg,
+            k,
+            (1 - tol) * mean,
+            (1 + tol) * mean,
+            split_weight,
+            SEARCH_BUDGET,
+            floor_weight,
+        )
+        if found is None:
+            return None
+        labels = found[node]
+        return _score(_State(g, labels, k, split_weight, floor_weight), tol), labels
+
+    found = [r for r in (search(frozenset(), tolerance, rem) for rem in (False, True)) if r]
+    if found:
+        return min(found, key=lambda t: t[0])[1]
+    # No balanced grouping of whole districts: cut one more district (each tried, in
+    # half-catchment chunks, then finer), then two more, before widening the window.
+    pops = pd.Series(g.pop).groupby(np.asarray(g.district)).sum()
+    candidates = [
+        int(d) for d in pops.sort_values(ascending=False, kind="stable").index if pops[d] <= hi
+    ][:cut_candidates]
+    for parts in CUT_PARTS:
+        tried = [search(frozenset([d]), tolerance, parts=parts) for d in candidates]
+        found = [t for t in tried if t is not None]
+        if found:
+            return min(found, key=lambda t: t[0])[1]
+    pairs = itertools.combinations(candidates[:CUT_PAIR_CANDIDATES], 2)
+    tried = [search(frozenset(pair), tolerance, parts=CUT_PARTS[-1]) for pair in pairs]
+    found = [t for t in tried if t is not None]
+    if found:
+        return min(found, key=lambda t: t[0])[1]
+    for widen in (1.5, 2.0):
+        result = search(frozenset(), tolerance * widen)
+        if result is not None:
+            return result[1]
+    return None
+
+
+def _own_starts(
+    g: _Graph, k: int, tolerance: float, seed: int, split_weight: float, floor_weight: float
+) -> list[np.ndarray]:
+    """Starts that hold each big district in as few catchments as its size allows.
+
+    Each subset of the big districts whose size makes a whole number of
+    balanced catchments is cut into those catchments; the other big districts
+    into whole catchments plus a remainder in quarter-catchment chunks (see
+    `_coarsen`).  Pieces cut at fixed places rarely group exactly, so the
+    grouping is searched in a window twice as wide and the balance step
+    finishes it (moving areas across district lines only where it must).
+    """
+    mean = sum(g.pop) / k
+    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
+    pops = pd.Series(g.pop).groupby(np.asarray(g.district)).sum()
+    balanced = [
+        int(d)
+        for d in pops.sort_values(ascending=False, kind="stable").index
+        if pops[d] > hi and lo * 1.01 <= pops[d] / round(pops[d] / mean) <= hi / 1.01
+    ][:OWN_CANDIDATES]
+    wide = 2 * tolerance
+    chunks: dict = {}
+    out: list[np.ndarray] = []
+    seen: set[bytes] = set()
+    for r in range(len(balanced), -1, -1):
+        for own in itertools.combinations(balanced, r):
+            cg, node = _coarsen(
+                g, hi, big_parts=mean / 2, seed=seed, cache=chunks, own=frozenset(own)
+            )
+            if cg.n < k:
+                continue
+            found = _district_search(
+                cg,
+                k,
+                (1 - wide) * mean,
+                (1 + wide) * mean,
+                split_weight,
+                SEARCH_BUDGET,
+                floor_weight,
+            )
+            if found is None:
+                continue
+            labels = found[node]
+            if labels.tobytes() not in seen:
+                seen.add(labels.tobytes())
+                out.append(labels)
+    return out
+
+
+def _region_components(g: _Graph, rows: np.ndarray) -> list[np.ndarray]:
+    sub = _subgraph(g, rows)
+    graph = coo_matrix((np.ones(len(sub.a)), (sub.a, sub.b)), shape=(sub.n, sub.n))
+    _, comp = connected_components(graph, directed=False)
+    return [rows[comp == c] for c in range(int(comp.max()) + 1)] if sub.n else []
