@@ -59,6 +59,16 @@ def _replace_csv(raw: Path, rel: str, edit) -> Path:
     return path
 
 
+def _set_cell(raw: Path, rel: str, index: int, column: str, value: str | None) -> None:
+    """Change one cell of a CSV (0-based data index: spreadsheet row index + 2)."""
+
+    def edit(frame):
+        frame.loc[index, column] = value
+        return frame
+
+    _replace_csv(raw, rel, edit)
+
+
 def _expect(raw: Path, *fragments: str) -> PlannerError:
     with pytest.raises(PlannerError) as info:
         areas_mod.build_areas(raw)
@@ -84,11 +94,7 @@ def test_duplicated_lsoa_names_both_rows(raw):
 
 
 def test_unknown_lsoa_in_population(raw):
-    def unknown(frame):
-        frame.loc[7, "LSOA21CD"] = "E01999999"
-        return frame
-
-    _replace_csv(raw, POPULATION, unknown)
+    _set_cell(raw, POPULATION, 7, "LSOA21CD", "E01999999")
     _expect(raw, "row 9", "E01999999", "not LSOA 2021 codes")
 
 
@@ -107,11 +113,7 @@ def test_other_vintage_is_recognised(raw):
 
 
 def test_empty_lookup_value_names_row_and_field(raw):
-    def blank(frame):
-        frame.loc[41, "ICB24CD"] = None
-        return frame
-
-    _replace_csv(raw, LOOKUP, blank)
+    _set_cell(raw, LOOKUP, 41, "ICB24CD", None)
     _expect(raw, "row 43", "ICB24CD", "empty value")
 
 
@@ -195,19 +197,11 @@ IMD = "deprivation/imd2025_lsoa21_england.csv"
 
 
 def test_imd_decile_out_of_range_names_row_and_value(raw):
-    def eleven(frame):
-        frame.loc[19, "IMD_decile"] = "11"
-        return frame
-
-    _replace_csv(raw, IMD, eleven)
+    _set_cell(raw, IMD, 19, "IMD_decile", "11")
     error = _expect(raw, "row 21", "IMD decile must be 1–10", "'11'")
     assert error.field == "IMD_decile"
 
 
 def test_negative_population_names_row_and_value(raw):
-    def negative(frame):
-        frame.loc[2, "usual_residents_total"] = "-5"
-        return frame
-
-    _replace_csv(raw, POPULATION, negative)
+    _set_cell(raw, POPULATION, 2, "usual_residents_total", "-5")
     _expect(raw, "row 4", "usual_residents_total", "not a non-negative number", "'-5'")
