@@ -361,7 +361,10 @@ def write_planner_exports(directory: Path, result: Plan) -> None:
     result.assignment.to_csv(directory / "lsoa_to_team.csv", index=False, lineterminator="\n")
     quality = pd.DataFrame(result.catchments.drop(columns="geometry"))
     (directory / "catchment_quality.csv").write_text(tables.to_csv_text(quality))
-    (directory / "icb_quality.csv").write_text(tables.to_csv_text(result.icb_quality.reset_index()))
+    icb_quality = result.icb_quality
+    if "icb24cd" not in icb_quality.columns:
+        icb_quality = icb_quality.reset_index()
+    (directory / "icb_quality.csv").write_text(tables.to_csv_text(icb_quality))
     (directory / "bridges.csv").write_text(tables.to_csv_text(result.adjacency.bridges))
     plan_only = [c for c in result.plan.columns if c == "team_id" or c not in result.catchments]
     geo = result.catchments.merge(result.plan[plan_only], on="team_id")

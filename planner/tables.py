@@ -57,7 +57,12 @@ DECIMALS = {
     "population_per_team": 0,
     "need_score": 3,
     "polsby_popper": 4,
+    "mean_polsby_popper": 4,
+    "min_polsby_popper": 4,
     "deviation_pct": 2,
+    "max_abs_deviation_pct": 2,
+    "mean_catchment": 0,
+    "distance_m": 1,
 }
 PRIORITY_COLUMNS = [
     "rank",
