@@ -1,0 +1,63 @@
+"""Folium maps of the plan: England, one page per NHS region, one per ICB.
+
+`write_maps` writes a folder of self-contained HTML pages (data embedded, so a
+page opens from a file without a server; only Leaflet and two Leaflet plugins
+come from a CDN):
+
+    index.html               England: catchments by wave, ICB/region outlines,
+                             search, rollout by year, links to every page
+    region/<NHSER code>.html for regional leads: catchments + ranked candidates
+    icb/<ICB code>.html      for commissioners: named catchments, local
+                             authority outlines, under-3s by LSOA, cost and
+                             capacity per team and year
+
+All geometry is derived from the LSOA coverage (`areas` + `assignment`), so a
+catchment, its ICB, its local authorities and its LSOAs share edges exactly;
+it is cleaned (`coverage_clean`) only if the input is not a valid coverage,
+simplified with `coverage_simplify` in British National Grid metres, then
+reprojected to WGS84 and rounded.  Every string that reaches HTML is escaped.
+
+The package, imports one way (each module uses only those above it):
+
+    text       HTML escaping and number formatting
+    geometry   dissolve, reprojection and rounding, bounds, label points
+    model      `_Model`: the inputs checked and joined, cleaned coverage
+    controls   base map, catchment/outline layers, search, legend and rollout
+    pages      page frame, index/region/ICB pages, `write_maps`
+"""
+
+from planner.maps.controls import (
+    CDN_ASSETS,
+    LEAFLET_CSS,
+    LEAFLET_JS,
+    NOT_YET_COLOUR,
+    TOOLTIP_ALIASES,
+    TOOLTIP_FIELDS,
+    UNDER3_COLOURS,
+    WAVE_COLOURS,
+)
+from planner.maps.geometry import _dissolve as _dissolve
+from planner.maps.geometry import _web as _web
+from planner.maps.model import AREA_COLUMNS, PLAN_COLUMNS
+from planner.maps.model import _Model as _Model
+from planner.maps.pages import OGL_LINE, MapSettings, MapsWritten, write_maps
+from planner.maps.text import _e as _e
+from planner.maps.text import pounds
+
+__all__ = [
+    "AREA_COLUMNS",
+    "CDN_ASSETS",
+    "LEAFLET_CSS",
+    "LEAFLET_JS",
+    "NOT_YET_COLOUR",
+    "OGL_LINE",
+    "PLAN_COLUMNS",
+    "TOOLTIP_ALIASES",
+    "TOOLTIP_FIELDS",
+    "UNDER3_COLOURS",
+    "WAVE_COLOURS",
+    "MapSettings",
+    "MapsWritten",
+    "pounds",
+    "write_maps",
+]

@@ -1,0 +1,125 @@
+"""The maps' inputs, checked: plan, LSOA coverage and assignment joined in `_Model`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from planner.errors import PlannerError
+from planner.maps.geometry import _dissolve
+
+PLAN_COLUMNS = (
+    "team_id", "name", "icb24cd", "icb24nm", "nhser24cd", "nhser24nm", "lads", "population",
+    "under3", "wave", "operating_from", "full_from", "readiness", "readiness_note",
+    "need_score", "priority_rank", "rationale",
+)  # fmt: skip
+AREA_COLUMNS = ("lsoa21cd", "lsoa21nm", "lad24cd", "lad24nm", "icb24cd", "nhser24cd", "under3")
+_CODE = re.compile(r"^[A-Za-z0-9]+$")
+
+
+@dataclass
+class _Model:
+    """Validated inputs plus the cleaned LSOA coverage shared by every page."""
+
+    plan: pd.DataFrame
+    lsoa: gpd.GeoDataFrame  # areas + team_id, cleaned coverage, EPSG:27700
+    years: list[str]
+    vintage: str
+    _catchment_cache: dict[float, gpd.GeoDataFrame] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, plan, areas, assignment, years, vintage) -> _Model:
+        _require(plan, PLAN_COLUMNS, "plan")
+        money = [f"cost_{_suffix(y)}" for y in years] + [f"babies_{_suffix(y)}" for y in years]
+        _require(plan, money, "plan")
+        _require(areas, AREA_COLUMNS, "areas")
+        _require(assignment, ("lsoa21cd", "team_id"), "assignment")
+        if not years:
+            raise PlannerError("no scenario years given to write_maps", field="years")
+        plan = pd.DataFrame(plan.drop(columns="geometry", errors="ignore")).copy()
+        plan["team_id"] = plan["team_id"].astype(str)
+        if plan["team_id"].duplicated().any():
+            dup = sorted(plan.loc[plan["team_id"].duplicated(), "team_id"])[:5]
+            raise PlannerError("team ids repeat in the plan", field="team_id", value=dup)
+        for col, label in (("icb24cd", "ICB"), ("nhser24cd", "NHS region")):
+            bad = sorted({c for c in plan[col].astype(str) if not _CODE.match(c)})
+            if bad:
+                raise PlannerError(f"{label} codes must be letters and digits (used as file "
+                                   "names)", field=col, value=bad[:5])  # fmt: skip
+        if areas.crs is None or areas.crs.to_epsg() != 27700:
+            raise PlannerError(
+                "areas must be in EPSG:27700", field="geometry", value=str(areas.crs)
+            )
+        lsoa = areas[[*AREA_COLUMNS, "geometry"]].copy()
+        lsoa["lsoa21cd"] = lsoa["lsoa21cd"].astype(str)
+        amap = assignment.assign(lsoa21cd=assignment["lsoa21cd"].astype(str),
+                                 team_id=assignment["team_id"].astype(str))  # fmt: skip
+        if amap["lsoa21cd"].duplicated().any():
+            raise PlannerError("an LSOA is assigned twice", field="lsoa21cd",
+                               value=sorted(amap.loc[amap["lsoa21cd"].duplicated(), "lsoa21cd"])[:5])  # fmt: skip
+        lsoa = lsoa.merge(amap[["lsoa21cd", "team_id"]], on="lsoa21cd", how="left")
+        missing = lsoa.loc[lsoa["team_id"].isna(), "lsoa21cd"]
+        if len(missing):
+            raise PlannerError(f"{len(missing)} LSOAs have no team in the assignment",
+                               field="lsoa21cd", value=sorted(missing)[:5])  # fmt: skip
+        unknown = sorted(set(lsoa["team_id"]) - set(plan["team_id"]))
+        empty = sorted(set(plan["team_id"]) - set(lsoa["team_id"]))
+        if unknown or empty:
+            raise PlannerError("assignment and plan disagree on teams", field="team_id",
+                               value={"not in plan": unknown[:5], "no LSOAs": empty[:5]})  # fmt: skip
+        lsoa = lsoa.sort_values("lsoa21cd", kind="stable").reset_index(drop=True)
+        geoms = shapely.make_valid(lsoa.geometry.values)
+        if not shapely.coverage_is_valid(geoms):
+            geoms = shapely.coverage_clean(geoms)
+        lsoa = gpd.GeoDataFrame(lsoa.drop(columns="geometry"), geometry=geoms, crs=27700)
+        plan = plan.sort_values(["priority_rank", "team_id"], kind="stable").reset_index(drop=True)
+        return cls(plan=plan, lsoa=lsoa, years=list(years), vintage=vintage)
+
+    @property
+    def region_codes(self) -> list[str]:
+        return sorted(self.plan["nhser24cd"].astype(str).unique())
+
+    @property
+    def icb_codes(self) -> list[str]:
+        return sorted(self.plan["icb24cd"].astype(str).unique())
+
+    def region_name(self, code: str) -> str:
+        return str(self.plan.loc[self.plan["nhser24cd"] == code, "nhser24nm"].iloc[0])
+
+    def icb_name(self, code: str) -> str:
+        return str(self.plan.loc[self.plan["icb24cd"] == code, "icb24nm"].iloc[0])
+
+    def icb_region(self, code: str) -> str:
+        return str(self.plan.loc[self.plan["icb24cd"] == code, "nhser24cd"].iloc[0])
+
+    def catchments(self, tolerance: float) -> gpd.GeoDataFrame:
+        """National catchment coverage simplified at `tolerance` (27700), cached."""
+        if tolerance not in self._catchment_cache:
+            polys = _dissolve(self.lsoa, "team_id")
+            polys = polys.assign(geometry=shapely.coverage_simplify(polys.geometry.values,
+                                                                    tolerance))  # fmt: skip
+            merged = self.plan.merge(polys, on="team_id", how="left")
+            self._catchment_cache[tolerance] = gpd.GeoDataFrame(merged, geometry="geometry",
+                                                                crs=27700)  # fmt: skip
+        return self._catchment_cache[tolerance]
+
+    def year_index(self, label: Any) -> int | None:
+        label = str(label)
+        return self.years.index(label) if label in self.years else None
+
+
+def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise PlannerError(f"{what} lacks columns needed for the maps", field=missing[0],
+                           value=missing, fix=f"add {', '.join(missing)} to the {what}")  # fmt: skip
+
+
+def _suffix(year: str) -> str:
+    return str(year).replace("/", "_")
