@@ -61,10 +61,14 @@ def main() -> None:
             runs.append(result)
     print(f"{'run':>4} {'copy s':>8} {'prepare s':>10} {'process s':>10} {'peak MB':>8}")
     for i, r in enumerate(runs, 1):
-        print(f"{i:>4} {r['copy_s']:>8.2f} {r['prepare_s']:>10.2f} {r['process_s']:>10.2f} {r['peak_mb']:>8.0f}")
+        print(
+            f"{i:>4} {r['copy_s']:>8.2f} {r['prepare_s']:>10.2f} {r['process_s']:>10.2f} {r['peak_mb']:>8.0f}"
+        )
     for key in ("prepare_s", "process_s", "peak_mb"):
         values = [r[key] for r in runs]
-        print(f"median {key}: {statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})")
+        print(
+            f"median {key}: {statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
+        )
     last = runs[-1]
     print("targets: prepare ≤ 60 s, peak ≤ 3,072 MB")
     print(f"areas {last['areas']:,}; adjacency edges {last['edges']:,}; bridges {last['bridges']}")

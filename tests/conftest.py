@@ -21,7 +21,9 @@ def mirror_dir() -> Path:
     path = _mirror_path()
     if not (path / "MANIFEST.md").exists():
         if os.environ.get("CI"):
-            pytest.fail(f"CI is set but the open-data mirror is missing at {path} (set PLANNER_MIRROR)")
+            pytest.fail(
+                f"CI is set but the open-data mirror is missing at {path} (set PLANNER_MIRROR)"
+            )
         pytest.skip(f"open-data mirror not found at {path}")
     return path
 

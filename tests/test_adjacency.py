@@ -27,8 +27,18 @@ def _squares(cells: list[tuple[int, int, str]]) -> gpd.GeoDataFrame:
 def test_queen_edges_and_shared_lengths():
     grid = _squares([(x, y, "A") for y in range(2) for x in range(2)])
     adj = build_adjacency(grid)
-    pairs = {(a, b): length for a, b, length in adj.edges[["a", "b", "shared_length"]].itertuples(index=False)}
-    assert pairs == {(0, 1): 100.0, (0, 2): 100.0, (0, 3): 0.0, (1, 2): 0.0, (1, 3): 100.0, (2, 3): 100.0}
+    pairs = {
+        (a, b): length
+        for a, b, length in adj.edges[["a", "b", "shared_length"]].itertuples(index=False)
+    }
+    assert pairs == {
+        (0, 1): 100.0,
+        (0, 2): 100.0,
+        (0, 3): 0.0,
+        (1, 2): 0.0,
+        (1, 3): 100.0,
+        (2, 3): 100.0,
+    }
     assert adj.bridges.empty
     assert np.allclose(adj.area, 10_000) and np.allclose(adj.perimeter, 400)
 

@@ -40,7 +40,9 @@ def test_national_table_matches_the_published_counts(prepared):
 
 def test_under3_shares_each_msoa_exactly(prepared, mirror_dir):
     _, areas, _ = prepared
-    msoa = pd.read_csv(mirror_dir / "population/census2021_ts007_age_0_to_4_by_single_year_msoa21_england.csv")
+    msoa = pd.read_csv(
+        mirror_dir / "population/census2021_ts007_age_0_to_4_by_single_year_msoa21_england.csv"
+    )
     ours = areas.groupby("msoa21cd")["under3"].sum()
     theirs = msoa.set_index("MSOA21CD")["age_0_2"].reindex(ours.index)
     assert (ours - theirs).abs().max() < 1e-6
@@ -182,8 +184,13 @@ def test_workbook_ages_are_used_directly(tmp_path):
 def test_copied_mirror_gives_same_table(mirror_dir, tmp_path, prepared):
     """A real copy (not symlinks) reads the same, so nothing depends on link targets."""
     raw = tmp_path / "raw"
-    for rel in (POPULATION, LOOKUP, BOUNDARIES, "deprivation/imd2025_lsoa21_england.csv",
-                "population/census2021_ts007_age_0_to_4_by_single_year_msoa21_england.csv"):
+    for rel in (
+        POPULATION,
+        LOOKUP,
+        BOUNDARIES,
+        "deprivation/imd2025_lsoa21_england.csv",
+        "population/census2021_ts007_age_0_to_4_by_single_year_msoa21_england.csv",
+    ):
         (raw / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(mirror_dir / rel, raw / rel)
     table = areas_mod.build_areas(raw)
