@@ -342,19 +342,18 @@ def _require_same_codes(
     """Every LSOA must be in every source: name the first unknown and the first missing code."""
     known = pd.Index(reference)
     unknown = ~other.isin(known)
-    if unknown.any():
-        pos = int(np.flatnonzero(unknown.to_numpy())[0])
-        hint = ""
-        if unknown.mean() > 0.01:
-            hint = " — many codes differ, so this looks like another vintage (e.g. LSOA 2011)"
-        raise PlannerError(
-            f"{int(unknown.sum())} area codes are not LSOA 2021 codes in England{hint}",
-            file=file,
-            row=_spreadsheet_row(pos, header_row),
-            field=field,
-            value=other.iat[pos],
-            fix="use a file on LSOA 2021 geography for England",
-        )
+    hint = ""
+    if unknown.mean() > 0.01:
+        hint = " — many codes differ, so this looks like another vintage (e.g. LSOA 2011)"
+    _fail_at(
+        unknown,
+        f"{int(unknown.sum())} area codes are not LSOA 2021 codes in England{hint}",
+        file,
+        field,
+        "use a file on LSOA 2021 geography for England",
+        other,
+        header_row,
+    )
     absent = ~known.isin(pd.Index(other))
     if absent.any():
         first = known[np.flatnonzero(absent)[0]]

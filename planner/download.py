@@ -301,6 +301,20 @@ def make_session(retries: int = 5, backoff_factor: float = 0.5) -> requests.Sess
     return session
 
 
+def _require_fields(
+    what: str, problem: str, expected: Iterable[str], present: list[str], source: str
+) -> None:
+    """A download whose columns are not the registered ones means the publisher changed it."""
+    missing = [c for c in expected if c not in present]
+    if missing:
+        raise PlannerError(
+            f"{what}: {problem} {missing[0]!r} (found: {', '.join(present[:12])})",
+            file=source,
+            field=missing[0],
+            fix="the publisher changed the layout: update planner/sources.py, or use --mirror",
+        )
+
+
 def _looks_like_html(head: bytes) -> bool:
     start = head.lstrip()[:64].lower()
     return start.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
@@ -512,15 +526,7 @@ class _Online:
             if "\n" not in text:  # header longer than what we kept: cannot judge
                 return
             header = next(csv.reader([text.splitlines()[0]]), [])
-            missing = [c for c in part.columns if c not in header]
-            if missing:
-                raise PlannerError(
-                    f"{what}: header lacks column {missing[0]!r}",
-                    file=url,
-                    field=missing[0],
-                    fix="the publisher changed the file layout: update planner/sources.py, "
-                    "or use --mirror",
-                )
+            _require_fields(what, "header lacks column", part.columns, header, url)
 
     # ---- ArcGIS
 
@@ -608,14 +614,7 @@ class _Online:
             )
         ordered = [features[k] for k in sorted(features, key=_sort_key)]
         columns = _columns_of(ordered, geojson, fields)
-        missing = [c for c in part.columns if c not in columns]
-        if missing:
-            raise PlannerError(
-                f"{what}: features lack field {missing[0]!r} (fields: {', '.join(columns[:12])})",
-                file=query,
-                field=missing[0],
-                fix="ONS changed the service: update planner/sources.py, or use --mirror",
-            )
+        _require_fields(what, "features lack field", part.columns, columns, query)
         payload = _geojson_bytes(ordered) if geojson else _csv_bytes(ordered, columns)
         with atomic_file(dest, "wb") as out:
             out.write(payload)

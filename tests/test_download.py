@@ -553,3 +553,26 @@ def test_arcgis_service_that_never_answers_times_out(mirror_dir: Path, tmp_path:
             download.fetch(raw, base_url=srv.base_url, **{**ONE_TRY, "timeout": 0.3, "retries": 0})
         assert time.monotonic() - start < 10
     assert not (raw / part.download_path).exists()
+
+
+# ---------------------------------------------------------------- a changed layout
+
+
+def test_layer_without_a_registered_field_is_refused(tmp_path: Path) -> None:
+    part = _layer(columns=("CODE", "NAME", "POPULATION"))
+    with (
+        FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv,
+        pytest.raises(PlannerError, match=r"features lack field 'POPULATION'.*found: .*CODE"),
+    ):
+        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(part), **FAST)
+    assert not (tmp_path / "ons/things.geojson").exists()
+
+
+def test_file_without_a_registered_column_is_refused(tmp_path: Path) -> None:
+    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
+        part = _file(srv.file_url("data.csv"), columns=("CODE", "NAME", "TOTAL"))
+        with pytest.raises(
+            PlannerError, match=r"header lacks column 'TOTAL'.*update planner/sources"
+        ):
+            fetch(tmp_path, datasets=_dataset(part), **FAST)
+    assert not (tmp_path / "files/data.csv").exists()
