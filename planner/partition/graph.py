@@ -9,6 +9,7 @@ P = Σ perimeter − 2 Σ shared length of internal edges.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -65,6 +66,21 @@ class _Graph:
         self.nbrs = nbrs
         self.lens = lens
         self.a, self.b, self.length = a, b, length
+
+
+def _flood(g: _Graph, start: int, member: Callable[[int], bool], seen: set[int]) -> list[int]:
+    """The connected areas around `start` for which `member` holds (depth first); marks them seen."""
+    comp = [start]
+    seen.add(start)
+    stack = [start]
+    while stack:
+        x = stack.pop()
+        for y in g.nbrs[x]:
+            if y not in seen and member(y):
+                seen.add(y)
+                comp.append(y)
+                stack.append(y)
+    return comp
 
 
 class _State:
@@ -215,17 +231,7 @@ class _State:
         for s in range(g.n):
             if lab[s] != p or s in seen:
                 continue
-            comp = [s]
-            seen.add(s)
-            stack = [s]
-            while stack:
-                x = stack.pop()
-                for y in g.nbrs[x]:
-                    if lab[y] == p and y not in seen:
-                        seen.add(y)
-                        comp.append(y)
-                        stack.append(y)
-            comps.append(comp)
+            comps.append(_flood(g, s, lambda y: lab[y] == p, seen))
         return comps
 
     def part_graph(self) -> list[set[int]]:

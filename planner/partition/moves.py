@@ -19,7 +19,7 @@ from collections import deque
 
 import numpy as np
 
-from planner.partition.graph import _all_contiguous, _score, _State
+from planner.partition.graph import _all_contiguous, _flood, _score, _State
 
 # ---------------------------------------------------------------------------------------
 # repair
@@ -239,16 +239,7 @@ def _district_pieces(st: _State) -> list[tuple[float, int, int, list[int]]]:
         if d not in split or s in seen:
             continue
         p = lab[s]
-        comp = [s]
-        seen.add(s)
-        stack = [s]
-        while stack:
-            x = stack.pop()
-            for y in g.nbrs[x]:
-                if y not in seen and lab[y] == p and g.district[y] == d:
-                    seen.add(y)
-                    comp.append(y)
-                    stack.append(y)
+        comp = _flood(g, s, lambda y, p=p, d=d: lab[y] == p and g.district[y] == d, seen)
         out.append((sum(g.pop[u] for u in comp), d, p, comp))
     out.sort(key=lambda t: (t[0], t[3][0]))
     return out
