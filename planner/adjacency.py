@@ -38,12 +38,17 @@ BRIDGE_COLUMNS = [
 
 @dataclass(frozen=True)
 class Adjacency:
-    """Edges between row positions of the areas table, plus per-area area and perimeter."""
+    """Edges between row positions of the areas table, plus per-area measurements.
+
+    `offshore` is each area's land (m²) off the largest landmass: Sheppey,
+    Walney or Scilly rather than the mainland (see `offshore_area`).
+    """
 
     edges: pd.DataFrame
     bridges: pd.DataFrame
     area: np.ndarray
     perimeter: np.ndarray
+    offshore: np.ndarray
 
     def subgraph(self, rows: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
         """Edges with both ends in `rows`, renumbered to positions within `rows`."""
@@ -57,6 +62,13 @@ class Adjacency:
         sub["a"] = a[keep]
         sub["b"] = b[keep]
         return rows, sub.reset_index(drop=True)
+
+    def restrict(self, rows: np.ndarray) -> Adjacency:
+        """The graph of just `rows` (e.g. one ICB), renumbered 0..len(rows)-1."""
+        rows, edges = self.subgraph(rows)
+        return Adjacency(
+            edges, self.bridges, self.area[rows], self.perimeter[rows], self.offshore[rows]
+        )
 
 
 def queen_edges(geometry: gpd.GeoSeries) -> pd.DataFrame:
@@ -175,7 +187,33 @@ def build_adjacency(areas: gpd.GeoDataFrame, group_column: str = "icb24cd") -> A
         bridges=bridges,
         area=shapely.area(geoms).astype(float),
         perimeter=shapely.length(geoms).astype(float),
+        offshore=offshore_area(geoms),
     )
+
+
+def offshore_area(geoms: np.ndarray) -> np.ndarray:
+    """Area (m²) of each polygon that lies off the largest landmass of their union.
+
+    Polsby-Popper counts an island's coast as perimeter, so catchments that
+    serve an island across water are told apart from ones that are merely
+    ragged.  Landmasses are the parts of the union of all areas: water between
+    them is wider than the boundaries' generalisation closes, so a river that
+    land crosses upstream does not make an island.
+    """
+    out = np.zeros(len(geoms))
+    if len(geoms) == 0:
+        return out
+    land = shapely.get_parts(shapely.union_all(geoms))
+    if len(land) < 2:
+        return out
+    mainland = int(np.argmax(shapely.area(land)))
+    tree = shapely.STRtree(geoms)
+    for i, mass in enumerate(land):
+        if i == mainland:
+            continue
+        hits = tree.query(mass, predicate="intersects")
+        np.add.at(out, hits, shapely.area(shapely.intersection(geoms[hits], mass)))
+    return out
 
 
 def _bridge_table(

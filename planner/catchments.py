@@ -34,6 +34,7 @@ CATCHMENT_COLUMNS = [
     "lsoa_count",
     "deviation_pct",
     "polsby_popper",
+    "island_km2",
     "contiguous",
     "geometry",
 ]
@@ -51,6 +52,10 @@ QUALITY_COLUMNS = [
     "excess_fragments",
     "non_contiguous",
 ]
+# An area is on an island when at least this share of it lies off the mainland
+# (Adjacency.offshore): Sheppey, Walney, Canvey, Scilly.  An islet belonging to a mainland
+# area (Looe Island, Lundy) does not make its catchment an island catchment.
+ISLAND_SHARE = 0.5
 # A catchment is named after one authority when it has at least this share of its people.
 DOMINANT_SHARE = 0.8
 COMPASS = ["East", "North-East", "North", "North-West", "West", "South-West", "South", "South-East"]
@@ -228,6 +233,10 @@ def catchment_table(
         4 * math.pi * shapely.area(g) / shapely.length(g) ** 2 if shapely.length(g) > 0 else 0.0
         for g in geom_series.reindex(table.index)
     ]
+    offshore = np.asarray(adjacency.offshore, dtype=float)
+    island = offshore >= ISLAND_SHARE * np.maximum(np.asarray(adjacency.area, dtype=float), 1e-9)
+    island_m2 = pd.Series(np.where(island, offshore, 0.0)).groupby(team.to_numpy()).sum()
+    table["island_km2"] = (island_m2.reindex(table.index).to_numpy() / 1e6).round(1)
     table["contiguous"] = _contiguous(areas, adjacency, team).reindex(table.index).to_numpy()
     table = table.reset_index()
     out = gpd.GeoDataFrame(

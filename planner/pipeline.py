@@ -169,9 +169,13 @@ def prepare(workspace: Workspace) -> Path:
 def write_areas(directory: Path, areas: gpd.GeoDataFrame, adjacency: Adjacency) -> None:
     areas.to_parquet(directory / "areas.parquet", index=False)
     adjacency.edges.to_parquet(directory / "adjacency_edges.parquet", index=False)
-    pd.DataFrame({"area_m2": adjacency.area, "perimeter_m": adjacency.perimeter}).to_parquet(
-        directory / "area_metrics.parquet", index=False
-    )
+    pd.DataFrame(
+        {
+            "area_m2": adjacency.area,
+            "perimeter_m": adjacency.perimeter,
+            "offshore_m2": adjacency.offshore,
+        }
+    ).to_parquet(directory / "area_metrics.parquet", index=False)
     adjacency.bridges.to_csv(directory / "bridges.csv", index=False, lineterminator="\n")
 
 
@@ -193,6 +197,7 @@ def load_areas(directory: Path) -> tuple[gpd.GeoDataFrame, Adjacency]:
         bridges=bridges,
         area=metrics["area_m2"].to_numpy(dtype=np.float64),
         perimeter=metrics["perimeter_m"].to_numpy(dtype=np.float64),
+        offshore=metrics["offshore_m2"].to_numpy(dtype=np.float64),
     )
     return areas, adjacency
 

@@ -57,6 +57,7 @@ DECIMALS = {
     "population_per_team": 0,
     "need_score": 3,
     "polsby_popper": 4,
+    "island_km2": 1,
     "mean_polsby_popper": 4,
     "min_polsby_popper": 4,
     "deviation_pct": 2,

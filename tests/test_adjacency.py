@@ -54,6 +54,18 @@ def test_island_gets_one_bridge_to_its_nearest_area():
     assert kinds[(1, 2)] == "bridge"
 
 
+def test_offshore_area_is_land_off_the_largest_landmass():
+    # A 3 x 2 mainland, an island square 300 m out, and a mainland square that owns a
+    # 20 x 20 m islet off the coast (like Looe Island in a Looe LSOA).
+    frame = _squares([(x, y, "A") for y in range(2) for x in range(3)] + [(6, 0, "A")])
+    islet = shapely.box(0, -150, 20, -130)
+    frame.loc[0, "geometry"] = shapely.MultiPolygon([frame.geometry[0], islet])
+    adj = build_adjacency(frame)
+    assert adj.offshore[6] == pytest.approx(10_000)  # all of the island square
+    assert adj.offshore[0] == pytest.approx(400)  # just the islet
+    assert np.allclose(adj.offshore[1:6], 0)
+
+
 def test_piece_joined_only_through_another_icb():
     # A's two squares touch only through B's square between them.
     cells = [(0, 0, "A"), (1, 0, "B"), (2, 0, "A")]
@@ -79,3 +91,9 @@ def test_every_real_icb_is_connected_and_islands_are_listed(prepared):
     assert (queen["a"] < queen["b"]).all()
     # shared lengths never exceed either polygon's perimeter
     assert (queen["shared_length"] <= adjacency.perimeter[queen["a"]] + 1e-6).all()
+    # islands: every Isle of Wight and Sheppey (Swale 001-003) LSOA lies off the mainland
+    on_island = adjacency.offshore >= 0.5 * adjacency.area
+    names = areas["lsoa21nm"].str
+    assert on_island[names.startswith("Isle of Wight").to_numpy()].all()
+    assert on_island[names.match(r"Swale 00[1-3]").to_numpy()].all()
+    assert not on_island[names.startswith("Leeds").to_numpy()].any()

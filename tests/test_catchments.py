@@ -89,6 +89,19 @@ def test_catchment_table(areas) -> None:
     assert len(assignment) == 16
 
 
+def test_island_km2_counts_areas_off_the_mainland(areas) -> None:
+    # Move Beta's north-east corner square 2 km out to sea: that catchment holds an island.
+    areas = areas.copy()
+    corner = int(np.flatnonzero(areas["lsoa21cd"] == "E010033")[0])
+    areas.loc[corner, "geometry"] = shapely.box(6000, 3000, 7000, 4000)
+    table, _ = catchment_table(areas, build_adjacency(areas), team_ids(areas, labels_for(areas)))
+    assert table.set_index("team_id")["island_km2"].to_dict() == {
+        "QXX-1": 0.0,
+        "QXX-2": 1.0,
+        "QXX-3": 0.0,
+    }
+
+
 def test_two_authority_name_and_shares(areas) -> None:
     adjacency = build_adjacency(areas)
     ys = areas.geometry.centroid.y.to_numpy()

@@ -285,7 +285,7 @@ def test_west_yorkshire_leeds_in_its_own_three_catchments(prepared) -> None:
     _, edges = adjacency.subgraph(rows)
     labels = partition_england(
         one,
-        type(adjacency)(edges, adjacency.bridges, adjacency.area[rows], adjacency.perimeter[rows]),
+        adjacency.restrict(rows),
         pd.Series({code: k}),
         PRESETS["la_aligned"],
     ).to_numpy()
