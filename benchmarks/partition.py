@@ -310,7 +310,9 @@ def main() -> None:
             explain_low(areas, catchments, tid)
         low = catchments.loc[(catchments["polsby_popper"] < 0.15) & (catchments["island_km2"] == 0)]
         if preset == "equal_size" and args.relax_seeds:
-            print(f"best non-island worst PP per ICB, relaxed balance, seeds 0-{args.relax_seeds - 1}:")
+            print(
+                f"best non-island worst PP per ICB, relaxed balance, seeds 0-{args.relax_seeds - 1}:"
+            )
             for icb in sorted(low["icb24cd"].unique()):
                 print(f"  {icb}: {relaxed_best(areas, adjacency, teams, icb, args.relax_seeds)}")
 

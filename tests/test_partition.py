@@ -366,3 +366,67 @@ def test_piece_move_hands_a_leftover_district_piece_back() -> None:
     assert contiguous(labels, edges)
     assert _State(g, labels, 2, 4.0, 2.0).splits() == 0
     assert np.abs(part_pops(labels, np.ones(32), 2) / 16 - 1).max() <= 0.10
+
+
+def test_compound_move_swaps_when_no_single_move_keeps_balance() -> None:
+    # 4x2 grid in two L-shapes of 4 cells at zero tolerance: every single move breaks the
+    # balance, but swapping (2,0) and (1,1) makes two squares.
+    from planner.partition.graph import _Graph, _score, _State
+    from planner.partition.moves import _compound, _improve
+
+    edges, area, perim = grid(4, 2)
+    g = _Graph(
+        np.ones(8),
+        area,
+        perim,
+        np.zeros(8, dtype=np.int64),
+        edges["a"].to_numpy(),
+        edges["b"].to_numpy(),
+        edges["shared_length"].to_numpy(float),
+    )
+    start = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    st = _State(g, start, 2, 1.5, 40.0)
+    before = _score(st, 0.0)
+    assert _improve(st, 4.0, 4.0, np.random.default_rng(0), passes=4) == 0
+    assert _compound(st, 4.0, 4.0, np.random.default_rng(0), passes=4) >= 1
+    labels = np.asarray(st.lab)
+    assert labels.tolist() == [0, 0, 1, 1, 0, 0, 1, 1]
+    assert contiguous(labels, edges)
+    assert part_pops(labels, np.ones(8), 2).tolist() == [4, 4]
+    assert _score(st, 0.0) < before
+
+
+def test_move_delta_matches_score_with_district_weight() -> None:
+    # Random moves on a 6x6 grid with three districts: the incremental delta (fragments and
+    # split districts) equals the change in the full score, and a split district costs extra.
+    from planner.partition.graph import _Graph, _score, _State, _weights
+
+    edges, area, perim = grid(6, 6)
+    rng = np.random.default_rng(3)
+    dist = np.arange(36) % 6 // 2
+    g = _Graph(
+        rng.integers(80, 120, size=36).astype(float),
+        area,
+        perim,
+        dist,
+        edges["a"].to_numpy(),
+        edges["b"].to_numpy(),
+        edges["shared_length"].to_numpy(float),
+    )
+    weights = _weights(True)
+    assert weights[2] > 0
+    st = _State(g, dist, 3, *weights)  # each district whole at first
+    for _ in range(200):
+        u = int(rng.integers(36))
+        b = int(rng.choice([st.lab[v] for v in g.nbrs[u]]))
+        if b == st.lab[u] or st.size[st.lab[u]] == 1:
+            continue
+        before = _score(st, 10.0)
+        delta = st.move_delta(u, b)
+        st.apply(u, b)
+        assert _score(st, 10.0) - before == pytest.approx(delta, abs=1e-9)
+    whole = _State(g, dist, 3, *weights)
+    fragments_only = _State(g, dist, 3, weights[0], weights[1])
+    fragments_only.apply(0, 1)
+    whole.apply(0, 1)
+    assert _score(whole, 10.0) - _score(fragments_only, 10.0) == pytest.approx(weights[2])

@@ -1,8 +1,9 @@
 """The region graph, a labelling of it and the score the search minimises.
 
 The score is Σ 1/Polsby-Popper over the catchments (a steep extra cost below
-PP_FLOOR) plus a penalty per split district.  `_State` keeps each catchment's
-population, area, perimeter and district counts up to date move by move:
+PP_FLOOR) plus a penalty per extra district fragment and (aligned preset) per
+split district.  `_State` keeps each catchment's population, area, perimeter
+and district counts up to date move by move:
 P = Σ perimeter − 2 Σ shared length of internal edges.
 """
 
@@ -25,6 +26,23 @@ PP_FLOOR = 0.155
 # Equal size: 40 lifts Torbay & Teignbridge over the floor at no cost to the national
 # mean PP (0.334) or splits (163); 8 left it at 0.1499 (benchmarks/partition.py).
 FLOOR_WEIGHT = {True: 2.0, False: 40.0}
+# Extra cost of a split district, on top of SPLIT_WEIGHT per extra fragment: without it,
+# trading a Salford piece for a third piece of (already split) Manchester is neutral, and
+# Greater Manchester kept five split districts where two suffice.  A small nudge is
+# enough there; 4 also made Mid and South Essex give up PP 0.215 → 0.149 for two splits.
+DISTRICT_WEIGHT = {True: 1.0, False: 0.0}
+
+
+Weights = tuple[float, float, float]  # split, floor, district: the _State arguments
+
+
+def _weights(keep_districts: bool) -> Weights:
+    """The preset's weights, in one place so every _State of a run scores alike."""
+    return (
+        SPLIT_WEIGHT[keep_districts],
+        FLOOR_WEIGHT[keep_districts],
+        DISTRICT_WEIGHT[keep_districts],
+    )
 
 
 def _shape_cost(perim: float, area: float, floor_weight: float) -> float:
@@ -93,12 +111,14 @@ class _State:
         k: int,
         split_weight: float,
         floor_weight: float = 0.0,
+        district_weight: float = 0.0,
     ) -> None:
         self.g = g
         self.k = k
         self.lab = [int(x) for x in labels]
         self.w_split = split_weight
         self.w_floor = floor_weight
+        self.w_district = district_weight
         self.recompute()
 
     def recompute(self) -> None:
@@ -131,7 +151,7 @@ class _State:
         return _shape_cost(perim, area, self.w_floor)
 
     def move_delta(self, u: int, b: int) -> float:
-        """Change in Σ 1/PP + split penalty if u moves to catchment b."""
+        """Change in Σ 1/PP + split penalties if u moves to catchment b."""
         g, lab = self.g, self.lab
         a = lab[u]
         sa = sb = 0.0
@@ -157,6 +177,9 @@ class _State:
             split -= 1
         if self.dcnt.get((d, b), 0) == 0:
             split += 1
+        if split:
+            parts = self.dparts[d]
+            delta += self.w_district * ((parts + split > 1) - (parts > 1))
         return delta + self.w_split * split
 
     def apply(self, u: int, b: int) -> None:
@@ -277,8 +300,9 @@ def _min_pp(st: _State) -> float:
 
 
 def _score(st: _State, tolerance: float) -> float:
-    """Lower is better: imbalance first, then Σ 1/PP plus the split penalty."""
+    """Lower is better: imbalance first, then Σ 1/PP plus the split penalties."""
     mean = sum(st.ppop) / st.k
     excess = sum(max(0.0, abs(p / mean - 1) - tolerance) for p in st.ppop)
     shape = sum(st._f(st.pperim[p], st.parea[p]) for p in range(st.k))
-    return 1e6 * excess + shape + st.w_split * sum(c - 1 for c in st.dparts.values())
+    fragments = sum(c - 1 for c in st.dparts.values())
+    return 1e6 * excess + shape + st.w_split * fragments + st.w_district * st.splits()

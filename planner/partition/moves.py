@@ -7,6 +7,9 @@
   a time, never breaking contiguity.
 - Local search: boundary areas move to a neighbouring catchment when that
   lowers the score, keeping balance and contiguity (articulation check).
+- Compound moves: at ±0.5% most single moves break the balance window, so a
+  move that does is paired with one that restores it (a swap across the
+  border, or a short chain through a third catchment).
 - Piece moves (aligned preset): whole district pieces (a leftover 11% of
   Solihull) move at once to a neighbouring catchment that already holds the
   district, then balance and search again; kept only if the score improves.
@@ -219,6 +222,115 @@ def _improve(st: _State, lo: float, hi: float, rng: np.random.Generator, passes:
     return total
 
 
+def _borders(st: _State) -> dict[tuple[int, int], set[int]]:
+    """(x, y) -> the areas of catchment x with a neighbour in catchment y."""
+    g, lab = st.g, st.lab
+    out: dict[tuple[int, int], set[int]] = {}
+    for u in range(g.n):
+        x = lab[u]
+        for v in g.nbrs[u]:
+            if lab[v] != x:
+                out.setdefault((x, lab[v]), set()).add(u)
+    return out
+
+
+def _note_move(st: _State, borders: dict[tuple[int, int], set[int]], u: int) -> None:
+    """Add the borders u and its neighbours gained by moving (lost ones are filtered later)."""
+    lab, b = st.lab, st.lab[u]
+    for v in st.g.nbrs[u]:
+        if lab[v] != b:
+            borders.setdefault((b, lab[v]), set()).add(u)
+            borders.setdefault((lab[v], b), set()).add(v)
+
+
+def _second_moves(
+    st: _State,
+    borders: dict[tuple[int, int], set[int]],
+    u: int,
+    a: int,
+    b: int,
+    lo: float,
+    hi: float,
+) -> list[tuple[int, int]]:
+    """Moves (v, y) that bring a and b back into [lo, hi] after u moved from a to b.
+
+    Taken before u moves (populations are additive): if b is over, v leaves b
+    (for a, or any neighbour with room); if a is under, v joins a.
+    """
+    g, pop = st.g, st.ppop
+    pu = g.pop[u]
+    after = {a: pop[a] - pu, b: pop[b] + pu}
+    over, under = after[b] > hi, after[a] < lo
+    if over:
+        pairs = [(b, a)] if under else [key for key in borders if key[0] == b]
+    else:
+        pairs = [key for key in borders if key[1] == a]
+    out = []
+    for x, y in sorted(pairs):
+        for v in borders.get((x, y), ()):
+            if v == u or st.lab[v] != x:
+                continue
+            final = dict(after)
+            final[x] = final.get(x, pop[x]) - g.pop[v]
+            final[y] = final.get(y, pop[y]) + g.pop[v]
+            if all(lo <= f <= hi for f in final.values()):
+                out.append((v, y))
+    return out
+
+
+def _compound(st: _State, lo: float, hi: float, rng: np.random.Generator, passes: int) -> int:
+    """Pairs of moves whose first breaks the balance window and second restores it.
+
+    At ±0.5% a catchment has room for less than one area, so single moves
+    freeze most boundaries.  An improving move u: a→b that leaves a or b
+    outside [lo, hi] is applied, then the best move v that restores the window
+    (v: b→a, a swap; v: b→c or c→a, a short chain) is looked for; the pair is
+    kept if the two deltas together lower the score, otherwise u goes back.
+    """
+    g, lab = st.g, st.lab
+    total = 0
+    for _ in range(passes):
+        borders = _borders(st)
+        moves = 0
+        for u in rng.permutation(g.n).tolist():
+            a = lab[u]
+            for b in sorted({lab[v] for v in g.nbrs[u]} - {a}):
+                if lab[u] != a:
+                    break
+                pu = g.pop[u]
+                if lo <= st.ppop[a] - pu and st.ppop[b] + pu <= hi:
+                    continue  # a single move: the plain local search's job
+                d1 = st.move_delta(u, b)
+                if d1 >= 0:
+                    continue
+                second = _second_moves(st, borders, u, a, b, lo, hi)
+                if not second or not st.can_remove(u):
+                    continue
+                st.apply(u, b)
+                scored = sorted(
+                    (st.move_delta(v, y), v, y)
+                    for v, y in second
+                    if any(lab[w] == y for w in g.nbrs[v])
+                )
+                done = False
+                for d2, v, y in scored:
+                    if d1 + d2 >= -1e-9:
+                        break
+                    if st.can_remove(v):
+                        st.apply(v, y)
+                        _note_move(st, borders, u)
+                        _note_move(st, borders, v)
+                        moves += 1
+                        done = True
+                        break
+                if not done:
+                    st.apply(u, a)
+        total += moves
+        if moves == 0:
+            break
+    return total
+
+
 # ---------------------------------------------------------------------------------------
 # whole district pieces
 
@@ -264,7 +376,7 @@ def _piece_moves(st: _State, tolerance: float, seed: int) -> list[int]:
     improved = True
     while improved and trials < PIECE_TRIALS:
         improved = False
-        cur = _State(g, labels, k, st.w_split, st.w_floor)
+        cur = _State(g, labels, k, st.w_split, st.w_floor, st.w_district)
         for pop, d, p, comp in _district_pieces(cur):
             if pop > PIECE_SHARE * mean or len(comp) >= cur.size[p]:
                 continue
@@ -285,7 +397,7 @@ def _piece_moves(st: _State, tolerance: float, seed: int) -> list[int]:
                 trials += 1
                 trial = labels.copy()
                 trial[comp] = q
-                tst = _State(g, trial, k, st.w_split, st.w_floor)
+                tst = _State(g, trial, k, st.w_split, st.w_floor, st.w_district)
                 if len(tst.components(p)) != 1:
                     continue
                 if not _balance(tst, lo, hi, mean, rounds=20 * k + 20):

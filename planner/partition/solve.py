@@ -1,9 +1,10 @@
 """One region (an ICB): several starts, each balanced and searched, and the best kept.
 
 A region whose least compact catchment stays below PP_FLOOR gets more starts,
-and then each poor catchment is redrawn together with each neighbour in turn
-(`_recombine`).  All randomness comes from generators seeded from the user's
-seed, so a seed fixes the result.
+and then each poor catchment is redrawn together with each neighbour, and each
+two neighbours, in turn (`_recombine`).  Redrawn and final labellings are
+polished with compound moves.  All randomness comes from generators seeded
+from the user's seed, so a seed fixes the result.
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ from scipy.sparse.csgraph import connected_components
 from planner.errors import PlannerError
 from planner.partition.graph import (
     _FOUR_PI,
-    FLOOR_WEIGHT,
     PP_FLOOR,
-    SPLIT_WEIGHT,
+    Weights,
     _Graph,
     _min_pp,
     _score,
     _State,
     _subgraph,
+    _weights,
 )
-from planner.partition.moves import _balance, _improve, _piece_moves, _repair
+from planner.partition.moves import _balance, _compound, _improve, _piece_moves, _repair
 from planner.partition.starts import (
     CUT_CANDIDATES,
     OWN_CANDIDATES,
@@ -51,6 +52,11 @@ EXTRA_LOOSE = (LOOSE, 0.08)
 
 RECOMBINE_SEEDS = 3
 RECOMBINE_ROUNDS = 6
+# Rounds of compound moves (each followed by single moves) in `_polish`.
+COMPOUND_ROUNDS = 3
+# A poor catchment is redrawn with each neighbour, and with each two (that can rotate
+# three catchments round a coastline, which no pair redraw reaches).
+RECOMBINE_GROUP = 3
 
 
 def _validate(
@@ -140,27 +146,28 @@ def partition_region(
         if best is None or score < best[0]:
             best = (score, _min_pp(st), list(st.lab))
     assert best is not None
+    weights = _weights(keep_districts)
     if keep_districts:
-        w, fw = SPLIT_WEIGHT[True], FLOOR_WEIGHT[True]
         for i, init in enumerate(_own_district_starts(g, k, tolerance, seed)):
             rng = np.random.default_rng([seed, 1000 + i])
-            st = _solve(g, k, tolerance, rng, seed, w, init, [tolerance], fw)
+            st = _solve(g, k, tolerance, rng, seed, weights, init, [tolerance])
             score = _score(st, tolerance)
             if score < best[0]:
                 best = (score, _min_pp(st), list(st.lab))
     labels = best[2]
     if keep_districts:
-        w, fw = SPLIT_WEIGHT[True], FLOOR_WEIGHT[True]
-        st = _State(g, np.asarray(labels), k, w, fw)
+        st = _State(g, np.asarray(labels), k, *weights)
         if st.splits():
             labels = _piece_moves(st, tolerance, seed)
-            best = (best[0], _min_pp(_State(g, np.asarray(labels), k, w, fw)), labels)
+            best = (best[0], _min_pp(_State(g, np.asarray(labels), k, *weights)), labels)
     if best[1] < PP_FLOOR:
-        w, fw = SPLIT_WEIGHT[keep_districts], FLOOR_WEIGHT[keep_districts]
         _, labels = _recombine(
-            _State(g, np.asarray(labels), k, w, fw), tolerance, seed, keep_districts
+            _State(g, np.asarray(labels), k, *weights), tolerance, seed, keep_districts
         )
-    return np.asarray(labels, dtype=np.int64)
+    st = _State(g, np.asarray(labels), k, *weights)
+    mean = sum(g.pop) / k
+    _polish(st, (1 - tolerance) * mean, (1 + tolerance) * mean, np.random.default_rng([seed, 5000]))
+    return np.asarray(st.lab, dtype=np.int64)
 
 
 def _solve(
@@ -169,21 +176,32 @@ def _solve(
     tolerance: float,
     rng: np.random.Generator,
     seed: int,
-    split_weight: float,
+    weights: Weights,
     init: np.ndarray | None,
     stages: list[float],
-    floor_weight: float = 0.0,
 ) -> _State:
     total = sum(g.pop)
     mean = total / k
     labels = _metis(g, k, seed, ufactor=max(1, round(stages[0] * 1000))) if init is None else init
-    st = _State(g, labels, k, split_weight, floor_weight)
+    st = _State(g, labels, k, *weights)
     _repair(st)
     for tol in stages:
         lo, hi = (1 - tol) * mean, (1 + tol) * mean
         _balance(st, lo, hi, mean, rounds=20 * k + 20)
         _improve(st, lo, hi, rng, passes=8)
     return st
+
+
+def _polish(st: _State, lo: float, hi: float, rng: np.random.Generator) -> None:
+    """Compound moves, then single moves again, while they help.
+
+    At the final window single moves stall; a compound move often frees a few
+    single ones.  Used on finished labellings only: run inside every start it
+    changed which start won and left Mid and South Essex worse.
+    """
+    for _ in range(COMPOUND_ROUNDS):
+        if not _compound(st, lo, hi, rng, passes=4) or not _improve(st, lo, hi, rng, passes=8):
+            break
 
 
 def _attempt(
@@ -203,8 +221,8 @@ def _attempt(
     """
     rng = np.random.default_rng(seed)
     mean = sum(g.pop) / k
-    w = SPLIT_WEIGHT[keep_districts]
-    fw = FLOOR_WEIGHT[keep_districts]
+    weights = _weights(keep_districts)
+    w, fw, dw = weights
     loose = max(tolerance, loose)
     stages = [loose, (loose + tolerance) / 2, tolerance] if loose > tolerance else [tolerance]
     init = None
@@ -217,18 +235,19 @@ def _attempt(
             w,
             CUT_CANDIDATES if keep_districts else 0,
             fw,
+            dw,
         )
     if coarse and init is None:
         cg, node = _coarsen(g, (1 + max(tolerance, 0.03)) * mean)
         if cg.n < k:
-            return _solve(g, k, tolerance, rng, seed, w, None, stages, fw)
-        cst = _solve(cg, k, tolerance, rng, seed, w, None, [stages[0]], fw)
+            return _solve(g, k, tolerance, rng, seed, weights, None, stages)
+        cst = _solve(cg, k, tolerance, rng, seed, weights, None, [stages[0]])
         init = np.asarray(cst.lab, dtype=np.int64)[node]
-    best = _solve(g, k, tolerance, rng, seed, w, init, stages, fw)
+    best = _solve(g, k, tolerance, rng, seed, weights, init, stages)
     if coarse and keep_districts and own_starts:
         for i, labels in enumerate(_own_starts(g, k, tolerance, seed, w, fw)):
             own_rng = np.random.default_rng([seed, i])
-            st = _solve(g, k, tolerance, own_rng, seed, w, labels, stages, fw)
+            st = _solve(g, k, tolerance, own_rng, seed, weights, labels, stages)
             if _score(st, tolerance) < _score(best, tolerance):
                 best = st
     return best
@@ -305,56 +324,66 @@ def _own_district_split(
 def _recombine(
     st: _State, tolerance: float, seed: int, keep_districts: bool
 ) -> tuple[float, list[int]]:
-    """Redraw each catchment below PP_FLOOR together with each neighbour in turn.
+    """Redraw each catchment below PP_FLOOR together with each neighbour (or two) in turn.
 
     Single-area moves stall where a coastline makes one catchment poor: the
     line between it and a neighbour has to move a long way at once.  Merging
-    the pair and splitting it again (a small two-way problem, several seeds)
-    makes that move; the result is kept when the region's score improves.
+    the group and splitting it again (a small two- or three-way problem,
+    several seeds) makes that move; the result is polished and kept when the
+    region's score improves.
     """
     g, k = st.g, st.k
     mean = sum(st.ppop) / k
     lo, hi = (1 - tolerance) * mean, (1 + tolerance) * mean
     labels = np.asarray(st.lab, dtype=np.int64)
     best_score = _score(st, tolerance)
-    tried: set[tuple[int, int, bytes]] = set()
+    tried: set[tuple[tuple[int, ...], bytes]] = set()
     for round_ in range(RECOMBINE_ROUNDS):
         improved = False
-        cur = _State(g, labels, k, st.w_split, st.w_floor)
+        cur = _State(g, labels, k, st.w_split, st.w_floor, st.w_district)
         pps = [_FOUR_PI * cur.parea[p] / cur.pperim[p] ** 2 for p in range(k)]
         poor = sorted((p for p in range(k) if pps[p] < PP_FLOOR), key=lambda p: (pps[p], p))
         for p in poor:
-            cur = _State(g, labels, k, st.w_split, st.w_floor)
-            for q in sorted(cur.part_graph()[p]):
-                rows = np.flatnonzero((labels == p) | (labels == q))
-                sig = (min(p, q), max(p, q), labels[rows].tobytes())
+            cur = _State(g, labels, k, st.w_split, st.w_floor, st.w_district)
+            adj = cur.part_graph()
+            groups = [
+                others
+                for n in range(1, RECOMBINE_GROUP)
+                for others in itertools.combinations(sorted(adj[p]), n)
+            ]
+            for others in groups:
+                group = (p, *others)
+                rows = np.flatnonzero(np.isin(labels, group))
+                sig = (tuple(sorted(group)), labels[rows].tobytes())
                 if sig in tried:
                     continue
                 tried.add(sig)
-                pair_mean = (cur.ppop[p] + cur.ppop[q]) / 2
-                sub_tol = min(hi / pair_mean - 1, 1 - lo / pair_mean)
+                group_mean = sum(cur.ppop[x] for x in group) / len(group)
+                sub_tol = min(hi / group_mean - 1, 1 - lo / group_mean)
                 if sub_tol < 1e-3:
                     continue
                 sub = _subgraph(g, rows)
-                if max(sub.pop) > (1 + sub_tol) * pair_mean:
+                if max(sub.pop) > (1 + sub_tol) * group_mean:
                     continue
+                salt = 31 * others[0] + 997 * sum(q + 1 for q in others[1:])
                 for r in range(RECOMBINE_SEEDS):
                     sst = _attempt(
                         sub,
-                        2,
+                        len(group),
                         sub_tol,
-                        seed * 7919 + 104_729 * (round_ + 1) + 31 * q + r,
+                        seed * 7919 + 104_729 * (round_ + 1) + salt + r,
                         keep_districts,
                         coarse=False,
                     )
                     trial = labels.copy()
-                    trial[rows] = np.where(np.asarray(sst.lab) == 0, p, q)
-                    tst = _State(g, trial, k, st.w_split, st.w_floor)
-                    if len(tst.components(p)) != 1 or len(tst.components(q)) != 1:
+                    trial[rows] = np.asarray(group)[np.asarray(sst.lab)]
+                    tst = _State(g, trial, k, st.w_split, st.w_floor, st.w_district)
+                    if any(len(tst.components(x)) != 1 for x in group):
                         continue
+                    _polish(tst, lo, hi, np.random.default_rng([seed, round_, salt, r]))
                     score = _score(tst, tolerance)
                     if score < best_score - 1e-9:
-                        best_score, labels, improved = score, trial, True
+                        best_score, labels, improved = score, np.asarray(tst.lab), True
         if not improved:
             break
     return best_score, labels.tolist()

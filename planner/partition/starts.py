@@ -330,6 +330,7 @@ def _whole_district_start(
     split_weight: float,
     cut_candidates: int = CUT_CANDIDATES,
     floor_weight: float = 0.0,
+    district_weight: float = 0.0,
 ) -> np.ndarray | None:
     """Search groupings of whole districts (big ones pre-cut into half catchments).
 
@@ -375,7 +376,8 @@ def _whole_district_start(
         if found is None:
             return None
         labels = found[node]
-        return _score(_State(g, labels, k, split_weight, floor_weight), tol), labels
+        st = _State(g, labels, k, split_weight, floor_weight, district_weight)
+        return _score(st, tol), labels
 
     found = [r for r in (search(frozenset(), tolerance, rem) for rem in (False, True)) if r]
     if found:
