@@ -152,6 +152,40 @@ def relaxed_best(areas, adjacency, teams: pd.Series, icb: str, seeds: int) -> st
     return ", ".join(out)
 
 
+def straight_cuts(areas, adjacency, icb: str, tolerance: float = 0.005) -> str:
+    """For a two-catchment ICB: the balanced straight cut whose non-island side is most compact.
+
+    LSOAs are ordered by the projection of their centroids on a direction (every
+    2°) and cut where half the people are on each side.  A straight cut is the
+    shortest inland boundary, so this shows what the coast allows and, where a
+    cut does pass 0.15, what the other catchment pays for it.
+    """
+    rows = np.flatnonzero(areas["icb24cd"].to_numpy() == icb)
+    geoms = areas.geometry.to_numpy()[rows]
+    pop = areas["population"].to_numpy(dtype=float)[rows]
+    island = (adjacency.offshore >= 0.5 * adjacency.area)[rows]
+    centre = shapely.centroid(geoms)
+    x, y = shapely.get_x(centre), shapely.get_y(centre)
+    best = None
+    for degrees in range(0, 360, 2):
+        angle = math.radians(degrees)
+        order = np.argsort(x * math.cos(angle) + y * math.sin(angle), kind="stable")
+        side = np.zeros(len(rows), dtype=bool)
+        side[order[: int(np.searchsorted(np.cumsum(pop[order]), pop.sum() / 2)) + 1]] = True
+        if island[side].any() or abs(pop[side].sum() / (pop.sum() / 2) - 1) > tolerance:
+            continue
+        pps = [_pp(shapely.union_all(geoms[s])) for s in (side, ~side)]
+        if best is None or pps[0] > best[0][0]:
+            best = (pps, degrees)
+    if best is None:
+        return "no balanced straight cut leaves an island-free side"
+    (this, other), degrees = best
+    return (
+        f"best straight cut ({degrees}°): island-free side PP {this:.3f}, other side "
+        f"{other:.3f}, Σ 1/PP {1 / this + 1 / other:.1f}"
+    )
+
+
 def gerrychain_run(areas, adjacency, teams: pd.Series, seed: int) -> np.ndarray:
     import random
 
@@ -276,7 +310,7 @@ def main() -> None:
         f"{len(adjacency.edges)} edges, {len(adjacency.bridges)} bridges"
     )
     teams = apportion(areas.groupby("icb24cd")["population"].sum(), 202)["teams"]
-    icb = areas["icb24cd"].astype(str).to_numpy()
+    icb_of_lsoa = areas["icb24cd"].astype(str).to_numpy()
 
     rows = []
     for preset in ("equal_size", "la_aligned"):
@@ -292,7 +326,7 @@ def main() -> None:
             )
             if not serial_labels.equals(labels):
                 raise SystemExit(f"{preset}: parallel labels differ from serial ones")
-        key = icb + ":" + labels.astype(str).to_numpy()
+        key = icb_of_lsoa + ":" + labels.astype(str).to_numpy()
         m, catchments = geometry_metrics(areas, adjacency, key)
         m.update(fragment_metrics(areas, key, settings.tolerance))
         rows.append(
@@ -313,14 +347,20 @@ def main() -> None:
             print(
                 f"best non-island worst PP per ICB, relaxed balance, seeds 0-{args.relax_seeds - 1}:"
             )
-            for icb in sorted(low["icb24cd"].unique()):
-                print(f"  {icb}: {relaxed_best(areas, adjacency, teams, icb, args.relax_seeds)}")
+            for code in sorted(low["icb24cd"].unique()):
+                print(f"  {code}: {relaxed_best(areas, adjacency, teams, code, args.relax_seeds)}")
+                if teams[code] == 2:
+                    here = catchments.loc[catchments["icb24cd"] == code, "polsby_popper"]
+                    print(
+                        f"    planner Σ 1/PP {float((1 / here).sum()):.1f}; "
+                        f"{straight_cuts(areas, adjacency, code)}"
+                    )
 
     if not args.no_gerrychain:
         seconds, labels = timed(
             args.repeats, lambda: gerrychain_run(areas, adjacency, teams, args.seed)
         )
-        key = icb + ":" + labels.astype(str)
+        key = icb_of_lsoa + ":" + labels.astype(str)
         m, _ = geometry_metrics(areas, adjacency, key)
         m.update(fragment_metrics(areas, key, 0.005))
         rows.append({"run": "GerryChain rtp ε=0.005", "units": "LSOA", "seconds": seconds, **m})

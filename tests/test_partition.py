@@ -430,3 +430,42 @@ def test_move_delta_matches_score_with_district_weight() -> None:
     fragments_only.apply(0, 1)
     whole.apply(0, 1)
     assert _score(whole, 10.0) - _score(fragments_only, 10.0) == pytest.approx(weights[2])
+
+
+def test_strip_starts_cut_across_each_direction() -> None:
+    from planner.partition.graph import _Graph
+    from planner.partition.starts import _strip_starts
+
+    edges, area, perim = grid(10, 10)
+    centre = np.array([(x + 0.5, y + 0.5) for y in range(10) for x in range(10)])
+    args = (np.ones(100), area, perim, np.zeros(100, dtype=np.int64))
+    ends = (edges["a"].to_numpy(), edges["b"].to_numpy(), edges["shared_length"].to_numpy(float))
+    starts = _strip_starts(_Graph(*args, *ends, centre), 2, 4)
+    assert len(starts) == 4
+    for labels in starts:
+        assert sorted(np.bincount(labels)) == [50, 50]
+        assert contiguous(labels, edges)
+    # 0°: west | east; 90°: south | north
+    assert (starts[0] == (centre[:, 0] > 5)).all()
+    assert (starts[2] == (centre[:, 1] > 5)).all()
+    assert _strip_starts(_Graph(*args, *ends), 2, 4) == []
+
+
+def test_mid_and_south_essex_clears_the_floor(prepared) -> None:
+    """Maldon's coast: METIS redraws of the poor pair stall at PP 0.129; a straight cut does not."""
+    from planner.apportion import apportion
+    from planner.catchments import catchment_table, team_ids
+    from planner.partition import partition_england
+
+    _, areas, adjacency = prepared
+    code = "E54000026"  # NHS Mid and South Essex ICB
+    k = int(apportion(areas.groupby("icb24cd")["population"].sum(), 202)["teams"][code])
+    rows = np.flatnonzero(areas["icb24cd"].to_numpy() == code)
+    one = areas.iloc[rows].reset_index(drop=True)
+    graph = adjacency.restrict(rows)
+    labels = partition_england(one, graph, pd.Series({code: k}), PRESETS["equal_size"])
+    catchments, _ = catchment_table(one, graph, team_ids(one, labels.to_numpy()))
+    assert catchments["deviation_pct"].abs().max() <= 0.5 + 1e-9
+    mainland = catchments.loc[catchments["island_km2"] == 0, "polsby_popper"]
+    assert len(mainland) >= 2
+    assert mainland.min() >= 0.15

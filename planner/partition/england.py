@@ -8,8 +8,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from planner.config import PARTITION_PRESETS  # preset name -> tolerance (one source)
 from planner.errors import PlannerError
@@ -55,9 +57,17 @@ def _default_workers() -> int:
 
 def _region_job(job: tuple) -> np.ndarray:
     """One ICB from plain numpy arrays (cheap to send to a worker process)."""
-    pop, district, a, b, length, area, perim, k, tolerance, seed, keep = job
+    pop, district, a, b, length, area, perim, k, tolerance, seed, keep, centre = job
     edges = pd.DataFrame({"a": a, "b": b, "shared_length": length})
-    return partition_region(pop, district, edges, area, perim, k, tolerance, seed, keep)
+    return partition_region(pop, district, edges, area, perim, k, tolerance, seed, keep, centre)
+
+
+def _centres(areas: pd.DataFrame) -> np.ndarray | None:
+    """(n, 2) polygon centroids in the areas' CRS (metres), or None without geometry."""
+    if not isinstance(areas, gpd.GeoDataFrame):
+        return None
+    points = shapely.centroid(areas.geometry.to_numpy())
+    return np.column_stack([shapely.get_x(points), shapely.get_y(points)])
 
 
 def _run_region(code: str, job: tuple | None, future) -> np.ndarray:
@@ -97,6 +107,7 @@ def partition_england(
     eb = adjacency.edges["b"].to_numpy()
     elen = adjacency.edges["shared_length"].to_numpy(dtype=float)
     population = areas["population"].to_numpy(dtype=float)
+    centre = _centres(areas)
     local = np.full(len(areas), -1, dtype=np.int64)
     jobs: dict[str, tuple] = {}
     region_rows: dict[str, np.ndarray] = {}
@@ -117,6 +128,7 @@ def partition_england(
             settings.tolerance,
             settings.seed,
             settings.keep_districts,
+            None if centre is None else centre[rows],
         )
         local[rows] = -1
     fork = "fork" in multiprocessing.get_all_start_methods()

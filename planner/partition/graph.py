@@ -66,8 +66,11 @@ class _Graph:
         a: np.ndarray,
         b: np.ndarray,
         length: np.ndarray,
+        centre: np.ndarray | None = None,
     ) -> None:
         self.n = len(pop)
+        # (n, 2) area centres in metres, when known: straight-cut starts need them
+        self.centre = None if centre is None else np.asarray(centre, dtype=float)
         self.pop = [float(x) for x in pop]
         self.area = [float(x) for x in area]
         self.perim = [float(x) for x in perim]
@@ -283,6 +286,7 @@ def _subgraph(g: _Graph, rows: np.ndarray) -> _Graph:
         local[g.a[keep]],
         local[g.b[keep]],
         g.length[keep],
+        None if g.centre is None else g.centre[rows],
     )
 
 

@@ -10,6 +10,7 @@ from the user's seed, so a seed fixes the result.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,7 @@ from planner.partition.starts import (
     _metis,
     _own_starts,
     _region_components,
+    _strip_starts,
     _whole_district_start,
 )
 
@@ -51,6 +53,8 @@ EXTRA_STARTS = {True: 4, False: 12}
 EXTRA_LOOSE = (LOOSE, 0.08)
 
 RECOMBINE_SEEDS = 3
+# A poor pair is also redrawn from straight cuts at this many directions (every 30°).
+STRIP_ANGLES = 6
 RECOMBINE_ROUNDS = 6
 # Rounds of compound moves (each followed by single moves) in `_polish`.
 COMPOUND_ROUNDS = 3
@@ -106,11 +110,13 @@ def partition_region(
     tolerance: float,
     seed: int = 0,
     keep_districts: bool = True,
+    centre: np.ndarray | None = None,
 ) -> np.ndarray:
     """Labels 0..k-1 for the areas of one region (e.g. an ICB); edges use positions a, b.
 
     `district` holds any integer code per area (local authority); with
     keep_districts the method keeps districts whole where balance allows.
+    `centre` (n × 2, metres), when given, adds straight-cut redraws of poor pairs.
     """
     population = np.asarray(population, dtype=float)
     district = np.asarray(district, dtype=np.int64)
@@ -126,7 +132,14 @@ def partition_region(
     if k == 1:
         return np.zeros(len(population), dtype=np.int64)
     g = _Graph(
-        population, np.asarray(area, float), np.asarray(perimeter, float), district, a, b, length
+        population,
+        np.asarray(area, float),
+        np.asarray(perimeter, float),
+        district,
+        a,
+        b,
+        length,
+        centre,
     )
     best: tuple[float, float, list[int]] | None = None
     for attempt in range(STARTS + EXTRA_STARTS[keep_districts]):
@@ -204,6 +217,25 @@ def _polish(st: _State, lo: float, hi: float, rng: np.random.Generator) -> None:
             break
 
 
+def _stages(tolerance: float, loose: float = LOOSE) -> list[float]:
+    """Balance windows of the search: from ±loose down to the tolerance."""
+    loose = max(tolerance, loose)
+    return [loose, (loose + tolerance) / 2, tolerance] if loose > tolerance else [tolerance]
+
+
+def _redraws(
+    sub: _Graph, n: int, tolerance: float, seed: int, keep_districts: bool
+) -> Iterator[_State]:
+    """Candidate labellings of a merged group: seeded METIS searches, then straight cuts."""
+    for r in range(RECOMBINE_SEEDS):
+        yield _attempt(sub, n, tolerance, seed + r, keep_districts, coarse=False)
+    if n == 2:
+        weights = _weights(keep_districts)
+        for i, init in enumerate(_strip_starts(sub, n, STRIP_ANGLES)):
+            rng = np.random.default_rng([seed, i])
+            yield _solve(sub, n, tolerance, rng, seed, weights, init, _stages(tolerance))
+
+
 def _attempt(
     g: _Graph,
     k: int,
@@ -223,8 +255,7 @@ def _attempt(
     mean = sum(g.pop) / k
     weights = _weights(keep_districts)
     w, fw, dw = weights
-    loose = max(tolerance, loose)
-    stages = [loose, (loose + tolerance) / 2, tolerance] if loose > tolerance else [tolerance]
+    stages = _stages(tolerance, loose)
     init = None
     if coarse:
         init = _whole_district_start(
@@ -366,15 +397,8 @@ def _recombine(
                 if max(sub.pop) > (1 + sub_tol) * group_mean:
                     continue
                 salt = 31 * others[0] + 997 * sum(q + 1 for q in others[1:])
-                for r in range(RECOMBINE_SEEDS):
-                    sst = _attempt(
-                        sub,
-                        len(group),
-                        sub_tol,
-                        seed * 7919 + 104_729 * (round_ + 1) + salt + r,
-                        keep_districts,
-                        coarse=False,
-                    )
+                base = seed * 7919 + 104_729 * (round_ + 1) + salt
+                for r, sst in enumerate(_redraws(sub, len(group), sub_tol, base, keep_districts)):
                     trial = labels.copy()
                     trial[rows] = np.asarray(group)[np.asarray(sst.lab)]
                     tst = _State(g, trial, k, st.w_split, st.w_floor, st.w_district)

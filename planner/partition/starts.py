@@ -459,3 +459,27 @@ def _region_components(g: _Graph, rows: np.ndarray) -> list[np.ndarray]:
     graph = coo_matrix((np.ones(len(sub.a)), (sub.a, sub.b)), shape=(sub.n, sub.n))
     _, comp = connected_components(graph, directed=False)
     return [rows[comp == c] for c in range(int(comp.max()) + 1)] if sub.n else []
+
+
+def _strip_starts(g: _Graph, k: int, angles: int) -> list[np.ndarray]:
+    """k strips of equal population across the region, at `angles` directions.
+
+    Areas are ordered by the projection of their centres on each direction and
+    cut where the running population passes each 1/k share.  METIS starts of a
+    small redraw all fall into the same basin; a straight cut across a coastal
+    pair is a different one (Mid and South Essex: worst PP 0.129 → 0.178).
+    Empty without centres.
+    """
+    if g.centre is None:
+        return []
+    pop = np.asarray(g.pop)
+    out = []
+    for i in range(angles):
+        theta = math.pi * i / angles
+        projection = g.centre @ np.array([math.cos(theta), math.sin(theta)])
+        order = np.argsort(projection, kind="stable")
+        share = np.cumsum(pop[order]) / max(pop.sum(), 1e-9)
+        labels = np.empty(g.n, dtype=np.int64)
+        labels[order] = np.minimum((share * k - 1e-9).astype(np.int64), k - 1)
+        out.append(labels)
+    return out
