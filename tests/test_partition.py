@@ -282,14 +282,9 @@ def test_west_yorkshire_leeds_in_its_own_three_catchments(prepared) -> None:
     k = int(apportion(areas.groupby("icb24cd")["population"].sum(), 202)["teams"][code])
     rows = np.flatnonzero(areas["icb24cd"].to_numpy() == code)
     one = areas.iloc[rows].reset_index(drop=True)
-    _, edges = adjacency.subgraph(rows)
-    labels = partition_england(
-        one,
-        adjacency.restrict(rows),
-        pd.Series({code: k}),
-        PRESETS["la_aligned"],
-    ).to_numpy()
-    assert contiguous(labels, edges)
+    graph = adjacency.restrict(rows)
+    labels = partition_england(one, graph, pd.Series({code: k}), PRESETS["la_aligned"]).to_numpy()
+    assert contiguous(labels, graph.edges)
     pops = part_pops(labels, one["population"].to_numpy(float), k)
     assert np.abs(pops / pops.mean() - 1).max() <= 0.10 + 1e-9
     leeds = one["lad24nm"].to_numpy() == "Leeds"
