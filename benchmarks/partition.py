@@ -15,7 +15,8 @@ median in the same process), max / mean |deviation| from the ICB mean catchment,
 and min Polsby-Popper of the dissolved polygons, split districts (districts
 with more than one catchment), district fragments (Σ catchments holding part
 of each district, per ICB part) and excess fragments (over the fewest each
-district's size needs at the preset's tolerance), contiguity.  Bars (issue 3): equal size 100%
+district's size needs at the preset's tolerance), contiguity, enclaves (holes
+≥ 0.1 km² in a dissolved catchment).  Bars (issue 3): equal size 100%
 contiguous, max dev ≤ 0.5%, mean PP ≥ 0.30, min PP ≥ 0.15 except island
 catchments, ≤ 180 split districts, time ≤ GerryChain; LA aligned 100%
 contiguous, max dev ≤ 10%, ≤ 100 split districts, mean PP ≥ 0.30.
@@ -119,10 +120,21 @@ def geometry_metrics(areas, adjacency, key: np.ndarray) -> tuple[dict, pd.DataFr
             "mean_pp": catchments["polsby_popper"].mean(),
             "min_pp": catchments["polsby_popper"].min(),
             "min_pp_no_island": non_island_min_pp(catchments),
+            "enclaves": enclaves(catchments),
             "contiguous": f"{int(catchments['contiguous'].sum())}/{len(catchments)}",
         }
     )
     return m, catchments
+
+
+def enclaves(catchments: pd.DataFrame, min_km2: float = 0.1) -> int:
+    """Holes of at least min_km2 in the dissolved catchments (another catchment inside one)."""
+    count = 0
+    for geom in catchments.geometry.to_numpy():
+        for part in shapely.get_parts(geom):
+            holes = [shapely.Polygon(ring) for ring in part.interiors]
+            count += sum(hole.area >= min_km2 * 1e6 for hole in holes)
+    return count
 
 
 def non_island_min_pp(catchments: pd.DataFrame) -> float:
