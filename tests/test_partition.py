@@ -14,6 +14,7 @@ from scipy.sparse.csgraph import connected_components
 
 from planner.errors import PlannerError
 from planner.partition import PRESETS, PartitionSettings, partition_region
+from planner.partition.graph import _Graph
 
 
 def grid(w: int, h: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -30,6 +31,29 @@ def grid(w: int, h: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
                 b.append(i + w)
     edges = pd.DataFrame({"a": a, "b": b, "shared_length": 1.0})
     return edges, np.ones(w * h), np.full(w * h, 4.0)
+
+
+def grid_graph(
+    w: int,
+    h: int,
+    pop: np.ndarray | None = None,
+    district: np.ndarray | None = None,
+    centre: np.ndarray | None = None,
+) -> tuple[_Graph, pd.DataFrame]:
+    """The partitioner's graph of a w x h grid (1 person a cell, one district by default)."""
+    edges, area, perim = grid(w, h)
+    n = w * h
+    g = _Graph(
+        np.ones(n) if pop is None else pop,
+        area,
+        perim,
+        np.zeros(n, dtype=np.int64) if district is None else district,
+        edges["a"].to_numpy(),
+        edges["b"].to_numpy(),
+        edges["shared_length"].to_numpy(float),
+        centre,
+    )
+    return g, edges
 
 
 def contiguous(labels: np.ndarray, edges: pd.DataFrame) -> bool:
@@ -237,20 +261,11 @@ def test_floor_penalty_only_below_the_floor() -> None:
 
 def test_recombine_redraws_a_strip_catchment() -> None:
     # 40x2 strip split into top and bottom rows (PP 0.075 each); halves left/right are far better
-    from planner.partition.graph import _Graph, _min_pp, _State
+    from planner.partition.graph import _min_pp, _State
     from planner.partition.solve import _recombine
 
-    edges, area, perim = grid(40, 2)
     pop = np.ones(80)
-    g = _Graph(
-        pop,
-        area,
-        perim,
-        np.zeros(80, dtype=np.int64),
-        edges["a"].to_numpy(),
-        edges["b"].to_numpy(),
-        edges["shared_length"].to_numpy(float),
-    )
+    g, edges = grid_graph(40, 2, pop)
     rows = np.repeat([0, 1], 40)
     st = _State(g, rows, 2, 1.5, 8.0)
     assert _min_pp(st) < 0.1
@@ -339,21 +354,11 @@ def test_parallel_icbs_equal_serial() -> None:
 
 def test_piece_move_hands_a_leftover_district_piece_back() -> None:
     # 8x4 grid, districts = left / right halves; catchment 0 also holds two right-half cells
-    from planner.partition.graph import _Graph, _State
+    from planner.partition.graph import _State
     from planner.partition.moves import _piece_moves
 
-    edges, area, perim = grid(8, 4)
     ys, xs = np.divmod(np.arange(32), 8)
-    dist = (xs >= 4).astype(np.int64)
-    g = _Graph(
-        np.ones(32),
-        area,
-        perim,
-        dist,
-        edges["a"].to_numpy(),
-        edges["b"].to_numpy(),
-        edges["shared_length"].to_numpy(float),
-    )
+    g, edges = grid_graph(8, 4, district=(xs >= 4).astype(np.int64))
     start = np.where((xs < 4) | ((xs == 4) & (ys < 1)), 0, 1)
     st = _State(g, start, 2, 4.0, 2.0)
     assert st.splits() == 1
@@ -366,19 +371,10 @@ def test_piece_move_hands_a_leftover_district_piece_back() -> None:
 def test_compound_move_swaps_when_no_single_move_keeps_balance() -> None:
     # 4x2 grid in two L-shapes of 4 cells at zero tolerance: every single move breaks the
     # balance, but swapping (2,0) and (1,1) makes two squares.
-    from planner.partition.graph import _Graph, _score, _State
+    from planner.partition.graph import _score, _State
     from planner.partition.moves import _compound, _improve
 
-    edges, area, perim = grid(4, 2)
-    g = _Graph(
-        np.ones(8),
-        area,
-        perim,
-        np.zeros(8, dtype=np.int64),
-        edges["a"].to_numpy(),
-        edges["b"].to_numpy(),
-        edges["shared_length"].to_numpy(float),
-    )
+    g, edges = grid_graph(4, 2)
     start = np.array([0, 0, 0, 1, 0, 1, 1, 1])
     st = _State(g, start, 2, 1.5, 40.0)
     before = _score(st, 0.0)
@@ -394,20 +390,11 @@ def test_compound_move_swaps_when_no_single_move_keeps_balance() -> None:
 def test_move_delta_matches_score_with_district_weight() -> None:
     # Random moves on a 6x6 grid with three districts: the incremental delta (fragments and
     # split districts) equals the change in the full score, and a split district costs extra.
-    from planner.partition.graph import _Graph, _score, _State, _weights
+    from planner.partition.graph import _score, _State, _weights
 
-    edges, area, perim = grid(6, 6)
     rng = np.random.default_rng(3)
     dist = np.arange(36) % 6 // 2
-    g = _Graph(
-        rng.integers(80, 120, size=36).astype(float),
-        area,
-        perim,
-        dist,
-        edges["a"].to_numpy(),
-        edges["b"].to_numpy(),
-        edges["shared_length"].to_numpy(float),
-    )
+    g, _ = grid_graph(6, 6, rng.integers(80, 120, size=36).astype(float), dist)
     weights = _weights(True)
     assert weights[2] > 0
     st = _State(g, dist, 3, *weights)  # each district whole at first
@@ -428,14 +415,11 @@ def test_move_delta_matches_score_with_district_weight() -> None:
 
 
 def test_strip_starts_cut_across_each_direction() -> None:
-    from planner.partition.graph import _Graph
     from planner.partition.starts import _strip_starts
 
-    edges, area, perim = grid(10, 10)
     centre = np.array([(x + 0.5, y + 0.5) for y in range(10) for x in range(10)])
-    args = (np.ones(100), area, perim, np.zeros(100, dtype=np.int64))
-    ends = (edges["a"].to_numpy(), edges["b"].to_numpy(), edges["shared_length"].to_numpy(float))
-    starts = _strip_starts(_Graph(*args, *ends, centre), 2, 4)
+    g, edges = grid_graph(10, 10, centre=centre)
+    starts = _strip_starts(g, 2, 4)
     assert len(starts) == 4
     for labels in starts:
         assert sorted(np.bincount(labels)) == [50, 50]
@@ -443,7 +427,7 @@ def test_strip_starts_cut_across_each_direction() -> None:
     # 0°: west | east; 90°: south | north
     assert (starts[0] == (centre[:, 0] > 5)).all()
     assert (starts[2] == (centre[:, 1] > 5)).all()
-    assert _strip_starts(_Graph(*args, *ends), 2, 4) == []
+    assert _strip_starts(grid_graph(10, 10)[0], 2, 4) == []
 
 
 def test_mid_and_south_essex_clears_the_floor(prepared) -> None:
