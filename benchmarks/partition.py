@@ -51,8 +51,15 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 from planner.adjacency import build_adjacency  # noqa: E402
 from planner.apportion import apportion  # noqa: E402
 from planner.areas import build_areas  # noqa: E402
-from planner.catchments import catchment_table, district_fragments, team_ids  # noqa: E402
+from planner.catchments import (  # noqa: E402
+    catchment_table,
+    district_fragments,
+    on_island,
+    team_ids,
+)
 from planner.partition import PRESETS, PartitionSettings, partition_england  # noqa: E402
+from planner.partition.england import area_centres  # noqa: E402
+from planner.partition.starts import straight_cut  # noqa: E402
 
 
 @dataclass
@@ -167,23 +174,19 @@ def relaxed_best(areas, adjacency, teams: pd.Series, icb: str, seeds: int) -> st
 def straight_cuts(areas, adjacency, icb: str, tolerance: float = 0.005) -> str:
     """For a two-catchment ICB: the balanced straight cut whose non-island side is most compact.
 
-    LSOAs are ordered by the projection of their centroids on a direction (every
-    2°) and cut where half the people are on each side.  A straight cut is the
-    shortest inland boundary, so this shows what the coast allows and, where a
-    cut does pass 0.15, what the other catchment pays for it.
+    The cuts are the partitioner's own straight-cut starts (every 2°, each side
+    of each).  A straight cut is the shortest inland boundary, so this shows
+    what the coast allows and, where a cut does pass 0.15, what the other
+    catchment pays for it.
     """
     rows = np.flatnonzero(areas["icb24cd"].to_numpy() == icb)
     geoms = areas.geometry.to_numpy()[rows]
     pop = areas["population"].to_numpy(dtype=float)[rows]
-    island = (adjacency.offshore >= 0.5 * adjacency.area)[rows]
-    centre = shapely.centroid(geoms)
-    x, y = shapely.get_x(centre), shapely.get_y(centre)
+    island = on_island(adjacency)[rows]
+    centre = area_centres(areas.iloc[rows])
     best = None
     for degrees in range(0, 360, 2):
-        angle = math.radians(degrees)
-        order = np.argsort(x * math.cos(angle) + y * math.sin(angle), kind="stable")
-        side = np.zeros(len(rows), dtype=bool)
-        side[order[: int(np.searchsorted(np.cumsum(pop[order]), pop.sum() / 2)) + 1]] = True
+        side = straight_cut(centre, pop, 2, math.radians(degrees)) == 0
         if island[side].any() or abs(pop[side].sum() / (pop.sum() / 2) - 1) > tolerance:
             continue
         pps = [_pp(shapely.union_all(geoms[s])) for s in (side, ~side)]

@@ -234,8 +234,8 @@ def catchment_table(
         for g in geom_series.reindex(table.index)
     ]
     offshore = np.asarray(adjacency.offshore, dtype=float)
-    island = offshore >= ISLAND_SHARE * np.maximum(np.asarray(adjacency.area, dtype=float), 1e-9)
-    island_m2 = pd.Series(np.where(island, offshore, 0.0)).groupby(team.to_numpy()).sum()
+    island_m2 = pd.Series(np.where(on_island(adjacency), offshore, 0.0))
+    island_m2 = island_m2.groupby(team.to_numpy()).sum()
     table["island_km2"] = (island_m2.reindex(table.index).to_numpy() / 1e6).round(1)
     table["contiguous"] = _contiguous(areas, adjacency, team).reindex(table.index).to_numpy()
     table = table.reset_index()
@@ -249,6 +249,12 @@ def catchment_table(
         .reset_index(drop=True)
     )
     return out, assignment
+
+
+def on_island(adjacency) -> np.ndarray:
+    """True for areas lying mostly (ISLAND_SHARE) off the mainland (Adjacency.offshore)."""
+    area = np.maximum(np.asarray(adjacency.area, dtype=float), 1e-9)
+    return np.asarray(adjacency.offshore, dtype=float) >= ISLAND_SHARE * area
 
 
 def split_districts(areas: pd.DataFrame, team: pd.Series) -> pd.Series:

@@ -62,7 +62,7 @@ def _region_job(job: tuple) -> np.ndarray:
     return partition_region(pop, district, edges, area, perim, k, tolerance, seed, keep, centre)
 
 
-def _centres(areas: pd.DataFrame) -> np.ndarray | None:
+def area_centres(areas: pd.DataFrame) -> np.ndarray | None:
     """(n, 2) polygon centroids in the areas' CRS (metres), or None without geometry."""
     if not isinstance(areas, gpd.GeoDataFrame):
         return None
@@ -107,7 +107,7 @@ def partition_england(
     eb = adjacency.edges["b"].to_numpy()
     elen = adjacency.edges["shared_length"].to_numpy(dtype=float)
     population = areas["population"].to_numpy(dtype=float)
-    centre = _centres(areas)
+    centre = area_centres(areas)
     local = np.full(len(areas), -1, dtype=np.int64)
     jobs: dict[str, tuple] = {}
     region_rows: dict[str, np.ndarray] = {}

@@ -473,13 +473,18 @@ def _strip_starts(g: _Graph, k: int, angles: int) -> list[np.ndarray]:
     if g.centre is None:
         return []
     pop = np.asarray(g.pop)
-    out = []
-    for i in range(angles):
-        theta = math.pi * i / angles
-        projection = g.centre @ np.array([math.cos(theta), math.sin(theta)])
-        order = np.argsort(projection, kind="stable")
-        share = np.cumsum(pop[order]) / max(pop.sum(), 1e-9)
-        labels = np.empty(g.n, dtype=np.int64)
-        labels[order] = np.minimum((share * k - 1e-9).astype(np.int64), k - 1)
-        out.append(labels)
-    return out
+    return [straight_cut(g.centre, pop, k, math.pi * i / angles) for i in range(angles)]
+
+
+def straight_cut(centre: np.ndarray, pop: np.ndarray, k: int, theta: float) -> np.ndarray:
+    """Labels 0..k-1: strips across direction theta (radians) holding 1/k of the people each.
+
+    Areas are ordered by the projection of their (n, 2) centres on the
+    direction and cut where the running population passes each 1/k share.
+    """
+    projection = centre @ np.array([math.cos(theta), math.sin(theta)])
+    order = np.argsort(projection, kind="stable")
+    share = np.cumsum(pop[order]) / max(pop.sum(), 1e-9)
+    labels = np.empty(len(pop), dtype=np.int64)
+    labels[order] = np.minimum((share * k - 1e-9).astype(np.int64), k - 1)
+    return labels
