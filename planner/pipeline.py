@@ -10,10 +10,9 @@ the cache is never half-written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
-import planner
 from planner import adjacency as adjacency_stage
 from planner import (
     apportion,
@@ -32,21 +30,20 @@ from planner import (
     download,
     partition,
     phasing,
-    sources,
     tables,
 )
 from planner import areas as areas_stage
 from planner import maps as map_pages
 from planner.adjacency import Adjacency
+from planner.cache import STAGE_FILE, cached_stage, code_hash, raw_checksums, stage_key
 from planner.errors import PlannerError
-from planner.fsutil import atomic_directory, sha256_file
+from planner.fsutil import atomic_directory
+from planner.plan import Plan
 
 log = logging.getLogger("planner")
 logging.getLogger("pyogrio").setLevel(logging.WARNING)  # "Created N records" is noise to users
 
-STAGE_FILE = "stage.json"
 GPKG_DATE = "2000-01-01T00:00:00.000Z"
-PACKAGE_DIR = Path(planner.__file__).resolve().parent
 AREA_SOURCES = ("lsoa_boundaries", "lookup", "population", "imd", "under3_msoa")
 
 
@@ -71,67 +68,6 @@ class Workspace:
     @property
     def maps(self) -> Path:
         return self.root / "maps"
-
-
-def code_hash(*modules: str) -> str:
-    """Hash of the named stage modules' source, so a code change invalidates their products.
-
-    A name may be a package directory: every .py file in it counts, sorted by name.
-    """
-    digest = hashlib.sha256(planner.__version__.encode())
-    for module in sorted(modules):
-        package = PACKAGE_DIR / module
-        files = sorted(package.glob("*.py")) if package.is_dir() else [package.with_suffix(".py")]
-        for file in files:
-            digest.update(file.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def stage_key(parts: dict[str, object]) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _cached(directory: Path, key: str) -> bool:
-    marker = directory / STAGE_FILE
-    if not marker.exists():
-        return False
-    try:
-        return json.loads(marker.read_text())["key"] == key
-    except (ValueError, KeyError):
-        return False
-
-
-def cached_stage(directory: Path, key: str, build: Callable[[Path], None], label: str) -> bool:
-    """Build `directory` with `build(staging)` unless its stage.json already has `key`.
-
-    Returns True when the product was rebuilt.
-    """
-    if _cached(directory, key):
-        log.info("%s: up to date (%s)", label, directory)
-        return False
-    log.info("%s: building", label)
-    with atomic_directory(directory) as staging:
-        build(staging)
-        (staging / STAGE_FILE).write_text(json.dumps({"key": key}, indent=2) + "\n")
-    return True
-
-
-def raw_checksums(raw_dir: Path, names: Iterable[str]) -> dict[str, str]:
-    """sha256 of each raw input present (from the fetch manifest, which fetch keeps current)."""
-    recorded = {
-        rel: str(entry.get("sha256"))
-        for rel, entry in download.load_manifest(raw_dir)["files"].items()
-        if isinstance(entry, dict) and entry.get("sha256")
-    }
-    sums: dict[str, str] = {}
-    for name in names:
-        try:
-            path = sources.locate(name, raw_dir)
-        except PlannerError:
-            continue
-        rel = path.relative_to(raw_dir).as_posix()
-        sums[rel] = recorded.get(rel) or sha256_file(path)
-    return sums
 
 
 # ---------------------------------------------------------------- areas + adjacency
@@ -295,21 +231,6 @@ def load_catchments(directory: Path) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd
 
 
 # ---------------------------------------------------------------- the plan
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Everything the exports and maps are made from."""
-
-    scenario: config.Scenario
-    areas: gpd.GeoDataFrame
-    adjacency: Adjacency
-    catchments: gpd.GeoDataFrame
-    assignment: pd.DataFrame
-    icb_quality: pd.DataFrame
-    plan: pd.DataFrame
-    team_costs: pd.DataFrame
-    national: pd.DataFrame
 
 
 def expected_codes(areas: pd.DataFrame, scenario: config.Scenario) -> dict[str, str]:

@@ -14,7 +14,7 @@ import pytest
 from arcgis_server import FakeServer, FakeService, Fault
 from conftest import link_mirror
 
-from planner import download, pipeline
+from planner import cache, download, pipeline
 from planner.download import fetch, load_manifest, parse_mirror_manifest
 from planner.errors import PlannerError
 from planner.fsutil import sha256_file
@@ -470,7 +470,7 @@ def test_a_file_changed_by_hand_is_used_and_recorded(
     raw = _raw(mirror_dir, tmp_path)
     with FakeServer() as srv:
         download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
-        before = pipeline.raw_checksums(raw, pipeline.AREA_SOURCES)
+        before = cache.raw_checksums(raw, pipeline.AREA_SOURCES)
         path = raw / POPULATION
         text = path.read_text()
         path.unlink()
@@ -481,7 +481,7 @@ def test_a_file_changed_by_hand_is_used_and_recorded(
     assert "changed since it was fetched" in caplog.text
     assert manifest["files"][POPULATION]["sha256"] == sha256_file(path)
     assert manifest["files"][POPULATION]["source"].startswith("changed in place")
-    after = pipeline.raw_checksums(raw, pipeline.AREA_SOURCES)
+    after = cache.raw_checksums(raw, pipeline.AREA_SOURCES)
     assert after[POPULATION] != before[POPULATION]
     assert {k: v for k, v in after.items() if k != POPULATION} == {
         k: v for k, v in before.items() if k != POPULATION

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from conftest import link_mirror
 
-from planner import config, pipeline
+from planner import cache, config, pipeline
 from planner.errors import PlannerError
 
 POPULATION = "population/census2021_ts001_usual_residents_lsoa21_england.csv"
 
 
 def _key(directory: Path) -> str:
-    return json.loads((directory / pipeline.STAGE_FILE).read_text())["key"]
+    return json.loads((directory / cache.STAGE_FILE).read_text())["key"]
 
 
 def test_fetch_refuses_a_missing_mirror_folder(tmp_path: Path) -> None:
@@ -31,23 +31,23 @@ def test_cached_stage_builds_once_per_key(tmp_path: Path) -> None:
         (staging / "product.txt").write_text(str(len(calls)))
 
     target = tmp_path / "stage"
-    assert pipeline.cached_stage(target, "k1", build, "test") is True
-    assert pipeline.cached_stage(target, "k1", build, "test") is False
-    assert pipeline.cached_stage(target, "k2", build, "test") is True
+    assert cache.cached_stage(target, "k1", build, "test") is True
+    assert cache.cached_stage(target, "k1", build, "test") is False
+    assert cache.cached_stage(target, "k2", build, "test") is True
     assert (target / "product.txt").read_text() == "2"
     assert len(calls) == 2
 
 
 def test_failed_build_keeps_the_previous_product(tmp_path: Path) -> None:
     target = tmp_path / "stage"
-    pipeline.cached_stage(target, "good", lambda s: (s / "a.txt").write_text("old"), "test")
+    cache.cached_stage(target, "good", lambda s: (s / "a.txt").write_text("old"), "test")
 
     def broken(staging: Path) -> None:
         (staging / "a.txt").write_text("half")
         raise PlannerError("bad input")
 
     with pytest.raises(PlannerError):
-        pipeline.cached_stage(target, "new", broken, "test")
+        cache.cached_stage(target, "new", broken, "test")
     assert (target / "a.txt").read_text() == "old"
     assert _key(target) == "good"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stage"]
@@ -65,18 +65,14 @@ def test_prepare_reuses_its_cache_until_a_raw_file_changes(prepared, mirror_dir,
     assert pipeline.prepare(workspace) == target
     assert (target / "areas.parquet").is_symlink(), "an unchanged input must not rebuild"
 
-    key_before = pipeline.stage_key(
-        {"raw": pipeline.raw_checksums(workspace.raw, pipeline.AREA_SOURCES)}
-    )
+    key_before = cache.stage_key({"raw": cache.raw_checksums(workspace.raw, pipeline.AREA_SOURCES)})
     population = workspace.raw / POPULATION
     text = population.read_text()
     population.unlink()
     population.write_text(
         text.replace("E01000001,City of London 001A,1475", "E01000001,City of London 001A,1476")
     )
-    key_after = pipeline.stage_key(
-        {"raw": pipeline.raw_checksums(workspace.raw, pipeline.AREA_SOURCES)}
-    )
+    key_after = cache.stage_key({"raw": cache.raw_checksums(workspace.raw, pipeline.AREA_SOURCES)})
     assert key_before != key_after
 
 
@@ -91,7 +87,7 @@ def test_catchment_key_follows_the_settings(prepared):
         config.with_overrides(base, preset="equal_size"),
     ):
         keys.add(
-            pipeline.stage_key(
+            cache.stage_key(
                 {
                     "areas": _key(areas_dir),
                     "teams": scenario.teams,

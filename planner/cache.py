@@ -1,0 +1,87 @@
+"""The cache of intermediate products in data/processed/.
+
+Each cached product is a directory written atomically (built beside its final
+place, swapped in when complete) with a `stage.json` holding the key of the
+inputs it was made from: the sha256 of every raw file it read, the settings
+that shape it and a hash of the code of the stages involved. A product whose
+key differs is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import planner
+from planner import download, sources
+from planner.errors import PlannerError
+from planner.fsutil import atomic_directory, sha256_file
+
+log = logging.getLogger("planner")
+
+STAGE_FILE = "stage.json"
+PACKAGE_DIR = Path(planner.__file__).resolve().parent
+
+
+def code_hash(*modules: str) -> str:
+    """Hash of the named stage modules' source, so a code change invalidates their products.
+
+    A name may be a package directory: every .py file in it counts, sorted by name.
+    """
+    digest = hashlib.sha256(planner.__version__.encode())
+    for module in sorted(modules):
+        package = PACKAGE_DIR / module
+        files = sorted(package.glob("*.py")) if package.is_dir() else [package.with_suffix(".py")]
+        for file in files:
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def stage_key(parts: dict[str, object]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _cached(directory: Path, key: str) -> bool:
+    marker = directory / STAGE_FILE
+    if not marker.exists():
+        return False
+    try:
+        return json.loads(marker.read_text())["key"] == key
+    except (ValueError, KeyError):
+        return False
+
+
+def cached_stage(directory: Path, key: str, build: Callable[[Path], None], label: str) -> bool:
+    """Build `directory` with `build(staging)` unless its stage.json already has `key`.
+
+    Returns True when the product was rebuilt.
+    """
+    if _cached(directory, key):
+        log.info("%s: up to date (%s)", label, directory)
+        return False
+    log.info("%s: building", label)
+    with atomic_directory(directory) as staging:
+        build(staging)
+        (staging / STAGE_FILE).write_text(json.dumps({"key": key}, indent=2) + "\n")
+    return True
+
+
+def raw_checksums(raw_dir: Path, names: Iterable[str]) -> dict[str, str]:
+    """sha256 of each raw input present (from the fetch manifest, which fetch keeps current)."""
+    recorded = {
+        rel: str(entry.get("sha256"))
+        for rel, entry in download.load_manifest(raw_dir)["files"].items()
+        if isinstance(entry, dict) and entry.get("sha256")
+    }
+    sums: dict[str, str] = {}
+    for name in names:
+        try:
+            path = sources.locate(name, raw_dir)
+        except PlannerError:
+            continue
+        rel = path.relative_to(raw_dir).as_posix()
+        sums[rel] = recorded.get(rel) or sha256_file(path)
+    return sums

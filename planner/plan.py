@@ -1,0 +1,26 @@
+"""The plan: everything the exports and maps are made from, as one object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import pandas as pd
+
+from planner import config
+from planner.adjacency import Adjacency
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the exports and maps are made from."""
+
+    scenario: config.Scenario
+    areas: gpd.GeoDataFrame
+    adjacency: Adjacency
+    catchments: gpd.GeoDataFrame
+    assignment: pd.DataFrame
+    icb_quality: pd.DataFrame
+    plan: pd.DataFrame
+    team_costs: pd.DataFrame
+    national: pd.DataFrame
