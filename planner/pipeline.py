@@ -30,19 +30,22 @@ from planner import (
     download,
     partition,
     phasing,
+    provenance,
     tables,
 )
 from planner import areas as areas_stage
 from planner import maps as map_pages
 from planner.adjacency import Adjacency
-from planner.cache import STAGE_FILE, cached_stage, code_hash, raw_checksums, stage_key
+from planner.cache import cached_stage, code_hash, raw_checksums, stage_key, stage_key_of
 from planner.errors import PlannerError
-from planner.fsutil import atomic_directory
+from planner.fsutil import atomic_directories, atomic_directory
 from planner.plan import Plan
+from planner.provenance import MANIFEST_NAME
 
 log = logging.getLogger("planner")
 logging.getLogger("pyogrio").setLevel(logging.WARNING)  # "Created N records" is noise to users
 
+COMMIT_JOURNAL = ".planner-commit.json"
 GPKG_DATE = "2000-01-01T00:00:00.000Z"
 AREA_SOURCES = ("lsoa_boundaries", "lookup", "population", "imd", "under3_msoa")
 
@@ -175,10 +178,6 @@ class PlanOptions:
         )
 
 
-def _stage_key_of(directory: Path) -> str:
-    return json.loads((directory / STAGE_FILE).read_text())["key"]
-
-
 def build_catchments(
     areas: gpd.GeoDataFrame, adjacency: Adjacency, scenario: config.Scenario
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -201,7 +200,7 @@ def catchments_stage(workspace: Workspace, areas_dir: Path, scenario: config.Sce
     directory = workspace.processed / "catchments"
     key = stage_key(
         {
-            "areas": _stage_key_of(areas_dir),
+            "areas": stage_key_of(areas_dir),
             "teams": scenario.teams,
             "preset": scenario.partition_preset,
             "tolerance": scenario.partition_tolerance,
@@ -252,8 +251,18 @@ def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
     if options.readiness is not None:
         # Check the user's file before any stage writes to the cache.
         phasing.read_readiness(options.readiness, expected_codes(areas, scenario))
+    record = provenance.record(
+        scenario=scenario,
+        scenario_path=options.scenario,
+        readiness_path=options.readiness,
+        seed_given=options.seed is not None,
+        preset_given=options.preset is not None,
+        raw_dir=workspace.raw,
+        dataset_names=AREA_SOURCES,
+    )
     catchment_dir = catchments_stage(workspace, areas_dir, scenario)
     table, assignment, icb_quality = load_catchments(catchment_dir)
+    warn_outside_tolerance(table, scenario.partition_tolerance)
     readiness = None
     if options.readiness is not None:
         known = phasing.known_area_codes(areas, table)
@@ -263,14 +272,34 @@ def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
     plan = costs.attach_costs(plan, team_costs, scenario)
     national = costs.national_table(team_costs, scenario)
     return Plan(
-        scenario, areas, adjacency, table, assignment, icb_quality, plan, team_costs, national
+        scenario,
+        areas,
+        adjacency,
+        table,
+        assignment,
+        icb_quality,
+        plan,
+        team_costs,
+        national,
+        record,
     )
 
 
-VINTAGE = (
-    "Data: Census 2021 population (ONS), LSOA 2021 boundaries, ONS/NHS lookups April 2024, "
-    "English Indices of Deprivation 2025"
-)
+def warn_outside_tolerance(table: pd.DataFrame, tolerance: float) -> list[str]:
+    """Catchments the partition could not bring within the tolerance, each named in a warning."""
+    outside = table.loc[table["deviation_pct"].abs() > tolerance * 100 + 1e-9]
+    names = [
+        f"{row.team_id} {row.name} ({row.deviation_pct:+.2f}%)"
+        for row in outside.sort_values("team_id").itertuples(index=False)
+    ]
+    if names:
+        log.warning(
+            "%d catchment(s) are outside the tolerance of ±%s%%: %s",
+            len(names),
+            f"{tolerance * 100:g}",
+            ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else ""),
+        )
+    return names
 
 
 def write_planner_exports(directory: Path, result: Plan) -> None:
@@ -303,33 +332,125 @@ def write_planner_exports(directory: Path, result: Plan) -> None:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
 
-def run(workspace: Workspace, options: PlanOptions, exports: bool = True, maps: bool = True) -> str:
-    """Build the plan, then swap in exports/ and maps/ (each only once complete)."""
-    result = make_plan(workspace, options)
-    if exports:
-        log.info("exports: writing %s", workspace.exports)
-        with atomic_directory(workspace.exports) as staging:
-            write_planner_exports(staging, result)
-    if maps:
-        log.info("maps: writing %s", workspace.maps)
-        with atomic_directory(workspace.maps) as staging:
-            map_pages.write_maps(
-                staging,
-                result.plan,
-                result.areas,
-                result.assignment,
-                result.scenario.years,
-                VINTAGE,
-            )
-    summary = tables.summary_text(result.plan, result.national, result.scenario)
-    written = []
-    if exports:
-        written.append(
-            f"Exports for planners: {workspace.exports}/ (teams.csv, lsoa_to_team.csv, catchments.gpkg, …)"
+# ---------------------------------------------------------------- the recorded plan
+
+RECORD_FILES = ("plan.parquet", "assignment.parquet", MANIFEST_NAME)
+
+
+def record_dir(workspace: Workspace) -> Path:
+    """data/processed/plan: the plan the current exports show, which `planner maps` draws."""
+    return workspace.processed / "plan"
+
+
+def write_record(directory: Path, result: Plan, manifest: dict) -> None:
+    plan = pd.DataFrame(result.plan.drop(columns="geometry", errors="ignore"))
+    plan.to_parquet(directory / "plan.parquet", index=False)
+    result.assignment.to_parquet(directory / "assignment.parquet", index=False)
+    (directory / MANIFEST_NAME).write_text(provenance.manifest_text(manifest))
+
+
+@dataclass(frozen=True)
+class RecordedPlan:
+    """What the maps are drawn from: the recorded plan, its provenance and the areas."""
+
+    plan: pd.DataFrame
+    assignment: pd.DataFrame
+    areas: gpd.GeoDataFrame
+    provenance: provenance.Provenance
+
+
+def load_record(workspace: Workspace) -> RecordedPlan:
+    """The recorded plan, checked to be whole and made from the areas now cached."""
+    directory = record_dir(workspace)
+    fix = "run `planner plan` (or `planner run`) to make the plan first"
+    if not all((directory / name).is_file() for name in RECORD_FILES):
+        raise PlannerError("no recorded plan to draw", file=directory, fix=fix)
+    try:
+        manifest = json.loads((directory / MANIFEST_NAME).read_text())
+        plan = pd.read_parquet(directory / "plan.parquet")
+        assignment = pd.read_parquet(directory / "assignment.parquet")
+    except (OSError, ValueError) as exc:
+        raise PlannerError(
+            f"the recorded plan is unreadable ({exc})", file=directory, fix=fix
+        ) from exc
+    areas_dir = workspace.processed / "areas"
+    if manifest.get("areas_key") != (
+        stage_key_of(areas_dir) if (areas_dir / "stage.json").exists() else None
+    ):
+        raise PlannerError(
+            "the recorded plan was made from other small-area data than data/processed holds",
+            file=directory,
+            fix=fix,
         )
+    areas, _ = load_areas(areas_dir)
+    manifest.pop("created", None)
+    manifest.pop("areas_key", None)
+    return RecordedPlan(plan, assignment, areas, provenance.Provenance(manifest))
+
+
+def draw_maps(directory: Path, plan: pd.DataFrame, areas, assignment, record) -> None:
+    """The HTML maps of one plan, with its provenance in every footer and in manifest.json."""
+    map_pages.write_maps(
+        directory, plan, areas, assignment, record.manifest["years"], record.line()
+    )
+    (directory / MANIFEST_NAME).write_text(provenance.manifest_text(record.manifest))
+
+
+def run(workspace: Workspace, options: PlanOptions, *, maps: bool = True) -> str:
+    """Make the plan, then commit its record, exports and (optionally) maps together.
+
+    Everything is built in staging first; the folders are swapped in together
+    at the end, so a failure at any point leaves the previous outputs whole.
+    """
+    result = make_plan(workspace, options)
+    record = result.provenance
+    manifest = {**record.with_time(), "areas_key": stage_key_of(workspace.processed / "areas")}
+    folders = [record_dir(workspace), workspace.exports] + ([workspace.maps] if maps else [])
+    with atomic_directories(*folders, journal=workspace.root / COMMIT_JOURNAL) as staging:
+        write_record(staging[0], result, manifest)
+        log.info("exports: writing %s", workspace.exports)
+        write_planner_exports(staging[1], result)
+        exported = {k: v for k, v in manifest.items() if k != "areas_key"}
+        (staging[1] / MANIFEST_NAME).write_text(provenance.manifest_text(exported))
+        if maps:
+            log.info("maps: writing %s", workspace.maps)
+            draw_maps(staging[2], result.plan, result.areas, result.assignment, record)
+    lines = [*record.summary_lines()]
+    lines.append(tables.summary_text(result.plan, result.national, result.scenario).rstrip("\n"))
+    lines.append(
+        f"Exports for planners: {workspace.exports}/ (teams.csv, lsoa_to_team.csv, "
+        "catchments.gpkg, manifest.json, …)"
+    )
     if maps:
-        written.append(f"Maps for commissioners: {workspace.maps / 'index.html'}")
-    return "\n".join([summary.rstrip("\n"), *written])
+        lines.append(f"Maps for commissioners: {workspace.maps / 'index.html'}")
+    else:
+        lines.extend(stale_maps_warning(workspace, record.plan_id))
+    return "\n".join(lines)
+
+
+def stale_maps_warning(workspace: Workspace, plan_id: str) -> list[str]:
+    """Say so when maps/ shows another plan than the exports (after `plan` or `run --no-maps`)."""
+    shown = provenance.recorded_plan_id(workspace.maps)
+    if not workspace.maps.exists() or shown == plan_id:
+        return []
+    message = (
+        f"maps/ still show {'plan ' + shown if shown else 'an earlier plan'}, not plan {plan_id}: "
+        "run `planner maps` to draw this one"
+    )
+    log.warning(message)
+    return [f"Warning: {message}"]
+
+
+def maps_only(workspace: Workspace) -> str:
+    """Draw the recorded plan (never re-plan): the maps then show exactly what exports/ shows."""
+    recorded = load_record(workspace)
+    log.info("maps: writing %s for plan %s", workspace.maps, recorded.provenance.plan_id)
+    with atomic_directory(workspace.maps) as staging:
+        draw_maps(staging, recorded.plan, recorded.areas, recorded.assignment, recorded.provenance)
+    return (
+        f"Maps of plan {recorded.provenance.plan_id} for commissioners: "
+        f"{workspace.maps / 'index.html'}"
+    )
 
 
 def validate_files(

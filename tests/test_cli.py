@@ -33,7 +33,7 @@ import pytest
 import shapely
 from conftest import link_mirror
 
-from planner import config, pipeline
+from planner import cache, config, runlock
 
 TIMEOUT = 600
 OUTPUTS = ("exports", "maps", "data/processed")
@@ -65,7 +65,7 @@ def snapshot(root: Path) -> dict[str, str]:
     result = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if rel == "data/raw" or rel.startswith("data/raw/"):
+        if rel == "data/raw" or rel.startswith("data/raw/") or rel == runlock.LOCK_NAME:
             continue
         if path.is_dir():
             result[rel + "/"] = "dir"
@@ -94,7 +94,7 @@ def error_line(stderr: str) -> str:
 def code_state() -> str:
     """Hash of the planner package's source (the stage cache keys on it)."""
     digest = hashlib.sha256()
-    for path in sorted(pipeline.PACKAGE_DIR.glob("*.py")):
+    for path in sorted(cache.PACKAGE_DIR.glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

@@ -18,7 +18,7 @@ import pytest
 import shapely
 from browser_assets import CHROMIUM_ARGS, asset_dir, console_problem, missing_assets, route_assets
 
-from planner import maps, pipeline
+from planner import maps
 from planner.errors import PlannerError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ PAGES = ["index.html", f"region/{NORTH_EAST_YORKS}.html", f"icb/{WEST_YORKSHIRE}
 
 
 YEARS = ["2022/23", "2023/24", "2024/25", "2025/26"]
-VINTAGE = pipeline.VINTAGE.removeprefix("Data: ")
+VINTAGE = "Census 2021 population (ONS), LSOA 2021 boundaries, ONS/NHS lookups April 2024"
 
 
 def _subset(national_plan, icbs: list[str] | None):
