@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import signal
+import sys
 from dataclasses import dataclass
+from multiprocessing.pool import AsyncResult
 from typing import Literal
 
 import geopandas as gpd
@@ -70,12 +73,66 @@ def area_centres(areas: pd.DataFrame) -> np.ndarray | None:
     return np.column_stack([shapely.get_x(points), shapely.get_y(points)])
 
 
-def _run_region(code: str, job: tuple | None, future) -> np.ndarray:
+def _run_region(code: str, job: tuple | None, future: AsyncResult | None) -> np.ndarray:
     """One ICB's labels, serially or from a worker; user errors name the ICB."""
     try:
-        return _region_job(job) if future is None else future.result()
+        return _region_job(job) if future is None else future.get()
     except PlannerError as err:
         raise PlannerError(f"ICB {code}: {err.detail}", row=code, fix=err.fix) from err
+
+
+# Seconds between two looks at a running worker job: the main process answers a
+# signal (SIGTERM turned into an exit by planner.cli) only between such waits.
+POLL_SECONDS = 0.2
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def worker_start(parent: int) -> None:
+    """Worker initializer: die with the parent, whatever kills it; take SIGTERM by default.
+
+    The CLI blocks SIGTERM in the main process (see planner.cli); a forked
+    worker inherits that mask, so it would outlive a killed parent and ignore
+    the pool's own terminate.  On Linux the kernel sends the worker SIGKILL
+    when its parent dies (prctl PR_SET_PDEATHSIG); a parent already gone
+    before that call is caught by comparing the parent's pid.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+def _solve_in_workers(
+    jobs: dict[str, tuple], order: list[str], workers: int
+) -> dict[str, np.ndarray]:
+    """Each ICB in a forked worker; waits in short steps so a signal reaches the main thread.
+
+    On any exit other than success (an error, or SIGTERM turned into SystemExit)
+    the workers are killed at once rather than left to finish their ICB.
+    """
+    ctx = multiprocessing.get_context("fork")
+    before = set(multiprocessing.active_children())
+    pool = ctx.Pool(workers, initializer=worker_start, initargs=(os.getpid(),))
+    mine = set(multiprocessing.active_children()) - before
+    try:
+        pending = {code: pool.apply_async(_region_job, (jobs[code],)) for code in order}
+        results = {}
+        for code in jobs:
+            while not pending[code].ready():
+                pending[code].wait(POLL_SECONDS)
+            results[code] = _run_region(code, None, pending[code])
+        pool.close()
+        pool.join()
+        return results
+    finally:
+        for process in mine:
+            if process.is_alive():
+                process.kill()
+        pool.terminate()
 
 
 def partition_england(
@@ -88,7 +145,7 @@ def partition_england(
     """Catchment number (0..k-1 within its ICB) for every area, indexed like `areas`.
 
     ICBs are independent, so with workers > 1 they are solved in a pool of
-    forked processes, largest first for load balance.  Each ICB's result
+    forked processes (which die with this one), largest first for load balance.  Each ICB's result
     depends only on its own arrays and the seed, and results are merged in ICB
     order, so the labels equal a serial run (workers=1: no pool).
     Default: min(2, CPU count).
@@ -137,10 +194,7 @@ def partition_england(
     else:
         # Largest first: big ICBs dominate the wall time, so they start early.
         order = sorted(jobs, key=lambda c: (-len(region_rows[c]), c))
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
-            futures = {code: pool.submit(_region_job, jobs[code]) for code in order}
-            results = {code: _run_region(code, None, futures[code]) for code in jobs}
+        results = _solve_in_workers(jobs, order, min(workers, len(jobs)))
     out = np.full(len(areas), -1, dtype=np.int64)
     for code in jobs:  # merged in ICB order
         out[region_rows[code]] = results[code]
