@@ -65,6 +65,8 @@ DECIMALS = {
     "mean_catchment": 0,
     "distance_m": 1,
 }
+# First characters that make a spreadsheet treat a cell as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 PRIORITY_COLUMNS = [
     "rank",
     "team_id",
@@ -205,16 +207,34 @@ def _fixed(value: float, decimals: int) -> str:
     return f"{q:f}"
 
 
+def neutralise(cell: object) -> object:
+    """A text cell a spreadsheet would run as a formula, made inert (OWASP CSV injection).
+
+    Text starting with = + - @, tab or carriage return gets a leading single
+    quote, which spreadsheets show as text; anything else (and every
+    non-string, so a negative number stays a number) is returned unchanged.
+    """
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
 def to_csv_text(frame: pd.DataFrame) -> str:
-    """Deterministic CSV: fixed decimals per column (DECIMALS), no index, '\\n' endings."""
+    """Deterministic CSV: fixed decimals per column (DECIMALS), no index, '\\n' endings.
+
+    Numeric columns are written as numbers; every text cell goes through
+    `neutralise`, so user text (notes, names, codes) can never be a formula.
+    """
     out = pd.DataFrame(index=frame.index)
     for col in frame.columns:
         series = frame[col]
         if pd.api.types.is_float_dtype(series):
             d = DECIMALS.get(col, 0 if col.startswith("babies_") else 2)
             out[col] = [_fixed(v, d) for v in series]
-        else:
+        elif pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             out[col] = series
+        else:
+            out[col] = [neutralise(v) for v in series]
     return out.to_csv(index=False, lineterminator="\n")
 
 
@@ -254,6 +274,9 @@ def readme_text(tables: Mapping[str, pd.DataFrame], scenario: Scenario) -> str:
         "  teams_* columns are team-equivalents (fractions where a team spans districts).",
         "  Under-3s are estimated: each MSOA's Census 2021 count of children aged 0-2 is shared",
         "  across its LSOAs in proportion to population (unless a source gives ages by LSOA).",
+        "  Text cells (notes, rationale, names, codes) that begin with = + - @, a tab or a",
+        "  carriage return start with a single quote (') so that a spreadsheet shows them as",
+        "  text and never runs them as formulas (OWASP CSV injection); numbers are unchanged.",
         "  Money in teams.csv and the per-area files is given to the penny (unrounded sums,",
         "  rounded half-up only when written); national.csv is rounded to whole pounds.",
         "",

