@@ -61,6 +61,12 @@ DOMINANT_SHARE = 0.8
 COMPASS = ["East", "North-East", "North", "North-West", "West", "South-West", "South", "South-East"]
 
 
+def team_sort_key(team_id: str) -> tuple[str, int, str]:
+    """Sort key putting team ids in numeric order within their ICB (QOP-2 before QOP-10)."""
+    prefix, _, number = str(team_id).rpartition("-")
+    return (prefix, int(number), "") if number.isdigit() else (str(team_id), -1, str(team_id))
+
+
 def _centres(areas: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pts = shapely.point_on_surface(areas.geometry.to_numpy())
     weight = areas["population"].to_numpy(dtype=float)
