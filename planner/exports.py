@@ -8,8 +8,9 @@ a formula. Writing is atomic per file (a failure leaves the previous file).
 
 from __future__ import annotations
 
+import csv
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
+from planner.errors import PlannerError
 from planner.fsutil import atomic_file, atomic_path
 
 LICENCE = (
@@ -123,3 +125,47 @@ def write_geopackage(path: Path, frame: gpd.GeoDataFrame, *, layer: str) -> Path
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
     return path
+
+
+def read_csv_export(path: Path, required: Sequence[str], *, fix: str) -> pd.DataFrame:
+    """An earlier export read back as text, strictly: every cell as written, un-neutralised.
+
+    A missing file or column, or a row with more or fewer fields than the
+    header, is a PlannerError naming the file and row (spreadsheet numbering:
+    header = row 1); `fix` says what to give instead.
+    """
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.reader(handle, strict=True))
+    except FileNotFoundError as exc:
+        raise PlannerError("file not found", file=path, fix=fix) from exc
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise PlannerError(f"cannot read this CSV ({exc})", file=path, fix=fix) from exc
+    if not rows:
+        raise PlannerError("the file is empty", file=path, fix=fix)
+    header = rows[0]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise PlannerError(
+            "a column is missing",
+            file=path,
+            row=1,
+            field=missing[0],
+            value=",".join(header),
+            fix=fix,
+        )
+    if len(set(header)) != len(header):
+        raise PlannerError(
+            "a column appears twice", file=path, row=1, value=",".join(header), fix=fix
+        )
+    for n, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise PlannerError(
+                f"the row has {len(row)} fields but the header has {len(header)}",
+                file=path,
+                row=n,
+                fix=fix,
+            )
+    frame = pd.DataFrame(rows[1:], columns=header, dtype=object)
+    return frame.map(restore) if len(frame) else frame
