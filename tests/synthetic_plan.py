@@ -43,3 +43,19 @@ def synthetic_plan(
     plan = costs.attach_costs(plan, team_costs, s)
     national = costs.national_table(team_costs, s)
     return Plan(s, areas, adjacency, catch, assign, quality, plan, team_costs, national)
+
+
+def redrawn_assignment() -> pd.DataFrame:
+    """The synthetic country redrawn: most ICBs shifted by one LSOA (ids reversed), one scrambled."""
+    _, areas, old = synthetic_country()
+    rows = []
+    for icb, part in areas.merge(old, on="lsoa21cd").groupby("icb24cd", sort=True):
+        codes = part.sort_values("lsoa21cd")["lsoa21cd"].tolist()
+        prefix = part["team_id"].iloc[0].rpartition("-")[0]
+        k = len(codes) // 3
+        for i, code in enumerate(codes):
+            # Q10 scrambled: every team takes every k-th area; elsewhere shifted by one
+            # area and numbered from the other end
+            n = i % k if icb == "E54000010" else k - 1 - ((i + 1) // 3) % k
+            rows.append((code, f"{prefix}-{n + 1}"))
+    return pd.DataFrame(rows, columns=["lsoa21cd", "team_id"]).sort_values("lsoa21cd")

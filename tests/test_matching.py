@@ -7,28 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from synthetic import synthetic_country
-from synthetic_plan import synthetic_plan
+from synthetic_plan import redrawn_assignment, synthetic_plan
 
 from planner import matching, tables
 from planner.catchments import team_sort_key
 from planner.errors import PlannerError
-
-
-def redrawn_assignment() -> pd.DataFrame:
-    """The synthetic country redrawn: most ICBs shifted by one LSOA (ids reversed), one scrambled."""
-    _, areas, old = synthetic_country()
-    rows = []
-    for icb, part in areas.merge(old, on="lsoa21cd").groupby("icb24cd", sort=True):
-        codes = part.sort_values("lsoa21cd")["lsoa21cd"].tolist()
-        prefix = part["team_id"].iloc[0].rpartition("-")[0]
-        k = len(codes) // 3
-        for i, code in enumerate(codes):
-            # Q10 scrambled: every team takes every k-th area; elsewhere shifted by one
-            # area and numbered from the other end
-            n = i % k if icb == "E54000010" else k - 1 - ((i + 1) // 3) % k
-            rows.append((code, f"{prefix}-{n + 1}"))
-    return pd.DataFrame(rows, columns=["lsoa21cd", "team_id"]).sort_values("lsoa21cd")
 
 
 def best_old_team(old_csv: Path, new_csv: Path, areas: pd.DataFrame) -> pd.DataFrame:
