@@ -170,7 +170,10 @@ def _lad_shares(areas: pd.DataFrame, team: pd.Series) -> pd.DataFrame:
 def lads_text(shares: pd.DataFrame) -> pd.Series:
     """'Rutland 27%; Melton 73%'-style text per team, largest share first."""
     parts = shares.assign(
-        text=shares["lad"].map(place_name) + " " + (shares["share"] * 100).round(0).astype(int).astype(str) + "%"
+        text=shares["lad"].map(place_name)
+        + " "
+        + (shares["share"] * 100).round(0).astype(int).astype(str)
+        + "%"
     )
     return parts.groupby("team_id", sort=True)["text"].agg("; ".join)
 
@@ -306,7 +309,8 @@ def catchment_table(
     out = gpd.GeoDataFrame(
         table, geometry=list(geom_series.reindex(table["team_id"]).to_numpy()), crs=areas.crs
     )
-    out = out[CATCHMENT_COLUMNS].sort_values("team_id", kind="stable").reset_index(drop=True)
+    out = out[CATCHMENT_COLUMNS].sort_values("team_id", key=lambda s: s.map(team_sort_key))
+    out = out.reset_index(drop=True)
     assignment = (
         pd.DataFrame({"lsoa21cd": areas["lsoa21cd"].to_numpy(), "team_id": team.to_numpy()})
         .sort_values("lsoa21cd", kind="stable")

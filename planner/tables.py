@@ -212,11 +212,23 @@ def area_table(
         babies, on=["area_code", "year"], how="left"
     )
     value_cols = ["teams_operating", "teams_starting", "labour", "training", "cost", "babies"]
+    if "wte" in plan.columns:
+        out = out.merge(area_wte(plan, team_costs, by_people), on=["area_code", "year"], how="left")
+        value_cols.append("wte")
     out[value_cols] = out[value_cols].fillna(0.0)
     out["population"] = out["population"].astype("int64")
     order = {y: i for i, y in enumerate(years)}
     out = out.assign(_y=out["year"].map(order)).sort_values(["area_code", "_y"], kind="stable")
     return out.drop(columns="_y").reset_index(drop=True)
+
+
+def area_wte(plan: pd.DataFrame, team_costs: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
+    """area_code, year, wte: staff (WTE) of the teams operating in each area and year."""
+    wte = plan.set_index(plan["team_id"].astype(str))["wte"].astype(float)
+    active = team_costs[["team_id", "year"]].astype({"team_id": str})
+    merged = active.merge(shares, on="team_id")
+    merged["wte"] = merged["team_id"].map(wte) * merged["share"]
+    return merged.groupby(["area_code", "year"], sort=True)["wte"].agg(math.fsum).reset_index()
 
 
 def team_year_table(plan: pd.DataFrame, team_costs: pd.DataFrame, years: Sequence[str]):
@@ -249,12 +261,15 @@ def _finish(shown: pd.DataFrame, exact: pd.DataFrame, *, counts: Sequence[str]) 
     out["population_per_team"] = (exact["population"] / exact["teams_total"]).where(
         exact["teams_total"] > 0
     )
+    extra = ["wte"] if "wte" in exact.columns else []
+    for c in extra:
+        out[c] = exact[c]
     if list(counts) == TEAM_COUNTS:
         for c in TEAM_COUNTS:
             out[c] = exact[c].round().astype("int64")
-        return out[AREA_COLUMNS]
+        return out[AREA_COLUMNS + extra]
     out = out.rename(columns=dict(zip(TEAM_COUNTS, LAD_SHARES, strict=True)))
-    return out[LAD_COLUMNS]
+    return out[LAD_COLUMNS + extra]
 
 
 def _under3_shown(exact: pd.DataFrame, totals: pd.Series, parent: pd.Series | None) -> pd.Series:
@@ -332,6 +347,7 @@ def shown_tables(plan: Plan) -> dict[str, pd.DataFrame]:
             **{
                 c: [math.fsum(exact["region"].loc[exact["region"]["year"] == y, c]) for y in years]
                 for c in [*TEAM_COUNTS, "babies", "population", "under3"]
+                + (["wte"] if "wte" in exact["region"].columns else [])
             },
         }
     )
@@ -505,7 +521,9 @@ FILES = [
     ("costs_exact.csv", "the same figures unrounded (to the penny), for teams, ICBs,"),
     ("", "districts, regions and England (level column)"),
     ("region_<code>_priorities.csv", "each region's teams in priority order (wave-one"),
-    ("", "candidates); nhser24nm names the region"),
+    ("", "candidates); nhser24nm names the region; rank is the rank within the region,"),
+    ("", 'national_rank the rank in England; confirm says "to confirm" for a wave-one'),
+    ("", "place filled on need alone (no known service)"),
     ("lsoa_to_team.csv", "every LSOA 2021 and its team"),
     ("catchments.gpkg", "catchment polygons, EPSG:27700, with the teams.csv attributes"),
     ("catchment_quality.csv", "per catchment: population, deviation from the ICB's mean"),
@@ -527,7 +545,8 @@ NOTES = [
     "is split in costs_by_lad.csv: labour, training, cost and team_shares_* by the",
     "population of each district; babies by its under-3s. team_shares_* are fractions of",
     "teams (one decimal); teams_* elsewhere are whole teams. babies_per_1000_under3 and",
-    "population_per_team come from the unrounded figures.",
+    "population_per_team come from the unrounded figures. wte (when the plan sizes teams)",
+    "is the staff of the teams operating that year, split like the money.",
     "Under-3s are estimated: each MSOA's Census 2021 count of children aged 0-2 is shared",
     "across its LSOAs in proportion to population (unless a source gives ages by LSOA).",
     "Text cells (notes, rationale, names, codes) that begin with = + - @, a tab or a",

@@ -183,6 +183,12 @@ def test_teams_csv_carries_new_plan_columns() -> None:
     extra["region_rank"] = regions.max() + 1 - regions  # reversed, to see it is used
     built = tables.build_tables(dataclasses.replace(plan, plan=extra))
     assert {"wte", "cluster_id", "wave_basis", "region_rank"} <= set(built["teams.csv"].columns)
+    # WTE of the teams operating each year, in every per-area table
+    active = plan.team_costs.groupby("year").size() * 5.13
+    for name in ("costs_by_icb.csv", "costs_by_lad.csv", "costs_by_region.csv"):
+        table = built[name]
+        table = table[table["area_code"] != tables.ENGLAND[0]]
+        assert table.groupby("year")["wte"].sum().to_dict() == pytest.approx(active.to_dict())
     london = built["region_E40000003_priorities.csv"]
     assert list(london["rank"]) == sorted(london["rank"])
     assert london["national_rank"].is_monotonic_decreasing
