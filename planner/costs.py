@@ -281,6 +281,13 @@ def _bounded_shares(weights: pd.Series, total: int, low: int, high: int) -> dict
         if low <= base[i] + step <= high:
             base[i] += step
             left -= step
+    if left:
+        raise PlannerError(
+            f"cannot share {total} size units within the bounds",
+            field="team.sizing_min / team.sizing_max",
+            value=(low, high),
+            fix="widen the bounds so that sizing_min <= 1 <= sizing_max",
+        )
     return {t: int(b) for t, b in zip(ids, base, strict=True)}
 
 
