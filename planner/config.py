@@ -16,10 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner import apportion
 from planner.errors import PlannerError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 SCENARIOS_DIR = REPO_DIR / "scenarios"
@@ -27,6 +30,11 @@ DEFAULT_SCENARIO_PATH = SCENARIOS_DIR / "proposal-2021.toml"
 
 READINESS_LEVELS = ("operating", "emerging", "none")  # best first
 PARTITION_PRESETS = {"la_aligned": 0.10, "equal_size": 0.005}
+TEAM_SIZINGS = ("uniform", "need")
+WAVE_ONE_COSTINGS = ("full", "new")
+SEED_MAX = 2**32 - 1
+# One team-year beyond this many pounds is a typing slip (a pay point of 1e308), not a plan.
+TEAM_YEAR_COST_MAX = 1e12
 _YEAR_RE = re.compile(r"^(\d{4})/(\d{2})$")
 
 
@@ -87,11 +95,16 @@ class Scenario:
         "one per ~280,000 people, in four waves from 2022/23"
     )
     seed: int = 2021
-    # coverage
+    # coverage: teams=None means England's population / population_per_team (resolve_teams)
     population_per_team: int = 280_000
-    teams: int = 202
+    teams: int | None = 202
+    teams_from_population: bool = False
     # team and pay
     posts: tuple[Post, ...] = DEFAULT_POSTS
+    # "uniform": every team the posts above; "need": WTE and capacity scale with need per head
+    team_sizing: str = "uniform"
+    team_sizing_min: float = 0.75
+    team_sizing_max: float = 1.5
     pay_points: tuple[tuple[str, float], ...] = DEFAULT_PAY_POINTS
     # cost model
     oncost_uplift: float = 1.14
@@ -113,6 +126,7 @@ class Scenario:
     need_deprived_max_decile: int = 2
     regional_fair_shares: bool = True
     locks: tuple[tuple[str, int], ...] = ()
+    wave_one_without_service: str = "full"
     # catchments
     partition_preset: str = "la_aligned"
     partition_tolerance: float = 0.10
@@ -168,6 +182,13 @@ def with_overrides(
 ) -> Scenario:
     """Command-line overrides (--seed, --preset); a preset brings its own tolerance."""
     if seed is not None:
+        if not 0 <= seed <= SEED_MAX:
+            raise PlannerError(
+                f"a seed must be a whole number from 0 to {SEED_MAX:,}",
+                field="--seed",
+                value=seed,
+                fix=f"give e.g. --seed {Scenario.seed}",
+            )
         scenario = replace(scenario, seed=seed)
     if preset is not None:
         if preset not in PARTITION_PRESETS:
@@ -216,6 +237,74 @@ def largest_remainder(weights: list[float], total: int) -> list[int]:
     quotas = {k: Fraction(total) * Fraction(w) / wsum for k, w in zip(keys, weights, strict=True)}
     seats = apportion.largest_remainder(quotas, total)
     return [seats[k] for k in keys]
+
+
+def teams_for_population(population: int, population_per_team: int) -> int:
+    """England's population ÷ population per team, rounded half up (exact, no float noise)."""
+    return math.floor(Fraction(int(population), int(population_per_team)) + Fraction(1, 2))
+
+
+def resolve_teams(scenario: Scenario, areas: pd.DataFrame) -> Scenario:
+    """The scenario with its number of teams settled against the areas table.
+
+    Called once England's population is known (after the areas are read).
+    Without an explicit coverage.teams the number of teams is England's
+    population ÷ population_per_team, rounded; wave sizes that then no longer
+    add up are an error whose fix gives the scaled sizes. Either way the number
+    must allow one team per ICB and at most one per small area.
+    """
+    population = int(areas["population"].sum())
+    derived = scenario.teams is None
+    teams = (
+        teams_for_population(population, scenario.population_per_team)
+        if derived
+        else int(scenario.teams or 0)
+    )
+    icbs, small_areas = int(areas["icb24cd"].nunique()), len(areas)
+    if not icbs <= teams <= small_areas:
+        people = math.ceil(population / small_areas)
+        raise PlannerError(
+            f"{teams:,} teams cannot cover England's {icbs} ICBs (at least one team each) "
+            f"and {small_areas:,} small areas (at most one team each)",
+            file=scenario.source,
+            field="coverage.population_per_team" if derived else "coverage.teams",
+            value=scenario.population_per_team if derived else teams,
+            fix=(
+                f"give between {icbs} and {small_areas:,} teams "
+                f"(population_per_team between {people:,} and {population // icbs:,})"
+            ),
+        )
+    if not derived:
+        return scenario
+    sizes = list(scenario.wave_sizes)
+    if sum(sizes) != teams:
+        scaled = rescale_teams(scenario, teams).wave_sizes
+        raise PlannerError(
+            f"England's {population:,} people ÷ {scenario.population_per_team:,} per team "
+            f"give {teams} teams, but the wave sizes sum to {sum(sizes)}",
+            file=scenario.source,
+            field="waves",
+            value=sizes,
+            fix=(
+                f"set the [[waves]] teams to {', '.join(map(str, scaled))} (the same "
+                f"proportions, summing to {teams}), or give coverage.teams = {sum(sizes)}"
+            ),
+        )
+    return replace(scenario, teams=teams, teams_from_population=True)
+
+
+def describe_teams(scenario: Scenario, population: int) -> str:
+    """One line for the run summary: how many teams, and where the number comes from."""
+    derived = teams_for_population(population, scenario.population_per_team)
+    ratio = f"England's {population:,} people ÷ {scenario.population_per_team:,} per team"
+    if scenario.teams_from_population:
+        return f"{scenario.teams} teams: {ratio}"
+    if scenario.teams == derived:
+        return f"{scenario.teams} teams (coverage.teams; {ratio} gives the same)"
+    return (
+        f"{scenario.teams} teams, as coverage.teams says; {ratio} would give {derived} "
+        "(population_per_team is not used while teams is given)"
+    )
 
 
 # ----------------------------------------------------------------------------- loading
@@ -267,12 +356,18 @@ def _is_number(v: object) -> bool:
 Checker = Callable[[_Collector, str, Any], Any]
 
 
+def _show(x: float) -> str:
+    """1000000.0 -> '1,000,000'; 0.75 -> '0.75'."""
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:,}"
+
+
 def _number(
     *,
     minimum: float | None = 0.0,
     positive: bool = False,
     integer: bool = False,
     maximum: float | None = None,
+    money: bool = False,
 ) -> Checker:
     def check(c: _Collector, key: str, v: Any) -> Any:
         kind = "a whole number" if integer else "a number"
@@ -291,11 +386,19 @@ def _number(
             c.add(key, "must be greater than zero", v, "give a positive value")
             return None
         if minimum is not None and v < minimum:
-            what = "money cannot be negative" if minimum == 0 else f"must be at least {minimum}"
-            c.add(key, what, v, f"give a value of at least {minimum}")
+            if minimum == 0:
+                what = "money cannot be negative" if money else "cannot be negative"
+            else:
+                what = f"must be at least {_show(minimum)}"
+            c.add(key, what, v, f"give a value of at least {_show(minimum)}")
             return None
         if maximum is not None and v > maximum:
-            c.add(key, f"must be at most {maximum}", v, f"give a value of at most {maximum}")
+            c.add(
+                key,
+                f"must be at most {_show(maximum)}",
+                v,
+                f"give a value of at most {_show(maximum)}",
+            )
             return None
         return int(v) if integer else float(v)
 
@@ -390,7 +493,7 @@ def _table(
 
 
 def _post(c: _Collector, key: str, v: Any) -> Any:
-    spec = {"role": _string(), "band": _string(), "wte": _number(positive=True)}
+    spec = {"role": _string(), "band": _string(), "wte": _number(positive=True, maximum=100)}
     t = _table(c, key, v, spec, required=("role", "band", "wte"))
     return None if t is None else Post(t["role"], t["band"], t["wte"])
 
@@ -407,7 +510,8 @@ def _pay_points(c: _Collector, key: str, v: Any) -> Any:
             key, "must be a table of band = annual salary", v, 'write e.g. [pay_points] "7" = 40894'
         )
         return None
-    out = {b: _number(positive=True)(c, f"{key}.{b}", s) for b, s in v.items()}
+    pay = _number(positive=True, maximum=1_000_000, money=True)
+    out = {b: pay(c, f"{key}.{b}", s) for b, s in v.items()}
     return None if any(x is None for x in out.values()) else tuple(out.items())
 
 
@@ -424,25 +528,42 @@ _SECTIONS: dict[str, dict[str, tuple[str, Checker]]] = {
     "": {
         "name": ("name", _string()),
         "description": ("description", _string()),
-        "seed": ("seed", _number(integer=True)),
+        "seed": ("seed", _number(integer=True, maximum=SEED_MAX)),
     },
     "coverage": {
-        "population_per_team": ("population_per_team", _number(integer=True, positive=True)),
+        "population_per_team": (
+            "population_per_team",
+            _number(integer=True, positive=True, maximum=100_000_000),
+        ),
         "teams": ("teams", _number(integer=True, positive=True)),
     },
-    "team": {"posts": ("posts", _list_of(_post, min_len=1))},
+    "team": {
+        "posts": ("posts", _list_of(_post, min_len=1)),
+        "sizing": ("team_sizing", _string(TEAM_SIZINGS)),
+        "sizing_min": ("team_sizing_min", _number(positive=True, maximum=1.0)),
+        "sizing_max": ("team_sizing_max", _number(minimum=1.0, maximum=10.0)),
+    },
     "pay_points": {},  # free keys (bands), handled by _pay_points
     "costs": {
-        "oncost_uplift": ("oncost_uplift", _number(positive=True)),
-        "pay_growth": ("pay_growth", _number(positive=True)),
+        "oncost_uplift": ("oncost_uplift", _number(positive=True, maximum=10.0)),
+        "pay_growth": ("pay_growth", _number(positive=True, maximum=10.0)),
         "starting_labour_share": ("starting_labour_share", _number(maximum=1.0)),
-        "training_first_year": ("training_first_year", _number()),
-        "training_second_year": ("training_second_year", _number()),
-        "development_programme": ("development_programme", _list_of(_number())),
+        "training_first_year": (
+            "training_first_year",
+            _number(maximum=1_000_000_000, money=True),
+        ),
+        "training_second_year": (
+            "training_second_year",
+            _number(maximum=1_000_000_000, money=True),
+        ),
+        "development_programme": (
+            "development_programme",
+            _list_of(_number(maximum=1_000_000_000_000, money=True)),
+        ),
     },
     "capacity": {
-        "babies_full_year": ("babies_full_year", _number(integer=True)),
-        "babies_first_year": ("babies_first_year", _number(integer=True)),
+        "babies_full_year": ("babies_full_year", _number(integer=True, maximum=1_000_000)),
+        "babies_first_year": ("babies_first_year", _number(integer=True, maximum=1_000_000)),
     },
     "years": {
         "labels": ("years", _list_of(_year, min_len=1)),
@@ -457,6 +578,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, Checker]]] = {
     "phasing": {
         "regional_fair_shares": ("regional_fair_shares", _boolean),
         "locks": ("locks", _locks),
+        "wave_one_without_service": ("wave_one_without_service", _string(WAVE_ONE_COSTINGS)),
     },
     "partition": {
         "preset": ("partition_preset", _string(tuple(PARTITION_PRESETS))),
@@ -535,6 +657,9 @@ def _parse(path: Path) -> tuple[Scenario | None, list[PlannerError]]:
                 "{...}" if isinstance(content, dict) else content,
                 f"remove it or correct the spelling; known: {', '.join(known)}",
             )
+    coverage = data.get("coverage")
+    if isinstance(coverage, dict) and "population_per_team" in coverage and "teams" not in coverage:
+        values["teams"] = None  # follows from England's population (resolve_teams)
     if "partition_tolerance" not in values and "partition_preset" in values:
         values["partition_tolerance"] = PARTITION_PRESETS[values["partition_preset"]]
     if c.errors:
@@ -575,7 +700,7 @@ def _cross_check(s: Scenario, c: _Collector) -> None:
             "give at most one amount per year (missing years are £0)",
         )
     total = sum(s.wave_sizes)
-    if total != s.teams:
+    if s.teams is not None and total != s.teams:
         c.add(
             "waves",
             f"wave sizes sum to {total} but coverage.teams is {s.teams}",
@@ -607,6 +732,7 @@ def _cross_check(s: Scenario, c: _Collector) -> None:
                 p.band,
                 f"add it to [pay_points] or use one of {', '.join(bands)}",
             )
+    _check_cost_scale(s, c)
     if s.babies_first_year > s.babies_full_year:
         c.add(
             "capacity.babies_first_year",
@@ -622,6 +748,27 @@ def _cross_check(s: Scenario, c: _Collector) -> None:
                 wave,
                 f"lock to a wave between 1 and {len(s.waves)}",
             )
+
+
+def _check_cost_scale(s: Scenario, c: _Collector) -> None:
+    """One team-year of labour must stay a sane sum of money in every year (no overflow)."""
+    bands = dict(s.pay_points)
+    if any(p.band not in bands for p in s.posts):
+        return  # reported on its own
+    log_cost = (
+        math.log10(s.salary_bill)
+        + math.log10(s.oncost_uplift)
+        + (len(s.years) - 1) * math.log10(s.pay_growth)
+    )
+    if log_cost > math.log10(TEAM_YEAR_COST_MAX):
+        c.add(
+            "team.posts",
+            f"one team-year of labour would cost about £1e{log_cost:.0f} in {s.years[-1]} "
+            f"(salary bill £{s.salary_bill:,.0f} × on-costs × pay growth), beyond any budget",
+            [p.wte for p in s.posts],
+            "check the WTE of each post, the [pay_points], costs.oncost_uplift and "
+            "costs.pay_growth (pounds a year, e.g. 40894)",
+        )
 
 
 def validate_scenario_file(path: str | Path) -> list[PlannerError]:
