@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-
 #: Braces as character references: branca compiles the text of every rendered
 #: folium element as a Jinja template, and each Jinja delimiter starts with `{`.
 _BRACES = str.maketrans({"{": "&#123;", "}": "&#125;"})
