@@ -18,7 +18,15 @@ from planner import cache, download, pipeline
 from planner.download import fetch, load_manifest, parse_mirror_manifest
 from planner.errors import PlannerError
 from planner.fsutil import sha256_file
-from planner.sources import DATASETS, LOOKUP_COLUMNS, Dataset, OnlinePart, check_columns, locate
+from planner.sources import (
+    DATASETS,
+    LOOKUP_COLUMNS,
+    PLAN_INPUTS,
+    Dataset,
+    OnlinePart,
+    check_columns,
+    locate,
+)
 
 FAST = {"progress": False, "backoff_factor": 0.001, "timeout": 5}
 
@@ -128,7 +136,9 @@ def test_repeated_feature_is_an_error_not_deduplicated(tmp_path: Path) -> None:
 def test_arcgis_error_json_is_reported(tmp_path: Path) -> None:
     with (
         FakeServer(services={}) as srv,
-        pytest.raises(PlannerError, match=r"HTTP 404.*Fix: the service or file may have moved"),
+        pytest.raises(
+            PlannerError, match=r"Gone: HTTP 404.*renamed or moved.*sources.py, dataset 'things'"
+        ),
     ):
         fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer("Gone")), **FAST)
 
@@ -202,16 +212,21 @@ def test_connection_reset_mid_file_keeps_nothing(tmp_path: Path) -> None:
     assert _leftovers(tmp_path / "files") == []
 
 
-def test_checksum_mismatch_keeps_the_old_file(tmp_path: Path) -> None:
-    old = _with_old_file(tmp_path)
+def test_a_revised_file_is_a_warning_naming_it_not_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     released = _sha(b"what the publisher released\n")
     with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        part = _file(srv.file_url("data.csv"), expected_sha256=released)
-        with pytest.raises(PlannerError, match=r"sha256 .* differs from the expected"):
-            fetch(tmp_path, datasets=_dataset(part), **FAST)
-    assert (tmp_path / "files/data.csv").read_bytes() == old
+        part = _file(srv.file_url("data.csv"), expected_sha256=released, expected_size=29)
+        with caplog.at_level(logging.WARNING):
+            manifest = fetch(tmp_path, datasets=_dataset(part), **FAST)
+    assert (tmp_path / "files/data.csv").read_bytes() == CSV_BODY
+    assert manifest["files"]["files/data.csv"]["sha256"] == _sha(CSV_BODY)
+    warning = caplog.text
+    assert "data.csv" in warning and "revised" in warning
+    assert f"size {len(CSV_BODY)} bytes, recorded 29" in warning
+    assert "dataset 'things'" in warning
     assert _leftovers(tmp_path / "files") == []
-    assert "files/data.csv" not in load_manifest(tmp_path)["files"]
 
 
 def test_zero_byte_file_is_an_error(tmp_path: Path) -> None:
@@ -318,8 +333,8 @@ def _lookup_services() -> dict[str, FakeService]:
     ]
     rgn = [{"LAD24CD": "E09000001", "LAD24NM": "City", "RGN24CD": "E12000007", "RGN24NM": "London"}]
     nhser = [
-        {"SICBL24CD": "E38000255", "ICB24CD": "E54000029", "NHSER24CD": "E40000003"}
-        | {"NHSER24NM": "London"}
+        {"SICBL23CD": "E38000255", "ICB23CD": "E54000029", "NHSER23CD": "E40000003"}
+        | {"NHSER23NM": "London"}
     ]
     parts = DATASETS["lookup"].online
     rows = dict(zip([p.name for p in parts], [icb, ward, oas, rgn, nhser], strict=True))
@@ -437,6 +452,7 @@ def test_real_mirror_small_dataset(tmp_path: Path, mirror_dir: Path) -> None:
 # downloaded; only missing ones go to the network.
 
 ONE_TRY = {**FAST, "retries": 1}
+ALL = list(DATASETS)  # the NHS region boundaries are fetched only when named
 POPULATION = DATASETS["population"].mirror_path
 NHSER = DATASETS["nhser_boundaries"]
 
@@ -453,7 +469,7 @@ def test_fetch_without_mirror_keeps_the_files_already_there(
         manifest = download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
         assert srv.total_hits() == 0
     files = manifest["files"]
-    assert sorted(files) == sorted(d.mirror_path for d in DATASETS.values())
+    assert sorted(files) == sorted(DATASETS[n].mirror_path for n in PLAN_INPUTS)
     for rel, record in files.items():
         assert record["sha256"] == sha256_file(raw / rel)
         assert record["source"] == "found in the raw folder"
@@ -494,7 +510,7 @@ def test_only_the_missing_dataset_is_downloaded(mirror_dir: Path, tmp_path: Path
     part = NHSER.online[0]
     rows = [{"FID": i + 1, "NHSER24CD": f"E4000000{i}", "NHSER24NM": f"R{i}"} for i in range(7)]
     with FakeServer(services={str(part.service): FakeService(rows)}) as srv:
-        manifest = download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
+        manifest = download.fetch(raw, names=ALL, base_url=srv.base_url, **ONE_TRY)
         asked = {path for path, _ in srv.log}
     assert asked and all(str(part.service) in path for path in asked)
     saved = raw / part.download_path
@@ -519,15 +535,27 @@ def test_connection_reset_on_an_arcgis_query_keeps_nothing(
     part = NHSER.online[0]
     service = FakeService(_nhser_rows(), max_record_count=3)
     with FakeServer(services={str(part.service): service}) as srv:
-        srv.add_fault(srv.query_path(str(part.service)), Fault("reset"))
-        with pytest.raises(PlannerError, match=r"NHS_England_Regions.*Fix: retry later"):
-            download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
+        srv.add_fault(srv.query_path(str(part.service)), Fault("reset"), times=2)
+        with pytest.raises(
+            PlannerError, match=r"(?s)1 of 9 .*NHS_England_Regions.*after 1 retries.*reset.*retry later"
+        ):
+            download.fetch(raw, names=ALL, base_url=srv.base_url, **ONE_TRY)
     assert not (raw / part.download_path).exists()
     assert not (raw / "ons").exists() or list((raw / "ons").iterdir()) == []
     recorded = download.load_manifest(raw)["files"]
-    # datasets are fetched in name order: those checked before the failure stay recorded
-    assert DATASETS["icb_boundaries"].mirror_path in recorded
-    assert POPULATION not in recorded
+    # one failure does not stop the others: every other dataset is recorded
+    assert sorted(recorded) == sorted(d.mirror_path for d in DATASETS.values() if d != NHSER)
+
+
+def test_a_reset_arcgis_answer_is_retried(mirror_dir: Path, tmp_path: Path) -> None:
+    raw = _without_nhser(mirror_dir, tmp_path)
+    part = NHSER.online[0]
+    with FakeServer(
+        services={str(part.service): FakeService(_nhser_rows(), max_record_count=3)}
+    ) as srv:
+        srv.add_fault(srv.query_path(str(part.service)), Fault("reset"))
+        download.fetch(raw, names=["nhser_boundaries"], base_url=srv.base_url, **ONE_TRY)
+    assert len(json.loads((raw / part.download_path).read_text())["features"]) == 7
 
 
 def test_arcgis_429_with_retry_after_is_waited_for(mirror_dir: Path, tmp_path: Path) -> None:
@@ -537,7 +565,7 @@ def test_arcgis_429_with_retry_after_is_waited_for(mirror_dir: Path, tmp_path: P
         query = srv.query_path(str(part.service))
         srv.add_fault(query, Fault("status", 429, (("Retry-After", "1"),)))
         start = time.monotonic()
-        download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
+        download.fetch(raw, names=ALL, base_url=srv.base_url, **ONE_TRY)
         assert time.monotonic() - start >= 0.9
         assert srv.hits[query] == 3  # the 429, then the count and one page
     assert len(json.loads((raw / part.download_path).read_text())["features"]) == 7
@@ -550,7 +578,9 @@ def test_arcgis_service_that_never_answers_times_out(mirror_dir: Path, tmp_path:
         srv.hang.add(srv.query_path(str(part.service)))
         start = time.monotonic()
         with pytest.raises(PlannerError, match=r"timeout.*Fix: retry later"):
-            download.fetch(raw, base_url=srv.base_url, **{**ONE_TRY, "timeout": 0.3, "retries": 0})
+            download.fetch(
+                raw, names=ALL, base_url=srv.base_url, **{**ONE_TRY, "timeout": 0.3, "retries": 0}
+            )
         assert time.monotonic() - start < 10
     assert not (raw / part.download_path).exists()
 
@@ -562,7 +592,10 @@ def test_layer_without_a_registered_field_is_refused(tmp_path: Path) -> None:
     part = _layer(columns=("CODE", "NAME", "POPULATION"))
     with (
         FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv,
-        pytest.raises(PlannerError, match=r"features lack field 'POPULATION'.*found: .*CODE"),
+        pytest.raises(
+            PlannerError,
+            match=r"lacks expected column\(s\) POPULATION; found FID, CODE.*edit planner/sources",
+        ),
     ):
         fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(part), **FAST)
     assert not (tmp_path / "ons/things.geojson").exists()
@@ -572,7 +605,7 @@ def test_file_without_a_registered_column_is_refused(tmp_path: Path) -> None:
     with FakeServer(files={"data.csv": CSV_BODY}) as srv:
         part = _file(srv.file_url("data.csv"), columns=("CODE", "NAME", "TOTAL"))
         with pytest.raises(
-            PlannerError, match=r"header lacks column 'TOTAL'.*update planner/sources"
+            PlannerError, match=r"data.csv, field 'TOTAL'.*edit planner/sources.py, dataset"
         ):
             fetch(tmp_path, datasets=_dataset(part), **FAST)
     assert not (tmp_path / "files/data.csv").exists()
