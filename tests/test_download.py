@@ -537,7 +537,8 @@ def test_connection_reset_on_an_arcgis_query_keeps_nothing(
     with FakeServer(services={str(part.service): service}) as srv:
         srv.add_fault(srv.query_path(str(part.service)), Fault("reset"), times=2)
         with pytest.raises(
-            PlannerError, match=r"(?s)1 of 9 .*NHS_England_Regions.*after 1 retries.*reset.*retry later"
+            PlannerError,
+            match=r"(?s)1 of 9 .*NHS_England_Regions.*after 1 retries.*reset.*retry later",
         ):
             download.fetch(raw, names=ALL, base_url=srv.base_url, **ONE_TRY)
     assert not (raw / part.download_path).exists()
@@ -609,3 +610,146 @@ def test_file_without_a_registered_column_is_refused(tmp_path: Path) -> None:
         ):
             fetch(tmp_path, datasets=_dataset(part), **FAST)
     assert not (tmp_path / "files/data.csv").exists()
+
+
+# ---------------------------------------------------------------- issue 10/11: clear failures
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_offline_is_said_plainly_and_quickly(tmp_path: Path) -> None:
+    host = f"127.0.0.1:{_closed_port()}"
+    registry = {
+        **_dataset(_layer(), name="things"),
+        **_dataset(_file(f"http://{host}/files/data.csv"), name="table"),
+    }
+    start = time.monotonic()
+    with pytest.raises(PlannerError) as info:
+        fetch(tmp_path, base_url=f"http://{host}/arcgis/rest/services", datasets=registry, **FAST)
+    assert time.monotonic() - start < 3
+    text = str(info.value)
+    assert text.count(f"no internet connection to {host}") == 2  # both datasets, one line each
+    assert "Connection refused" in text  # the cause, not cut off
+    assert "Retrying" not in text and "--mirror" in text
+
+
+def test_a_stalled_server_fails_within_the_deadline(tmp_path: Path) -> None:
+    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv:
+        srv.add_fault(srv.query_path("Things_EN_BSC"), Fault("trickle"), times=5)
+        start = time.monotonic()
+        opts = {**FAST, "timeout": 1, "deadline": 1.5}
+        with pytest.raises(PlannerError, match=r"no complete answer within 1.5 s.*stalled"):
+            fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **opts)
+        assert time.monotonic() - start < 4
+
+
+def test_a_trickling_file_fails_within_the_file_deadline(tmp_path: Path) -> None:
+    with FakeServer(files={"data.csv": CSV_BODY * 10}) as srv:
+        srv.add_fault("/files/data.csv", Fault("trickle"))
+        start = time.monotonic()
+        opts = {**FAST, "timeout": 1, "file_deadline": 1.5}
+        with pytest.raises(PlannerError, match=r"no complete answer within 1.5 s"):
+            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **opts)
+        assert time.monotonic() - start < 4
+    assert _leftovers(tmp_path / "files") == []
+
+
+def test_transient_arcgis_error_bodies_are_retried(tmp_path: Path) -> None:
+    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv:
+        query = srv.query_path("Things_EN_BSC")
+        for code in (429, 500, 503, 504):
+            srv.add_fault(query, Fault("arcgis", code))
+        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+        assert srv.hits[query] == 4 + 2  # four error bodies, then the count and one page
+    assert len(json.loads((tmp_path / "ons/things.geojson").read_text())["features"]) == 5
+
+
+def test_a_missing_service_names_the_service_and_its_entry(tmp_path: Path) -> None:
+    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv:
+        layer = srv.query_path("Things_EN_BSC").removesuffix("/query")
+        srv.add_fault(layer, Fault("arcgis", 400))
+        with pytest.raises(PlannerError) as info:
+            fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+        assert srv.hits[layer] == 1  # not retried
+    text = str(info.value)
+    assert "ArcGIS service Things_EN_BSC: ArcGIS error 400: Invalid URL" in text
+    assert "renamed or moved" in text and "planner/sources.py, dataset 'things'" in text
+    assert "retry later" not in text
+
+
+def test_requests_name_planner_and_its_version(tmp_path: Path) -> None:
+    import planner
+
+    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
+        fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+    assert srv.agents and all(a.startswith(f"planner/{planner.__version__} ") for a in srv.agents)
+
+
+def test_every_dataset_is_tried_then_each_failure_is_listed(tmp_path: Path) -> None:
+    with FakeServer(files={"good.csv": CSV_BODY}) as srv:
+        registry = {
+            **_dataset(_file(srv.file_url("gone.csv"), "files/a.csv"), name="a_gone"),
+            **_dataset(_file(srv.file_url("good.csv"), "files/b.csv"), name="b_good"),
+            **_dataset(_layer("Missing_Service"), name="c_missing"),
+        }
+        with pytest.raises(PlannerError) as info:
+            fetch(tmp_path, base_url=srv.base_url, datasets=registry, **FAST)
+    assert (tmp_path / "files/b.csv").read_bytes() == CSV_BODY
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith("2 of 3 datasets could not be fetched; the others were")
+    assert lines[1].startswith("  - a_gone [planner/sources.py, dataset 'a_gone', part 'things']")
+    assert "HTTP 404" in lines[1]
+    assert lines[2].startswith("  - c_missing [planner/sources.py, dataset 'c_missing'")
+    assert "files/b.csv" in load_manifest(tmp_path)["files"]
+
+
+def test_an_html_page_in_raw_is_reported_and_force_replaces_it(
+    mirror_dir: Path, tmp_path: Path
+) -> None:
+    raw = _raw(mirror_dir, tmp_path)
+    (raw / POPULATION).unlink()
+    (raw / POPULATION).write_bytes(b"<!DOCTYPE html><html><body>Sign in</body></html>")
+    with FakeServer() as srv, pytest.raises(PlannerError) as info:
+        download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
+    text = str(info.value)
+    assert "1 of 5 datasets" in text and str(raw / POPULATION) in text
+    assert "HTML page" in text and "planner fetch --force" in text
+    download.fetch(raw, mirror=mirror_dir, names=["population"], force=True, progress=False)
+    assert sha256_file(raw / POPULATION) == sha256_file(mirror_dir / POPULATION)
+
+
+def test_a_mirror_without_manifest_is_refused_unless_verify_is_off(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = {"population/a.csv": b"CODE\nE1\n", "lookups/b.csv": b"CODE\nE2\n"}
+    mirror = _fake_mirror(tmp_path / "mirror", files, files)
+    (mirror / "MANIFEST.md").unlink()
+    with pytest.raises(PlannerError, match=r"MANIFEST.md.*refused.*--no-verify"):
+        fetch(tmp_path / "raw", mirror=mirror, datasets=_mirror_registry(), progress=False)
+    assert not (tmp_path / "raw" / "population").exists()
+    with caplog.at_level(logging.WARNING):
+        fetch(
+            tmp_path / "raw",
+            mirror=mirror,
+            datasets=_mirror_registry(),
+            progress=False,
+            verify=False,
+        )
+    assert "NOT verified" in caplog.text
+    assert (tmp_path / "raw/lookups/b.csv").read_bytes() == files["lookups/b.csv"]
+
+
+def test_a_mirror_file_missing_from_the_manifest_is_refused(tmp_path: Path) -> None:
+    files = {"population/a.csv": b"CODE\nE1\n", "lookups/b.csv": b"CODE\nE2\n"}
+    mirror = _fake_mirror(
+        tmp_path / "mirror", files, {"population/a.csv": files["population/a.csv"]}
+    )
+    with pytest.raises(PlannerError, match=r"lookups/b.csv.*not listed with a sha256"):
+        fetch(tmp_path / "raw", mirror=mirror, datasets=_mirror_registry(), progress=False)
+    assert (tmp_path / "raw/population/a.csv").exists()
