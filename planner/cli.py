@@ -108,6 +108,16 @@ def _add_mirror(parser: argparse.ArgumentParser) -> None:
         help="take the input files from a local folder laid out like shared/open-data (with its "
         "MANIFEST.md) instead of downloading them (default: download from the publishers)",
     )
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="copy from a mirror without checking it against its MANIFEST.md (a warning says so)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="fetch every input again, replacing what data/raw holds (e.g. a damaged file)",
+    )
 
 
 def _add_plan_options(parser: argparse.ArgumentParser) -> None:
@@ -121,6 +131,13 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
         type=_input_file,
         help="CSV of local readiness: area_code, readiness (operating/emerging/none), optional "
         "note (default: none, so no existing services are known and wave one is filled by need)",
+    )
+    parser.add_argument(
+        "--previous",
+        type=_input_file,
+        metavar="EXPORTS_DIR",
+        help="an earlier plan's exports folder: teams sharing at least half their population "
+        "with one of its teams keep that team's id and name (default: number teams afresh)",
     )
     parser.add_argument(
         "--seed", type=_seed, help="random seed of the catchments (default: the scenario's, 2021)"
@@ -158,6 +175,12 @@ _COMMANDS = {
         "the whole plan: fetch, prepare, catchments, phasing, costs, exports, maps",
         "Everything: inputs, small areas, catchments, phasing, costs, exports and maps, "
         "committed together so exports/ and maps/ always show the same plan.",
+    ),
+    "compare": (
+        "report what changed between two plans' exports folders",
+        "Compare two exports folders (e.g. last quarter's and this one's): teams kept, renamed, "
+        "new or gone, small areas that changed team, wave changes, and cost and babies by ICB, "
+        "as CSV files and a map of the changed catchments (changes.html).",
     ),
     "validate": (
         "check scenario (.toml) and readiness (.csv) files",
@@ -203,6 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             planning.add_argument("--no-maps", action="store_true", help="skip the HTML maps")
     command("maps")
+    compare = command("compare")
+    compare.add_argument("old", type=_input_file, metavar="OLD_EXPORTS")
+    compare.add_argument("new", type=_input_file, metavar="NEW_EXPORTS")
+    compare.add_argument(
+        "--out",
+        type=_input_file,
+        help="folder for the change report (default: changes/ in the workdir)",
+    )
     validate = command("validate")
     _add_mirror(validate)
     validate.add_argument("files", nargs="+", type=_input_file, metavar="FILE")
@@ -265,8 +296,16 @@ def _dispatch(args: argparse.Namespace, *, quiet: bool) -> int:
 
 
 def _command(pipeline, workspace, args: argparse.Namespace, *, quiet: bool) -> int:
+    fetching = {"force": args.force, "verify": not args.no_verify} if "force" in args else {}
     if args.command == "fetch":
-        pipeline.fetch(workspace, mirror=args.mirror, names=args.only, progress=not quiet)
+        pipeline.fetch(
+            workspace, mirror=args.mirror, names=args.only, progress=not quiet, **fetching
+        )
+        return 0
+    if args.command == "compare":
+        out = args.out or workspace.root / "changes"
+        written = pipeline.compare_plans(args.old, args.new, out)
+        print(f"Changes from {args.old} to {args.new}: {out}/ ({', '.join(written)})")
         return 0
     if args.command == "validate":
         problems = pipeline.validate_files(workspace, args.files, mirror=args.mirror)
@@ -280,12 +319,16 @@ def _command(pipeline, workspace, args: argparse.Namespace, *, quiet: bool) -> i
     if args.command == "maps":
         print(pipeline.maps_only(workspace))
         return 0
-    pipeline.fetch(workspace, mirror=args.mirror, progress=not quiet)
+    pipeline.fetch(workspace, mirror=args.mirror, progress=not quiet, **fetching)
     if args.command == "prepare":
         pipeline.prepare(workspace)
         return 0
     options = pipeline.PlanOptions(
-        scenario=args.scenario, readiness=args.readiness, seed=args.seed, preset=args.preset
+        scenario=args.scenario,
+        readiness=args.readiness,
+        seed=args.seed,
+        preset=args.preset,
+        previous=args.previous,
     )
     summary = pipeline.run(workspace, options, maps=args.command == "run" and not args.no_maps)
     print(summary)

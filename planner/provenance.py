@@ -102,6 +102,7 @@ def record(
     scenario: config.Scenario,
     scenario_path: Path | None,
     readiness_path: Path | None,
+    previous_path: Path | None = None,
     seed_given: bool,
     preset_given: bool,
     raw_dir: Path,
@@ -123,6 +124,9 @@ def record(
         )
     else:
         readiness = _file_record(Path(readiness_path), "readiness")
+    previous: dict[str, str] | str = "none"
+    if previous_path is not None:
+        previous = _file_record(Path(previous_path) / "lsoa_to_team.csv", "earlier plan's")
     if not seed_given:
         defaults.append(f"seed {scenario.seed} from the scenario (--seed N to change it)")
     if not preset_given:
@@ -145,6 +149,7 @@ def record(
         "planner_version": planner.__version__,
         "scenario": scenario_record,
         "readiness": readiness,
+        "previous": previous,
         "preset": scenario.partition_preset,
         "tolerance": scenario.partition_tolerance,
         "seed": scenario.seed,
@@ -158,6 +163,7 @@ def record(
         **manifest,
         "scenario": scenario_record["sha256"],
         "readiness": readiness if readiness == "none" else readiness["sha256"],
+        "previous": previous if previous == "none" else previous["sha256"],
         "inputs": {name: entry["sha256"] for name, entry in inputs.items()},
         "defaults": None,
     }

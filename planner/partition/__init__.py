@@ -21,6 +21,7 @@ from planner.partition.england import (
     PartitionSettings,
     Preset,
     partition_england,
+    service_notes,
 )
 from planner.partition.solve import partition_region
 
@@ -31,4 +32,5 @@ __all__ = [
     "Preset",
     "partition_england",
     "partition_region",
+    "service_notes",
 ]

@@ -91,11 +91,16 @@ class PartitionResult:
     @property
     def notes(self) -> list[str]:
         """One line per service area that is not kept whole, or crosses an ICB boundary."""
-        rows = self.services.loc[self.services["reason"] != ""]
-        return [
-            f"service {r.service} in {r.icb24cd} ({r.catchments:.2f} catchments): {r.reason}"
-            for r in rows.itertuples()
-        ]
+        return service_notes(self.services)
+
+
+def service_notes(services: pd.DataFrame) -> list[str]:
+    """One line per service area that is not kept whole, or crosses an ICB boundary."""
+    rows = services.loc[services["reason"] != ""]
+    return [
+        f"service {r.service} in {r.icb24cd} ({r.catchments:.2f} catchments): {r.reason}"
+        for r in rows.itertuples()
+    ]
 
 
 SERVICE_COLUMNS = [
