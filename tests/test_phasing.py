@@ -1,4 +1,4 @@
-"""Phasing: readiness files, need, rank, waves shared across regions, locks, rationale."""
+"""Phasing: readiness by share, need, ranks, waves, locks, options, rationale, run summary."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from synthetic import REGIONS, synthetic_country
+from test_readiness import raises, write
 
 from planner import phasing
 from planner.config import (
@@ -21,13 +22,6 @@ from planner.config import (
 from planner.errors import PlannerError
 
 
-def raises(func, *args, **kwargs) -> PlannerError:
-    """The PlannerError that func(*args, **kwargs) raises."""
-    with pytest.raises(PlannerError) as info:
-        func(*args, **kwargs)
-    return info.value
-
-
 @pytest.fixture(scope="module")
 def country():
     return synthetic_country()
@@ -37,15 +31,6 @@ def country():
 def known(country):
     catch, areas, _ = country
     return phasing.known_area_codes(areas, catch)
-
-
-def write(tmp_path: Path, text: str | bytes, name: str = "readiness.csv") -> Path:
-    path = tmp_path / name
-    if isinstance(text, str):
-        path.write_text(text, encoding="utf-8", newline="")
-    else:
-        path.write_bytes(text)
-    return path
 
 
 # ----------------------------------------------------------------------------- the plan
