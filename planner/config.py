@@ -31,10 +31,12 @@ DEFAULT_SCENARIO_PATH = SCENARIOS_DIR / "proposal-2021.toml"
 READINESS_LEVELS = ("operating", "emerging", "none")  # best first
 PARTITION_PRESETS = {"la_aligned": 0.10, "equal_size": 0.005}
 TEAM_SIZINGS = ("uniform", "need")
-WAVE_ONE_COSTINGS = ("full", "new")
 SEED_MAX = 2**32 - 1
 # One team-year beyond this many pounds is a typing slip (a pay point of 1e308), not a plan.
 TEAM_YEAR_COST_MAX = 1e12
+WAVE_ONE_WITHOUT_SERVICE = ("full", "new")  # how wave-one places filled by need are costed
+OPERATING_OVERFLOW = ("push", "widen")  # more operating services than wave one's places
+SHARE_BY = ("teams", "population", "need")  # what each region's share of a wave follows
 _YEAR_RE = re.compile(r"^(\d{4})/(\d{2})$")
 
 
@@ -125,8 +127,11 @@ class Scenario:
     need_deprived_weight: float = 1.0
     need_deprived_max_decile: int = 2
     regional_fair_shares: bool = True
-    locks: tuple[tuple[str, int], ...] = ()
+    share_by: str = "teams"
     wave_one_without_service: str = "full"
+    operating_overflow: str = "push"
+    first_team_by_wave: int | None = None
+    locks: tuple[tuple[str, int], ...] = ()
     # catchments
     partition_preset: str = "la_aligned"
     partition_tolerance: float = 0.10
@@ -577,8 +582,11 @@ _SECTIONS: dict[str, dict[str, tuple[str, Checker]]] = {
     },
     "phasing": {
         "regional_fair_shares": ("regional_fair_shares", _boolean),
+        "share_by": ("share_by", _string(SHARE_BY)),
+        "wave_one_without_service": ("wave_one_without_service", _string(WAVE_ONE_WITHOUT_SERVICE)),
+        "operating_overflow": ("operating_overflow", _string(OPERATING_OVERFLOW)),
+        "first_team_by_wave": ("first_team_by_wave", _number(integer=True, positive=True)),
         "locks": ("locks", _locks),
-        "wave_one_without_service": ("wave_one_without_service", _string(WAVE_ONE_COSTINGS)),
     },
     "partition": {
         "preset": ("partition_preset", _string(tuple(PARTITION_PRESETS))),
@@ -739,6 +747,13 @@ def _cross_check(s: Scenario, c: _Collector) -> None:
             "is more than babies_full_year",
             s.babies_first_year,
             "a ramp-up year should not see more babies than a full year",
+        )
+    if s.first_team_by_wave is not None and s.first_team_by_wave > len(s.waves):
+        c.add(
+            "phasing.first_team_by_wave",
+            f"there are only {len(s.waves)} waves",
+            s.first_team_by_wave,
+            f"give a wave between 1 and {len(s.waves)}, or leave the key out",
         )
     for team, wave in s.locks:
         if wave > len(s.waves):
