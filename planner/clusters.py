@@ -70,6 +70,11 @@ def team_graph(assignment: pd.DataFrame, edges: pd.DataFrame) -> nx.Graph:
     return graph
 
 
+def extent_m(points: list[tuple[float, float]]) -> float:
+    """The largest distance between any two points (m; 0 for one point)."""
+    return max((math.dist(p, q) for p, q in itertools.combinations(points, 2)), default=0.0)
+
+
 @dataclass
 class _Region:
     """One region's teams while they are being grouped."""
@@ -79,8 +84,7 @@ class _Region:
     centre: Mapping[str, tuple[float, float]]
 
     def extent(self, group: Iterable[str]) -> float:
-        points = [self.centre[t] for t in group]
-        return max((math.dist(p, q) for p, q in itertools.combinations(points, 2)), default=0.0)
+        return extent_m([self.centre[t] for t in group])
 
     def lone(self, free: set[str]) -> int:
         """Free teams with no free neighbour in their own ICB (they must cross an ICB line)."""
@@ -246,8 +250,7 @@ def cluster_table(
     ).merge(clusters, on="team_id", validate="1:1")
     rows = []
     for cluster_id, g in info.groupby("cluster_id", sort=False):
-        points = list(zip(g["x"], g["y"], strict=True))
-        extent = max((math.dist(p, q) for p, q in itertools.combinations(points, 2)), default=0.0)
+        extent = extent_m(list(zip(g["x"], g["y"], strict=True)))
         teams = sorted(g["team_id"], key=_team_order)
         rows.append(
             (
