@@ -246,6 +246,7 @@ def test_overrides() -> None:
         ('"8c" = 63751', '"8c" = 1e308', "pay_points.8c", "at most 1,000,000"),
         ('band = "4", wte = 0.8', 'band = "4", wte = 1e300', "team.posts[5].wte", "at most 100"),
         ("oncost_uplift = 1.14", "oncost_uplift = 1e308", "costs.oncost_uplift", "at most 10"),
+        ("base_weight = 1.0", "base_weight = 1e308", "need.base_weight", "at most 1,000,000"),
         ('sizing = "uniform"', 'sizing = "big"', "team.sizing", "must be one of uniform, need"),
         ("sizing_min = 0.75", "sizing_min = 1.2", "team.sizing_min", "at most 1"),
         ("sizing_min = 0.75", "sizing_min = 0", "team.sizing_min", "greater than zero"),
