@@ -323,6 +323,11 @@ def test_need_sizing_on_the_real_plan(national_plan) -> None:
     assert factor.min() >= 0.75 and factor.max() <= 1.5
     assert costs.proposal_mismatches(costs.national_table(team_costs, NEED), NEED) == []
     uniform, need = costs.coverage_spreads(national_plan.plan, default_scenario())
-    assert uniform.rank_correlation < -0.5 and need.rank_correlation > 0
+    # Uniform teams cover the neediest catchments least (-0.67). Sized by need, coverage rises
+    # with need among the teams starting together; across waves each cohort averages one
+    # standard team (the price of an exact national table), which keeps the overall
+    # correlation near zero (+0.02 with this readiness file).
+    assert uniform.rank_correlation < -0.5 and uniform.rank_correlation_in_cohorts < 0
+    assert need.rank_correlation > uniform.rank_correlation + 0.5
     assert need.rank_correlation_in_cohorts > 0.5
     assert plan["babies_per_1000_under1"].notna().all()
