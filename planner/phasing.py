@@ -3,27 +3,40 @@
 Teams that already have a service (or emerging provision) go first, then the
 greatest need; each wave's places are shared across the NHS regions in
 proportion to their teams so that every region has wave-one sites. The user's
-knowledge of local services comes in as a small CSV, usually typed in a
-spreadsheet, so reading it is forgiving about Excel's habits (BOM, CRLF,
-cp1252) and precise about everything else: each problem names the file, the
-spreadsheet row (header = row 1), the field and the value.
+knowledge of local services is read by planner.readiness.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Mapping
 from fractions import Fraction
-from pathlib import Path
 
 import pandas as pd
 
 from planner.config import READINESS_LEVELS, Scenario, wave_dates
 from planner.errors import PlannerError
+from planner.readiness import (
+    CODE_COLUMNS,
+    READINESS_COLUMNS,
+    known_area_codes,
+    read_readiness,
+    validate_readiness_file,
+)
 
-READINESS_COLUMNS = ["row", "area_code", "readiness", "note", "area_name"]
+# The reader lives in planner.readiness; these names stay here for callers of phasing.
+__all__ = [
+    "PLAN_COLUMNS",
+    "READINESS_COLUMNS",
+    "assign_phasing",
+    "known_area_codes",
+    "need_scores",
+    "read_readiness",
+    "share_seats",
+    "team_readiness",
+    "validate_readiness_file",
+]
+
 PLAN_COLUMNS = [
     "wave",
     "operating_from",
@@ -35,200 +48,6 @@ PLAN_COLUMNS = [
     "rationale",
 ]
 _LEVEL = {name: i for i, name in enumerate(READINESS_LEVELS)}
-# area code columns a readiness file may refer to -> their name columns
-_CODE_COLUMNS = [
-    ("lad24cd", "lad24nm"),
-    ("icb24cd", "icb24nm"),
-    ("icb24cdh", "icb24nm"),
-    ("sicbl24cd", "sicbl24nm"),
-]
-_FIX_CODES = (
-    "use a local authority district (lad24cd, e.g. E08000035), ICB (icb24cd or its ODS "
-    "code, e.g. QWO), sub-ICB location (sicbl24cd) or team id"
-)
-
-
-# ----------------------------------------------------------------------------- readiness CSV
-
-
-def known_area_codes(areas: pd.DataFrame, catchments: pd.DataFrame | None = None) -> dict[str, str]:
-    """Codes a readiness file may use -> human name (LAD, ICB and its ODS code, sub-ICB, team id)."""
-    known: dict[str, str] = {}
-    for code, name in _CODE_COLUMNS:
-        if code not in areas.columns:
-            continue
-        names = areas[name] if name in areas.columns else "sub-ICB location " + areas[code]
-        frame = pd.DataFrame({"c": areas[code].astype(str), "n": names.astype(str)})
-        for c, n in frame.drop_duplicates("c").itertuples(index=False):
-            known[c] = n
-    if catchments is not None:
-        for c, n in zip(
-            catchments["team_id"].astype(str), catchments["name"].astype(str), strict=True
-        ):
-            known[c] = n
-    return known
-
-
-def _decode(path: Path, raw: bytes) -> str:
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise PlannerError(
-            "the file is UTF-16 (Excel's 'Unicode Text'), not CSV",
-            file=path,
-            fix='save it from your spreadsheet as "CSV UTF-8 (comma delimited)"',
-        )
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        # Excel's "CSV" on Windows is cp1252; accept it (names with accents, £, curly quotes).
-        return raw.decode("cp1252")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise PlannerError(
-            f"cannot read the text: byte 0x{raw[exc.start]:02x} on line {line} is neither "
-            "UTF-8 nor Windows-1252",
-            file=path,
-            row=line,
-            fix='save it from your spreadsheet as "CSV UTF-8 (comma delimited)"',
-        ) from None
-
-
-def _check_row(
-    path: Path, row: int, code: str, readiness: str, upper: Mapping[str, str], seen: dict[str, int]
-) -> tuple[str, list[PlannerError]]:
-    """One data row: its code as known (case fixed) and every problem in it; records it in `seen`."""
-    found: list[PlannerError] = []
-
-    def problem(message: str, field: str, value: str, fix: str) -> None:
-        found.append(PlannerError(message, file=path, row=row, field=field, value=value, fix=fix))
-
-    if not code:
-        problem("area_code is empty", "area_code", code, _FIX_CODES)
-    elif code.upper() not in upper:
-        problem("unknown area code", "area_code", code, _FIX_CODES)
-    else:
-        code = upper[code.upper()]
-        if code in seen:
-            problem(
-                f"area code already given on row {seen[code]}",
-                "area_code",
-                code,
-                "give each area once (keep the row that is right)",
-            )
-        else:
-            seen[code] = row
-    if readiness.lower() not in _LEVEL:
-        problem(
-            "unknown readiness", "readiness", readiness, f"use one of {', '.join(READINESS_LEVELS)}"
-        )
-    return code, found
-
-
-def _parse_readiness(
-    path: Path, known_codes: Mapping[str, str]
-) -> tuple[pd.DataFrame, list[PlannerError]]:
-    """Parse and check every row; returns the rows that are good and every problem found."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise PlannerError(
-            "readiness file not found",
-            file=path,
-            fix="give the path of a CSV with columns area_code, readiness[, note]",
-        ) from None
-    text = _decode(path, raw)
-    if not text.strip():
-        raise PlannerError(
-            "the file is empty",
-            file=path,
-            fix="add a header line 'area_code,readiness,note' and one row per area",
-        )
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    header = [h.strip().lower() for h in rows[0]]
-    if len(header) == 1 and ";" in rows[0][0]:
-        raise PlannerError(
-            "the file is separated by semicolons, not commas",
-            file=path,
-            row=1,
-            value=rows[0][0],
-            fix='save it as "CSV UTF-8 (comma delimited)" or replace the semicolons with commas',
-        )
-    for required in ("area_code", "readiness"):
-        if required not in header:
-            raise PlannerError(
-                f"the header has no '{required}' column",
-                file=path,
-                row=1,
-                field=required,
-                value=",".join(rows[0]),
-                fix="the first line must name the columns: area_code,readiness,note",
-            )
-    i_code, i_ready = header.index("area_code"), header.index("readiness")
-    i_note = header.index("note") if "note" in header else None
-    upper = {str(k).upper(): str(k) for k in known_codes}
-    errors: list[PlannerError] = []
-    seen: dict[str, int] = {}
-    good = []
-    for n, cells in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in cells):
-            continue  # blank line (common at the end of spreadsheet exports)
-
-        def cell(i: int | None, cells: list[str] = cells) -> str:
-            return cells[i].strip() if i is not None and i < len(cells) else ""
-
-        code, found = _check_row(path, n, cell(i_code), cell(i_ready), upper, seen)
-        errors.extend(found)
-        if not found:
-            good.append((n, code, cell(i_ready).lower(), cell(i_note), known_codes[code]))
-    if not good and not errors:
-        errors.append(
-            PlannerError(
-                "the file has a header but no data rows",
-                file=path,
-                row=2,
-                fix="add one row per area: area_code,readiness,note",
-            )
-        )
-    frame = pd.DataFrame(good, columns=READINESS_COLUMNS).astype({"row": "int64"})
-    return frame, errors
-
-
-def validate_readiness_file(path: str | Path, known_codes: Mapping[str, str]) -> list[PlannerError]:
-    """Every problem in a readiness CSV (empty list: the file is good)."""
-    try:
-        _, errors = _parse_readiness(Path(path), known_codes)
-    except PlannerError as exc:
-        return [exc]
-    return errors
-
-
-def read_readiness(path: str | Path, known_codes: Mapping[str, str]) -> pd.DataFrame:
-    """Read a readiness CSV: columns row, area_code, readiness, note, area_name.
-
-    `known_codes` maps every acceptable code to its name (see known_area_codes).
-    All unknown codes are reported together; otherwise the first problem is raised.
-    """
-    path = Path(path)
-    frame, errors = _parse_readiness(path, known_codes)
-    unknown = [e for e in errors if e.detail == "unknown area code"]
-    if len(unknown) > 1:
-        listing = ", ".join(f"{e.value} (row {e.row})" for e in unknown)
-        raise PlannerError(
-            f"{len(unknown)} unknown area codes: {listing}",
-            file=path,
-            row=unknown[0].row,
-            field="area_code",
-            value=[e.value for e in unknown],
-            fix=_FIX_CODES,
-        )
-    if errors:
-        raise errors[0]
-    return frame
-
-
 # ----------------------------------------------------------------------------- need
 
 
@@ -272,7 +91,7 @@ def team_readiness(
     empty = base.assign(readiness="none", readiness_note="", readiness_area="", readiness_code="")
     if readiness is None or readiness.empty:
         return empty
-    cols = ["lsoa21cd", *(c for c, _ in _CODE_COLUMNS if c in areas.columns)]
+    cols = ["lsoa21cd", *(c for c, _ in CODE_COLUMNS if c in areas.columns)]
     lsoa = assignment[["lsoa21cd", "team_id"]].merge(
         areas[[*cols, "population"]], on="lsoa21cd", how="left", validate="1:1"
     )

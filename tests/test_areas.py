@@ -14,6 +14,7 @@ from conftest import link_mirror
 from planner import areas as areas_mod
 from planner import pipeline
 from planner.errors import PlannerError
+from planner.sources import DATASETS
 
 POPULATION = "population/census2021_ts001_usual_residents_lsoa21_england.csv"
 LOOKUP = "lookups/lsoa21_msoa21_wd24_lad24_rgn24_sicbl24_icb24_nhser24_england.csv"
@@ -82,7 +83,7 @@ def _expect(raw: Path, *fragments: str) -> PlannerError:
 
 def test_missing_column_is_named(raw):
     _replace_csv(raw, POPULATION, lambda f: f.drop(columns=["usual_residents_total"]))
-    _expect(raw, "census2021_ts001", "usual_residents_total", "total population")
+    _expect(raw, "census2021_ts001", "usual_residents_total", "lacks expected column", "--force")
 
 
 def test_duplicated_lsoa_names_both_rows(raw):
@@ -163,6 +164,9 @@ def test_failed_prepare_leaves_processed_untouched(raw, tmp_path):
     assert sorted(p.name for p in workspace.processed.iterdir()) == ["areas"]
 
 
+SHEET = DATASETS["population"].online[0].sheet
+
+
 def test_workbook_ages_are_used_directly(tmp_path):
     header = ["LSOA 2021 Code", "LSOA 2021 Name", "Total"] + [
         f"{sex}{age}" for sex in "FM" for age in range(91)
@@ -172,9 +176,9 @@ def test_workbook_ages_are_used_directly(tmp_path):
     path = tmp_path / "sapelsoasyoa20222024.xlsx"
     with pd.ExcelWriter(path) as writer:
         pd.DataFrame([["title"], ["notes"], [""]]).to_excel(
-            writer, sheet_name=areas_mod.WORKBOOK_SHEET, index=False, header=False
+            writer, sheet_name=SHEET, index=False, header=False
         )
-        frame.to_excel(writer, sheet_name=areas_mod.WORKBOOK_SHEET, index=False, startrow=3)
+        frame.to_excel(writer, sheet_name=SHEET, index=False, startrow=3)
     population = areas_mod.read_population(path)
     assert population.has_ages
     assert population.table["population"].tolist() == [10]

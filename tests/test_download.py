@@ -18,7 +18,15 @@ from planner import cache, download, pipeline
 from planner.download import fetch, load_manifest, parse_mirror_manifest
 from planner.errors import PlannerError
 from planner.fsutil import sha256_file
-from planner.sources import DATASETS, LOOKUP_COLUMNS, Dataset, OnlinePart, check_columns, locate
+from planner.sources import (
+    DATASETS,
+    LOOKUP_COLUMNS,
+    PLAN_INPUTS,
+    Dataset,
+    OnlinePart,
+    check_columns,
+    locate,
+)
 
 FAST = {"progress": False, "backoff_factor": 0.001, "timeout": 5}
 
@@ -128,7 +136,9 @@ def test_repeated_feature_is_an_error_not_deduplicated(tmp_path: Path) -> None:
 def test_arcgis_error_json_is_reported(tmp_path: Path) -> None:
     with (
         FakeServer(services={}) as srv,
-        pytest.raises(PlannerError, match=r"HTTP 404.*Fix: the service or file may have moved"),
+        pytest.raises(
+            PlannerError, match=r"Gone: HTTP 404.*renamed or moved.*sources.py, dataset 'things'"
+        ),
     ):
         fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer("Gone")), **FAST)
 
@@ -202,16 +212,21 @@ def test_connection_reset_mid_file_keeps_nothing(tmp_path: Path) -> None:
     assert _leftovers(tmp_path / "files") == []
 
 
-def test_checksum_mismatch_keeps_the_old_file(tmp_path: Path) -> None:
-    old = _with_old_file(tmp_path)
+def test_a_revised_file_is_a_warning_naming_it_not_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     released = _sha(b"what the publisher released\n")
     with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        part = _file(srv.file_url("data.csv"), expected_sha256=released)
-        with pytest.raises(PlannerError, match=r"sha256 .* differs from the expected"):
-            fetch(tmp_path, datasets=_dataset(part), **FAST)
-    assert (tmp_path / "files/data.csv").read_bytes() == old
+        part = _file(srv.file_url("data.csv"), expected_sha256=released, expected_size=29)
+        with caplog.at_level(logging.WARNING):
+            manifest = fetch(tmp_path, datasets=_dataset(part), **FAST)
+    assert (tmp_path / "files/data.csv").read_bytes() == CSV_BODY
+    assert manifest["files"]["files/data.csv"]["sha256"] == _sha(CSV_BODY)
+    warning = caplog.text
+    assert "data.csv" in warning and "revised" in warning
+    assert f"size {len(CSV_BODY)} bytes, recorded 29" in warning
+    assert "dataset 'things'" in warning
     assert _leftovers(tmp_path / "files") == []
-    assert "files/data.csv" not in load_manifest(tmp_path)["files"]
 
 
 def test_zero_byte_file_is_an_error(tmp_path: Path) -> None:
@@ -318,8 +333,8 @@ def _lookup_services() -> dict[str, FakeService]:
     ]
     rgn = [{"LAD24CD": "E09000001", "LAD24NM": "City", "RGN24CD": "E12000007", "RGN24NM": "London"}]
     nhser = [
-        {"SICBL24CD": "E38000255", "ICB24CD": "E54000029", "NHSER24CD": "E40000003"}
-        | {"NHSER24NM": "London"}
+        {"SICBL23CD": "E38000255", "ICB23CD": "E54000029", "NHSER23CD": "E40000003"}
+        | {"NHSER23NM": "London"}
     ]
     parts = DATASETS["lookup"].online
     rows = dict(zip([p.name for p in parts], [icb, ward, oas, rgn, nhser], strict=True))
@@ -437,6 +452,7 @@ def test_real_mirror_small_dataset(tmp_path: Path, mirror_dir: Path) -> None:
 # downloaded; only missing ones go to the network.
 
 ONE_TRY = {**FAST, "retries": 1}
+ALL = list(DATASETS)  # the NHS region boundaries are fetched only when named
 POPULATION = DATASETS["population"].mirror_path
 NHSER = DATASETS["nhser_boundaries"]
 
@@ -453,7 +469,7 @@ def test_fetch_without_mirror_keeps_the_files_already_there(
         manifest = download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
         assert srv.total_hits() == 0
     files = manifest["files"]
-    assert sorted(files) == sorted(d.mirror_path for d in DATASETS.values())
+    assert sorted(files) == sorted(DATASETS[n].mirror_path for n in PLAN_INPUTS)
     for rel, record in files.items():
         assert record["sha256"] == sha256_file(raw / rel)
         assert record["source"] == "found in the raw folder"
@@ -494,7 +510,7 @@ def test_only_the_missing_dataset_is_downloaded(mirror_dir: Path, tmp_path: Path
     part = NHSER.online[0]
     rows = [{"FID": i + 1, "NHSER24CD": f"E4000000{i}", "NHSER24NM": f"R{i}"} for i in range(7)]
     with FakeServer(services={str(part.service): FakeService(rows)}) as srv:
-        manifest = download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
+        manifest = download.fetch(raw, names=ALL, base_url=srv.base_url, **ONE_TRY)
         asked = {path for path, _ in srv.log}
     assert asked and all(str(part.service) in path for path in asked)
     saved = raw / part.download_path
@@ -519,15 +535,28 @@ def test_connection_reset_on_an_arcgis_query_keeps_nothing(
     part = NHSER.online[0]
     service = FakeService(_nhser_rows(), max_record_count=3)
     with FakeServer(services={str(part.service): service}) as srv:
-        srv.add_fault(srv.query_path(str(part.service)), Fault("reset"))
-        with pytest.raises(PlannerError, match=r"NHS_England_Regions.*Fix: retry later"):
-            download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
+        srv.add_fault(srv.query_path(str(part.service)), Fault("reset"), times=2)
+        with pytest.raises(
+            PlannerError,
+            match=r"(?s)1 of 9 .*NHS_England_Regions.*after 1 retries.*reset.*retry later",
+        ):
+            download.fetch(raw, names=ALL, base_url=srv.base_url, **ONE_TRY)
     assert not (raw / part.download_path).exists()
     assert not (raw / "ons").exists() or list((raw / "ons").iterdir()) == []
     recorded = download.load_manifest(raw)["files"]
-    # datasets are fetched in name order: those checked before the failure stay recorded
-    assert DATASETS["icb_boundaries"].mirror_path in recorded
-    assert POPULATION not in recorded
+    # one failure does not stop the others: every other dataset is recorded
+    assert sorted(recorded) == sorted(d.mirror_path for d in DATASETS.values() if d != NHSER)
+
+
+def test_a_reset_arcgis_answer_is_retried(mirror_dir: Path, tmp_path: Path) -> None:
+    raw = _without_nhser(mirror_dir, tmp_path)
+    part = NHSER.online[0]
+    with FakeServer(
+        services={str(part.service): FakeService(_nhser_rows(), max_record_count=3)}
+    ) as srv:
+        srv.add_fault(srv.query_path(str(part.service)), Fault("reset"))
+        download.fetch(raw, names=["nhser_boundaries"], base_url=srv.base_url, **ONE_TRY)
+    assert len(json.loads((raw / part.download_path).read_text())["features"]) == 7
 
 
 def test_arcgis_429_with_retry_after_is_waited_for(mirror_dir: Path, tmp_path: Path) -> None:
@@ -537,7 +566,7 @@ def test_arcgis_429_with_retry_after_is_waited_for(mirror_dir: Path, tmp_path: P
         query = srv.query_path(str(part.service))
         srv.add_fault(query, Fault("status", 429, (("Retry-After", "1"),)))
         start = time.monotonic()
-        download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
+        download.fetch(raw, names=ALL, base_url=srv.base_url, **ONE_TRY)
         assert time.monotonic() - start >= 0.9
         assert srv.hits[query] == 3  # the 429, then the count and one page
     assert len(json.loads((raw / part.download_path).read_text())["features"]) == 7
@@ -550,7 +579,9 @@ def test_arcgis_service_that_never_answers_times_out(mirror_dir: Path, tmp_path:
         srv.hang.add(srv.query_path(str(part.service)))
         start = time.monotonic()
         with pytest.raises(PlannerError, match=r"timeout.*Fix: retry later"):
-            download.fetch(raw, base_url=srv.base_url, **{**ONE_TRY, "timeout": 0.3, "retries": 0})
+            download.fetch(
+                raw, names=ALL, base_url=srv.base_url, **{**ONE_TRY, "timeout": 0.3, "retries": 0}
+            )
         assert time.monotonic() - start < 10
     assert not (raw / part.download_path).exists()
 
@@ -562,7 +593,10 @@ def test_layer_without_a_registered_field_is_refused(tmp_path: Path) -> None:
     part = _layer(columns=("CODE", "NAME", "POPULATION"))
     with (
         FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv,
-        pytest.raises(PlannerError, match=r"features lack field 'POPULATION'.*found: .*CODE"),
+        pytest.raises(
+            PlannerError,
+            match=r"lacks expected column\(s\) POPULATION; found FID, CODE.*edit planner/sources",
+        ),
     ):
         fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(part), **FAST)
     assert not (tmp_path / "ons/things.geojson").exists()
@@ -572,7 +606,150 @@ def test_file_without_a_registered_column_is_refused(tmp_path: Path) -> None:
     with FakeServer(files={"data.csv": CSV_BODY}) as srv:
         part = _file(srv.file_url("data.csv"), columns=("CODE", "NAME", "TOTAL"))
         with pytest.raises(
-            PlannerError, match=r"header lacks column 'TOTAL'.*update planner/sources"
+            PlannerError, match=r"data.csv, field 'TOTAL'.*edit planner/sources.py, dataset"
         ):
             fetch(tmp_path, datasets=_dataset(part), **FAST)
     assert not (tmp_path / "files/data.csv").exists()
+
+
+# ---------------------------------------------------------------- issue 10/11: clear failures
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_offline_is_said_plainly_and_quickly(tmp_path: Path) -> None:
+    host = f"127.0.0.1:{_closed_port()}"
+    registry = {
+        **_dataset(_layer(), name="things"),
+        **_dataset(_file(f"http://{host}/files/data.csv"), name="table"),
+    }
+    start = time.monotonic()
+    with pytest.raises(PlannerError) as info:
+        fetch(tmp_path, base_url=f"http://{host}/arcgis/rest/services", datasets=registry, **FAST)
+    assert time.monotonic() - start < 3
+    text = str(info.value)
+    assert text.count(f"no internet connection to {host}") == 2  # both datasets, one line each
+    assert "Connection refused" in text  # the cause, not cut off
+    assert "Retrying" not in text and "--mirror" in text
+
+
+def test_a_stalled_server_fails_within_the_deadline(tmp_path: Path) -> None:
+    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv:
+        srv.add_fault(srv.query_path("Things_EN_BSC"), Fault("trickle"), times=5)
+        start = time.monotonic()
+        opts = {**FAST, "timeout": 1, "deadline": 1.5}
+        with pytest.raises(PlannerError, match=r"no complete answer within 1.5 s.*stalled"):
+            fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **opts)
+        assert time.monotonic() - start < 4
+
+
+def test_a_trickling_file_fails_within_the_file_deadline(tmp_path: Path) -> None:
+    with FakeServer(files={"data.csv": CSV_BODY * 10}) as srv:
+        srv.add_fault("/files/data.csv", Fault("trickle"))
+        start = time.monotonic()
+        opts = {**FAST, "timeout": 1, "file_deadline": 1.5}
+        with pytest.raises(PlannerError, match=r"no complete answer within 1.5 s"):
+            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **opts)
+        assert time.monotonic() - start < 4
+    assert _leftovers(tmp_path / "files") == []
+
+
+def test_transient_arcgis_error_bodies_are_retried(tmp_path: Path) -> None:
+    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv:
+        query = srv.query_path("Things_EN_BSC")
+        for code in (429, 500, 503, 504):
+            srv.add_fault(query, Fault("arcgis", code))
+        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+        assert srv.hits[query] == 4 + 2  # four error bodies, then the count and one page
+    assert len(json.loads((tmp_path / "ons/things.geojson").read_text())["features"]) == 5
+
+
+def test_a_missing_service_names_the_service_and_its_entry(tmp_path: Path) -> None:
+    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv:
+        layer = srv.query_path("Things_EN_BSC").removesuffix("/query")
+        srv.add_fault(layer, Fault("arcgis", 400))
+        with pytest.raises(PlannerError) as info:
+            fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+        assert srv.hits[layer] == 1  # not retried
+    text = str(info.value)
+    assert "ArcGIS service Things_EN_BSC: ArcGIS error 400: Invalid URL" in text
+    assert "renamed or moved" in text and "planner/sources.py, dataset 'things'" in text
+    assert "retry later" not in text
+
+
+def test_requests_name_planner_and_its_version(tmp_path: Path) -> None:
+    import planner
+
+    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
+        fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+    assert srv.agents and all(a.startswith(f"planner/{planner.__version__} ") for a in srv.agents)
+
+
+def test_every_dataset_is_tried_then_each_failure_is_listed(tmp_path: Path) -> None:
+    with FakeServer(files={"good.csv": CSV_BODY}) as srv:
+        registry = {
+            **_dataset(_file(srv.file_url("gone.csv"), "files/a.csv"), name="a_gone"),
+            **_dataset(_file(srv.file_url("good.csv"), "files/b.csv"), name="b_good"),
+            **_dataset(_layer("Missing_Service"), name="c_missing"),
+        }
+        with pytest.raises(PlannerError) as info:
+            fetch(tmp_path, base_url=srv.base_url, datasets=registry, **FAST)
+    assert (tmp_path / "files/b.csv").read_bytes() == CSV_BODY
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith("2 of 3 datasets could not be fetched; the others were")
+    assert lines[1].startswith("  - a_gone [planner/sources.py, dataset 'a_gone', part 'things']")
+    assert "HTTP 404" in lines[1]
+    assert lines[2].startswith("  - c_missing [planner/sources.py, dataset 'c_missing'")
+    assert "files/b.csv" in load_manifest(tmp_path)["files"]
+
+
+def test_an_html_page_in_raw_is_reported_and_force_replaces_it(
+    mirror_dir: Path, tmp_path: Path
+) -> None:
+    raw = _raw(mirror_dir, tmp_path)
+    (raw / POPULATION).unlink()
+    (raw / POPULATION).write_bytes(b"<!DOCTYPE html><html><body>Sign in</body></html>")
+    with FakeServer() as srv, pytest.raises(PlannerError) as info:
+        download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
+    text = str(info.value)
+    assert "1 of 5 datasets" in text and str(raw / POPULATION) in text
+    assert "HTML page" in text and "planner fetch --force" in text
+    download.fetch(raw, mirror=mirror_dir, names=["population"], force=True, progress=False)
+    assert sha256_file(raw / POPULATION) == sha256_file(mirror_dir / POPULATION)
+
+
+def test_a_mirror_without_manifest_is_refused_unless_verify_is_off(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = {"population/a.csv": b"CODE\nE1\n", "lookups/b.csv": b"CODE\nE2\n"}
+    mirror = _fake_mirror(tmp_path / "mirror", files, files)
+    (mirror / "MANIFEST.md").unlink()
+    with pytest.raises(PlannerError, match=r"MANIFEST.md.*refused.*--no-verify"):
+        fetch(tmp_path / "raw", mirror=mirror, datasets=_mirror_registry(), progress=False)
+    assert not (tmp_path / "raw" / "population").exists()
+    with caplog.at_level(logging.WARNING):
+        fetch(
+            tmp_path / "raw",
+            mirror=mirror,
+            datasets=_mirror_registry(),
+            progress=False,
+            verify=False,
+        )
+    assert "NOT verified" in caplog.text
+    assert (tmp_path / "raw/lookups/b.csv").read_bytes() == files["lookups/b.csv"]
+
+
+def test_a_mirror_file_missing_from_the_manifest_is_refused(tmp_path: Path) -> None:
+    files = {"population/a.csv": b"CODE\nE1\n", "lookups/b.csv": b"CODE\nE2\n"}
+    mirror = _fake_mirror(
+        tmp_path / "mirror", files, {"population/a.csv": files["population/a.csv"]}
+    )
+    with pytest.raises(PlannerError, match=r"lookups/b.csv.*not listed with a sha256"):
+        fetch(tmp_path / "raw", mirror=mirror, datasets=_mirror_registry(), progress=False)
+    assert (tmp_path / "raw/population/a.csv").exists()

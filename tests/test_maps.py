@@ -18,7 +18,7 @@ import pytest
 import shapely
 from browser_assets import CHROMIUM_ARGS, asset_dir, console_problem, missing_assets, route_assets
 
-from planner import maps, pipeline
+from planner import maps
 from planner.errors import PlannerError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,11 +27,19 @@ ICBS = ["E54000054", "E54000036", "E54000027"]  # West Yorkshire, Cornwall, Nort
 WEST_YORKSHIRE, NORTH_EAST_YORKS = "E54000054", "E40000012"
 EVIL_NOTE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 EVIL_NAME = 'Wakefield <img src=x onerror="window.__pwned=3">'
+#: Readiness notes that are Jinja syntax: each must show as text, never run or break a page.
+TEMPLATE_NOTES = (
+    "{{ 7*7 }}",
+    "{% for x in y %}",
+    "{#2 pending",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+)
 PAGES = ["index.html", f"region/{NORTH_EAST_YORKS}.html", f"icb/{WEST_YORKSHIRE}.html"]
 
 
 YEARS = ["2022/23", "2023/24", "2024/25", "2025/26"]
-VINTAGE = pipeline.VINTAGE.removeprefix("Data: ")
+VINTAGE = "Census 2021 population (ONS), LSOA 2021 boundaries, ONS/NHS lookups April 2024"
 
 
 def _subset(national_plan, icbs: list[str] | None):
@@ -60,6 +68,10 @@ def inputs(national_plan):
     assert any(_is_leeds_only(name) for name in plan["name"]), sorted(plan["name"])
     bradford = plan["name"].str.startswith("Bradford")
     plan.loc[bradford.idxmax(), "readiness_note"] = EVIL_NOTE
+    others = plan.index[(plan["icb24cd"] == WEST_YORKSHIRE) & ~bradford]
+    for i, note in zip(others, TEMPLATE_NOTES, strict=False):
+        plan.loc[i, "readiness_note"] = note
+    assert len(others) >= len(TEMPLATE_NOTES)
     wakefield = plan["name"].str.contains("Wakefield")
     plan.loc[wakefield.idxmax(), "name"] = EVIL_NAME
     return plan, areas, assignment
@@ -128,6 +140,24 @@ def test_user_text_is_escaped_in_html(site):
         assert "<img src=x" not in text
     region = (out / f"region/{NORTH_EAST_YORKS}.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in region
+
+
+def test_template_syntax_in_notes_is_data_never_run(site, inputs):
+    """Notes in Jinja syntax reach every page literally; none is evaluated (issue 10)."""
+    out, _ = site
+    plan = inputs[0]
+    assert set(TEMPLATE_NOTES) <= set(plan["readiness_note"])
+    region = (out / f"region/{NORTH_EAST_YORKS}.html").read_text(encoding="utf-8")
+    table = region[region.index('<table class="candidates">') :]
+    for note in TEMPLATE_NOTES:
+        assert maps._e(note) in table, note
+    for rel in PAGES:
+        text = (out / rel).read_text(encoding="utf-8")
+        assert "uid=" not in text and "<class 'object'>" not in text, rel
+        for fragment in ("7*7 &#125;", "&#123;% for x in y %&#125;", "&#123;#2 pending",
+                         ".__class__.__mro__[1].__subclasses__() &#125;",
+                         "cycler.__init__.__globals__.os.popen("):  # fmt: skip
+            assert fragment in text.replace("\\u0026", "&"), (rel, fragment)
 
 
 def test_icb_page_has_breadcrumbs_tables_and_layers(site, inputs):
@@ -380,7 +410,7 @@ def test_rollout_control_shows_teams_operating_each_year(browser, site, inputs):
 
 
 @pytest.mark.browser
-def test_script_in_user_text_shows_as_text_and_never_runs(browser, site):
+def test_script_in_user_text_shows_as_text_and_never_runs(browser, site, inputs):
     out, _ = site
     for rel in PAGES:
         opened = _open(browser, out / rel)
@@ -396,6 +426,11 @@ def test_script_in_user_text_shows_as_text_and_never_runs(browser, site):
                 assert EVIL_NAME in page.locator("aside.planner-side").inner_text()
                 labels = page.locator(".team-label").all_inner_texts()
                 assert EVIL_NAME in labels, labels
+            team = inputs[0].loc[inputs[0]["readiness_note"] == TEMPLATE_NOTES[0]].iloc[0]
+            assert TEMPLATE_NOTES[0] in _hover_tooltip(page, maps._e(team["name"])), rel
+            if rel.startswith("region/"):
+                shown = page.locator("table.candidates").inner_text()
+                assert all(note in shown for note in TEMPLATE_NOTES), shown
             time.sleep(0.2)
             assert page.evaluate("window.__pwned") is None, rel
             assert not opened.problems, opened.problems

@@ -98,7 +98,13 @@ class _PageSearch(JSCSSMixin, be.MacroElement):
         """
         {% macro script(this, kwargs) %}
         (function () {
-            var records = {{ this.records|tojson }};
+            // Names arrive HTML-escaped (no Jinja delimiters survive in the
+            // page source); a textarea decodes them back to plain text.
+            var decoder = document.createElement('textarea');
+            var records = {{ this.records|tojson }}.map(function (r) {
+                decoder.innerHTML = r[0];
+                return [decoder.value].concat(r.slice(1));
+            });
             var control = new L.Control.Search({
                 sourceData: function (text, callResponse) {
                     callResponse(records);
@@ -141,7 +147,8 @@ class _PageSearch(JSCSSMixin, be.MacroElement):
     def __init__(self, records: list[list], placeholder: str) -> None:
         super().__init__()
         self._name = "PageSearch"
-        self.records = sorted(records, key=lambda r: (str(r[0]).lower(), r[0]))
+        ordered = sorted(records, key=lambda r: (str(r[0]).lower(), r[0]))
+        self.records = [[_e(r[0]), *r[1:]] for r in ordered]
         self.placeholder = placeholder
 
 

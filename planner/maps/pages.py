@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from folium.plugins import Fullscreen
+from folium.template import Template
 
 from planner.errors import PlannerError
 from planner.fsutil import atomic_file
@@ -128,6 +129,21 @@ def write_maps(
 # --------------------------------------------------------------------------- page frame
 
 
+class _Html(be.Element):
+    """Finished, escaped HTML handed to branca as data.
+
+    `be.Element(text)` compiles `text` as a Jinja template, so user text in it
+    (`{{ ... }}` in a readiness note) would run.  Here the template is fixed and
+    the HTML is only a value it prints.
+    """
+
+    _template = Template("{{ this.html }}")
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.html = html
+
+
 def _assign_ids(root: be.Element) -> None:
     """Stable element ids (folium uses random ones) so reruns give identical pages."""
 
@@ -145,11 +161,10 @@ def _render(fig: be.Figure, fmap: folium.Map, bounds: list[float], *, top: str, 
     # Keep the catchments clear of the legend in the bottom-right corner.
     fmap.fit_bounds([[bounds[0], bounds[1]], [bounds[2], bounds[3]]],
                     padding_top_left=(10, 10), padding_bottom_right=(240, 10))  # fmt: skip
-    fig.header.add_child(be.Element(_PAGE_CSS), name="planner_css")
-    fig.html.add_child(be.Element(f'<header class="planner-top">{top}</header>'), name="p_top")
-    fig.html.add_child(be.Element(f'<aside class="planner-side">{side}</aside>'), name="p_side")
-    fig.html.add_child(be.Element(f'<footer class="planner-foot">{footer}</footer>'),
-                       name="p_foot")  # fmt: skip
+    fig.header.add_child(_Html(_PAGE_CSS), name="planner_css")
+    fig.html.add_child(_Html(f'<header class="planner-top">{top}</header>'), name="p_top")
+    fig.html.add_child(_Html(f'<aside class="planner-side">{side}</aside>'), name="p_side")
+    fig.html.add_child(_Html(f'<footer class="planner-foot">{footer}</footer>'), name="p_foot")
     _assign_ids(fig)
     return fig.render()
 

@@ -1,6 +1,7 @@
 """HTML escaping and number formatting for the map pages.
 
-Every string that reaches HTML goes through `_e`; money and counts round half
+Every string that reaches HTML goes through `_e` (which also escapes the
+braces Jinja would read); money and counts round half
 up to whole units (`pounds`).
 """
 
@@ -14,12 +15,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+#: Braces as character references: branca compiles the text of every rendered
+#: folium element as a Jinja template, and each Jinja delimiter starts with `{`.
+_BRACES = str.maketrans({"{": "&#123;", "}": "&#125;"})
+
 
 def _e(value: Any) -> str:
-    """html.escape for anything; missing values become an empty string."""
+    """html.escape for anything, braces included; missing values become an empty string.
+
+    The result shows the same text in HTML, but holds no Jinja delimiter, so
+    it stays text if folium/branca parse it again (issue 10).
+    """
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return ""
-    return html.escape(str(value), quote=True)
+    return html.escape(str(value), quote=True).translate(_BRACES)
 
 
 def pounds(value: float) -> int:

@@ -290,6 +290,42 @@ def _subgraph(g: _Graph, rows: np.ndarray) -> _Graph:
     )
 
 
+def contract(g: _Graph, node: np.ndarray) -> _Graph:
+    """The graph whose nodes are the groups `node` (0..m-1 per area) of g's areas.
+
+    Populations and areas add up; a group's perimeter loses twice its internal
+    shared boundary; edges between two groups add their lengths; a group's
+    district is that of one of its areas (groups are meant to lie in one
+    district), and its centre the area-weighted mean of its areas' centres.
+    """
+    m_nodes = int(node.max()) + 1
+    pop, area = np.asarray(g.pop), np.asarray(g.area)
+    cpop = np.bincount(node, weights=pop, minlength=m_nodes)
+    carea = np.bincount(node, weights=area, minlength=m_nodes)
+    cperim = np.bincount(node, weights=np.asarray(g.perim), minlength=m_nodes)
+    na, nb = node[g.a], node[g.b]
+    inside = na == nb
+    cperim -= 2.0 * np.bincount(na[inside], weights=g.length[inside], minlength=m_nodes)
+    cdist = np.zeros(m_nodes, dtype=np.int64)
+    cdist[node] = np.asarray(g.district)
+    lo_, hi_ = np.minimum(na, nb)[~inside], np.maximum(na, nb)[~inside]
+    pair, inverse = np.unique(lo_ * m_nodes + hi_, return_inverse=True)
+    weight = np.bincount(inverse, weights=g.length[~inside], minlength=len(pair))
+    centre = None
+    if g.centre is not None:
+        weights = np.maximum(carea, 1e-12)[:, None]
+        centre = (
+            np.column_stack(
+                [
+                    np.bincount(node, weights=area * g.centre[:, i], minlength=m_nodes)
+                    for i in (0, 1)
+                ]
+            )
+            / weights
+        )
+    return _Graph(cpop, carea, cperim, cdist, pair // m_nodes, pair % m_nodes, weight, centre)
+
+
 def _all_contiguous(g: _Graph, labels: np.ndarray, k: int) -> bool:
     same = labels[g.a] == labels[g.b]
     graph = coo_matrix((np.ones(int(same.sum())), (g.a[same], g.b[same])), shape=(g.n, g.n))
