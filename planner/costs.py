@@ -525,19 +525,6 @@ def wave_one_change(plan: pd.DataFrame, scenario: Scenario) -> WaveOneChange:
     )
 
 
-def summary_lines(plan: pd.DataFrame, scenario: Scenario) -> list[str]:
-    """The run summary's lines on team sizing and wave one's costing.
-
-    Coverage for both sizings (the scenario's first), then what
-    wave_one_without_service = "new" changes in wave one's year. The plan needs
-    team_id, wave, population, under3, need_score and readiness or wave_basis.
-    """
-    return [
-        *(spread.describe() for spread in coverage_spreads(plan, scenario)),
-        wave_one_change(plan, scenario).describe(),
-    ]
-
-
 def aggregate(team_costs: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
     """Costs and capacity per area and year, splitting each team by `shares`.
 
