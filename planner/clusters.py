@@ -45,10 +45,17 @@ SEARCH_LIMIT = 200_000  # candidate groups tried per region before giving up
 def team_graph(assignment: pd.DataFrame, edges: pd.DataFrame) -> nx.Graph:
     """Catchments as nodes, an edge where two catchments share a border (or a bridge).
 
-    `edges` a, b are row positions in the areas table, and `assignment` lists
-    the same areas in the same order (as the pipeline keeps them), so row i of
-    assignment is area i. Edge weight: total shared border length (m).
+    `edges` a, b are row positions in the areas table, which is sorted by
+    lsoa21cd; `assignment` must list the same areas in the same order, so row i
+    of assignment is area i. Edge weight: total shared border length (m).
     """
+    codes = assignment["lsoa21cd"].astype(str)
+    if not (codes.is_monotonic_increasing and codes.is_unique):
+        raise PlannerError(
+            "the assignment is not in the areas table's order (sorted by lsoa21cd)",
+            field="lsoa21cd",
+            fix="pass the assignment sorted by lsoa21cd, as the catchments stage writes it",
+        )
     team = assignment["team_id"].astype(str).to_numpy()
     a, b = edges["a"].to_numpy(), edges["b"].to_numpy()
     if len(a) and max(a.max(), b.max()) >= len(team):

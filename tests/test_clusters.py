@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import geopandas as gpd
 import networkx as nx
 import pandas as pd
@@ -89,6 +91,12 @@ def test_synthetic_lone_team_crosses_into_the_other_icb() -> None:
     assert list(table["cluster_id"]) == ["Q00-C1", "Q10-C1", "Q11-C1"]
 
 
+def line_plan() -> SimpleNamespace:
+    """The line country as a plan-like object (assignment and adjacency edges)."""
+    _, assignment, edges = line_country()
+    return SimpleNamespace(assignment=assignment, adjacency=SimpleNamespace(edges=edges))
+
+
 # ----------------------------------------------------------------------------- the real plan
 
 
@@ -144,10 +152,13 @@ def test_a_lone_team_joins_a_neighbouring_icb(real) -> None:
     assert len(crossing) == 1 and lone in crossing["team_ids"].iloc[0].split(";")
 
 
-def test_edges_must_match_the_assignment(real) -> None:
-    plan, _ = real
+def test_edges_must_match_the_assignment() -> None:
+    plan = line_plan()
     with pytest.raises(PlannerError, match="beyond the assignment"):
         clusters.team_graph(plan.assignment.iloc[:100], plan.adjacency.edges)
+    by_team = plan.assignment.sort_values("team_id", kind="stable")
+    with pytest.raises(PlannerError, match="not in the areas table's order"):
+        clusters.team_graph(by_team, plan.adjacency.edges)
 
 
 def test_lead_wte_follows_the_posts() -> None:
