@@ -93,17 +93,17 @@ class _Region:
     def extent(self, group: Iterable[str]) -> float:
         return extent_m([self.centre[t] for t in group])
 
-    def lone(self, free: set[str]) -> int:
-        """Free teams with no free neighbour in their own ICB (they must cross an ICB line)."""
+    def lone(self, teams: Iterable[str], free: set[str]) -> int:
+        """How many of `teams` have no neighbour in `free` within their own ICB."""
         return sum(
             1
-            for t in free
+            for t in teams
             if not any(n in free and self.icb[n] == self.icb[t] for n in self.graph[t])
         )
 
-    def stranded(self, free: set[str]) -> bool:
-        """True when some free team has no free neighbour at all (it could join no group)."""
-        return any(not any(n in free for n in self.graph[t]) for t in free)
+    def around(self, group: frozenset, free: set[str]) -> set[str]:
+        """The free teams next to `group`: the only ones whose options it changes."""
+        return {n for t in group for n in self.graph[t] if n in free and n not in group}
 
 
 def _connected_groups(region: _Region, seed: str, free: set[str], size: int) -> set[frozenset]:
@@ -122,17 +122,24 @@ def _connected_groups(region: _Region, seed: str, free: set[str], size: int) -> 
 
 def _candidates(region: _Region, seed: str, free: set[str]) -> list[frozenset]:
     """Groups containing `seed`, best first (one ICB, no lone team left, size 3, compact)."""
-    lone_before = region.lone(free)
     ranked = []
     for size in SIZES:
         for group in _connected_groups(region, seed, free, size):
             rest = free - group
-            if region.stranded(rest):
-                continue
+            around = region.around(group, free)
+            if any(not any(n in rest for n in region.graph[t]) for t in around):
+                continue  # it would leave a team with no free neighbour at all
+            # teams left alone in their ICB by taking this group, and members alone in it
+            lone = (
+                region.lone(around, rest)
+                - region.lone(around, free)
+                - region.lone(group, free)
+                + region.lone(group, set(group))
+            )
             ranked.append(
                 (
                     len({region.icb[t] for t in group}) - 1,
-                    region.lone(rest) - lone_before + region.lone(set(group)),
+                    lone,
                     SIZES.index(size),
                     round(region.extent(group), 3),
                     sorted(group),
