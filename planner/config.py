@@ -31,7 +31,7 @@ DEFAULT_SCENARIO_PATH = SCENARIOS_DIR / "proposal-2021.toml"
 READINESS_LEVELS = ("operating", "emerging", "none")  # best first
 PARTITION_PRESETS = {"la_aligned": 0.10, "equal_size": 0.005}
 TEAM_SIZINGS = ("uniform", "need")
-WAVE_ONE_COSTINGS = ("full", "new")
+WAVE_ONE_WITHOUT_SERVICE = ("full", "new")  # how wave-one places filled by need are costed
 SEED_MAX = 2**32 - 1
 # One team-year beyond this many pounds is a typing slip (a pay point of 1e308), not a plan.
 TEAM_YEAR_COST_MAX = 1e12
@@ -578,7 +578,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, Checker]]] = {
     "phasing": {
         "regional_fair_shares": ("regional_fair_shares", _boolean),
         "locks": ("locks", _locks),
-        "wave_one_without_service": ("wave_one_without_service", _string(WAVE_ONE_COSTINGS)),
+        "wave_one_without_service": ("wave_one_without_service", _string(WAVE_ONE_WITHOUT_SERVICE)),
     },
     "partition": {
         "preset": ("partition_preset", _string(tuple(PARTITION_PRESETS))),
