@@ -45,10 +45,17 @@ SEARCH_LIMIT = 200_000  # candidate groups tried per region before giving up
 def team_graph(assignment: pd.DataFrame, edges: pd.DataFrame) -> nx.Graph:
     """Catchments as nodes, an edge where two catchments share a border (or a bridge).
 
-    `edges` a, b are row positions in the areas table, and `assignment` lists
-    the same areas in the same order (as the pipeline keeps them), so row i of
-    assignment is area i. Edge weight: total shared border length (m).
+    `edges` a, b are row positions in the areas table, which is sorted by
+    lsoa21cd; `assignment` must list the same areas in the same order, so row i
+    of assignment is area i. Edge weight: total shared border length (m).
     """
+    codes = assignment["lsoa21cd"].astype(str)
+    if not (codes.is_monotonic_increasing and codes.is_unique):
+        raise PlannerError(
+            "the assignment is not in the areas table's order (sorted by lsoa21cd)",
+            field="lsoa21cd",
+            fix="pass the assignment sorted by lsoa21cd, as the catchments stage writes it",
+        )
     team = assignment["team_id"].astype(str).to_numpy()
     a, b = edges["a"].to_numpy(), edges["b"].to_numpy()
     if len(a) and max(a.max(), b.max()) >= len(team):
@@ -70,6 +77,11 @@ def team_graph(assignment: pd.DataFrame, edges: pd.DataFrame) -> nx.Graph:
     return graph
 
 
+def extent_m(points: list[tuple[float, float]]) -> float:
+    """The largest distance between any two points (m; 0 for one point)."""
+    return max((math.dist(p, q) for p, q in itertools.combinations(points, 2)), default=0.0)
+
+
 @dataclass
 class _Region:
     """One region's teams while they are being grouped."""
@@ -79,20 +91,19 @@ class _Region:
     centre: Mapping[str, tuple[float, float]]
 
     def extent(self, group: Iterable[str]) -> float:
-        points = [self.centre[t] for t in group]
-        return max((math.dist(p, q) for p, q in itertools.combinations(points, 2)), default=0.0)
+        return extent_m([self.centre[t] for t in group])
 
-    def lone(self, free: set[str]) -> int:
-        """Free teams with no free neighbour in their own ICB (they must cross an ICB line)."""
+    def lone(self, teams: Iterable[str], free: set[str]) -> int:
+        """How many of `teams` have no neighbour in `free` within their own ICB."""
         return sum(
             1
-            for t in free
+            for t in teams
             if not any(n in free and self.icb[n] == self.icb[t] for n in self.graph[t])
         )
 
-    def stranded(self, free: set[str]) -> bool:
-        """True when some free team has no free neighbour at all (it could join no group)."""
-        return any(not any(n in free for n in self.graph[t]) for t in free)
+    def around(self, group: frozenset, free: set[str]) -> set[str]:
+        """The free teams next to `group`: the only ones whose options it changes."""
+        return {n for t in group for n in self.graph[t] if n in free and n not in group}
 
 
 def _connected_groups(region: _Region, seed: str, free: set[str], size: int) -> set[frozenset]:
@@ -111,17 +122,24 @@ def _connected_groups(region: _Region, seed: str, free: set[str], size: int) -> 
 
 def _candidates(region: _Region, seed: str, free: set[str]) -> list[frozenset]:
     """Groups containing `seed`, best first (one ICB, no lone team left, size 3, compact)."""
-    lone_before = region.lone(free)
     ranked = []
     for size in SIZES:
         for group in _connected_groups(region, seed, free, size):
             rest = free - group
-            if region.stranded(rest):
-                continue
+            around = region.around(group, free)
+            if any(not any(n in rest for n in region.graph[t]) for t in around):
+                continue  # it would leave a team with no free neighbour at all
+            # teams left alone in their ICB by taking this group, and members alone in it
+            lone = (
+                region.lone(around, rest)
+                - region.lone(around, free)
+                - region.lone(group, free)
+                + region.lone(group, set(group))
+            )
             ranked.append(
                 (
                     len({region.icb[t] for t in group}) - 1,
-                    region.lone(rest) - lone_before + region.lone(set(group)),
+                    lone,
                     SIZES.index(size),
                     round(region.extent(group), 3),
                     sorted(group),
@@ -246,8 +264,7 @@ def cluster_table(
     ).merge(clusters, on="team_id", validate="1:1")
     rows = []
     for cluster_id, g in info.groupby("cluster_id", sort=False):
-        points = list(zip(g["x"], g["y"], strict=True))
-        extent = max((math.dist(p, q) for p, q in itertools.combinations(points, 2)), default=0.0)
+        extent = extent_m(list(zip(g["x"], g["y"], strict=True)))
         teams = sorted(g["team_id"], key=_team_order)
         rows.append(
             (

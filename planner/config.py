@@ -576,8 +576,8 @@ _SECTIONS: dict[str, dict[str, tuple[str, Checker]]] = {
     },
     "waves": {},  # array of tables, handled by _wave
     "need": {
-        "base_weight": ("need_base_weight", _number()),
-        "deprived_weight": ("need_deprived_weight", _number()),
+        "base_weight": ("need_base_weight", _number(maximum=1_000_000)),
+        "deprived_weight": ("need_deprived_weight", _number(maximum=1_000_000)),
         "deprived_max_decile": ("need_deprived_max_decile", _number(integer=True, maximum=10)),
     },
     "phasing": {
