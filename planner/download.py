@@ -401,6 +401,9 @@ class _Online:
         return True
 
     def fetch_dataset(self, dataset: Dataset, force: bool = False) -> None:
+        if not dataset.online and not dataset.required:
+            log.info("dataset %s has no online source and is optional; skipped", dataset.name)
+            return
         if not dataset.online:
             raise PlannerError(
                 f"dataset '{dataset.name}' has no online source",
