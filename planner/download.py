@@ -109,15 +109,19 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _record(path: Path, sha: str, source: str, dataset: str, part: str | None) -> dict[str, Any]:
+def _record(
+    path: Path, sha: str, source: str, dataset: Dataset, part: str | None
+) -> dict[str, Any]:
+    """A manifest entry: what the file is (dataset, vintage), where it came from, its checksum."""
     rec: dict[str, Any] = {
-        "dataset": dataset,
+        "dataset": dataset.name,
         "fetched_at": _now(),
         "sha256": sha,
         "size": path.stat().st_size,
         "source": source,
+        "vintage": dataset.vintage,
     }
-    if part and part != dataset:
+    if part and part != dataset.name:
         rec["part"] = part
     return rec
 
@@ -296,10 +300,10 @@ def _copy_dataset(
         log.debug("%s already up to date", rel)
         rec = manifest["files"].get(rel)
         if not rec or rec.get("sha256") != have:
-            manifest["files"][rel] = _record(dest, have, str(src), dataset.name, None)
+            manifest["files"][rel] = _record(dest, have, str(src), dataset, None)
         return
     sha = _copy_checked(src, dest, want)
-    manifest["files"][rel] = _record(dest, sha, str(src), dataset.name, None)
+    manifest["files"][rel] = _record(dest, sha, str(src), dataset, None)
     log.info("copied %s", rel)
 
 
@@ -397,7 +401,7 @@ class _Online:
         else:
             log.info("%s found in the raw folder; using it", rel)
             source = "found in the raw folder"
-        self.manifest["files"][rel] = _record(dest, have, source, dataset.name, None)
+        self.manifest["files"][rel] = _record(dest, have, source, dataset, None)
         return True
 
     def fetch_dataset(self, dataset: Dataset, force: bool = False) -> None:
@@ -452,7 +456,7 @@ class _Online:
             sha = self.download_file(dataset, part, dest, fix_moved)
         else:
             sha = self.download_arcgis(dataset, part, dest, fix_moved)
-        self.manifest["files"][rel] = _record(dest, sha, source, dataset.name, part.name)
+        self.manifest["files"][rel] = _record(dest, sha, source, dataset, part.name)
         log.info("downloaded %s", rel)
         return True
 
@@ -552,7 +556,7 @@ class _Online:
         with atomic_file(dest, "w") as handle:
             table.to_csv(handle, index=False, lineterminator="\n")
         source = "assembled from " + ", ".join(parts)
-        self.manifest["files"][rel] = _record(dest, sha256_file(dest), source, dataset.name, None)
+        self.manifest["files"][rel] = _record(dest, sha256_file(dest), source, dataset, None)
 
     def derive_regions(
         self, dataset: Dataset, lsoa_icb: Any, failed: _PartFailed | None
