@@ -279,3 +279,29 @@ def test_run_on_the_welsh_copy_gives_the_same_plan(welsh_copy: Path, mirror_dir:
             for name in ("lsoa_to_team.csv", "teams.csv")
         }
     assert outputs["welsh"] == outputs["clean"]
+
+
+def test_workbook_rows_keep_their_numbers_after_welsh_rows_are_dropped(tmp_path, caplog):
+    header = ["LSOA 2021 Code", "LSOA 2021 Name", "Total"] + [
+        f"{sex}{age}" for sex in "FM" for age in range(91)
+    ]
+    ones = [1] * 182
+    rows = [
+        ["W01000001", "Cardiff 001A", 182, *ones],
+        ["E01000001", "City of London 001A", 182, *ones],
+        ["W01000002", "Cardiff 001B", 182, *ones],
+        ["E01000002", "City of London 001B", -5, *ones],
+    ]
+    path = tmp_path / "sapelsoasyoa20222024.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame([["title"], ["notes"], [""]]).to_excel(
+            writer, sheet_name=SHEET, index=False, header=False
+        )
+        pd.DataFrame(rows, columns=header).to_excel(
+            writer, sheet_name=SHEET, index=False, startrow=3
+        )
+    with caplog.at_level("INFO"), pytest.raises(PlannerError) as info:
+        areas_mod.read_population(path)
+    assert "sapelsoasyoa20222024.xlsx: 4 rows; 2 Welsh rows dropped" in caplog.text
+    text = str(info.value)
+    assert "row 8, field 'Total': not a non-negative number (value: -5)" in text
