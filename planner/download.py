@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import requests
 
 from planner import inputs, lookup, sources, web
@@ -539,7 +540,7 @@ class _Online:
         uncovered = (
             []
             if regions is None
-            else lookup.icb_regions_cover(regions[1], frames["lookup_lsoa_icb"][1])
+            else lookup.uncovered_icbs(regions[1], frames["lookup_lsoa_icb"][1])
         )
         if failed is not None or uncovered:
             if uncovered:
@@ -559,8 +560,8 @@ class _Online:
         self.manifest["files"][rel] = _record(dest, sha256_file(dest), source, dataset, None)
 
     def derive_regions(
-        self, dataset: Dataset, lsoa_icb: Any, failed: _PartFailed | None
-    ) -> tuple[tuple[Path, Any], str]:
+        self, dataset: Dataset, lsoa_icb: pd.DataFrame, failed: _PartFailed | None
+    ) -> tuple[tuple[Path, pd.DataFrame], str]:
         """ICB → NHS region from the NHS region boundaries (downloaded now if needed)."""
         name = "nhser_boundaries"
         registry = dict(DATASETS) | dict(self.registry)

@@ -187,3 +187,11 @@ def test_only_the_plan_inputs_are_fetched_by_default() -> None:
     assert {DATASETS[n].purpose for n in ("icb_boundaries", "lad_boundaries")} == {"reference"}
     services = {p.service for d in DATASETS.values() for p in d.online}
     assert "SICBL24_ICB24_NHSER24_EN_LU" not in services
+
+
+def test_a_column_of_another_year_is_called_another_vintage() -> None:
+    with pytest.raises(PlannerError) as err:
+        check_columns(["LSOA11CD", "LSOA11NM", "usual_residents_total"], "population", "p.csv")
+    text = str(err.value)
+    assert "LSOA11CD is another vintage of LSOA21CD" in text
+    assert "expected: Census 2021 (mirror) / mid-2022 (online)" in text
