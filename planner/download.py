@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import requests
 
 from planner import inputs, lookup, sources, web
@@ -109,15 +110,19 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _record(path: Path, sha: str, source: str, dataset: str, part: str | None) -> dict[str, Any]:
+def _record(
+    path: Path, sha: str, source: str, dataset: Dataset, part: str | None
+) -> dict[str, Any]:
+    """A manifest entry: what the file is (dataset, vintage), where it came from, its checksum."""
     rec: dict[str, Any] = {
-        "dataset": dataset,
+        "dataset": dataset.name,
         "fetched_at": _now(),
         "sha256": sha,
         "size": path.stat().st_size,
         "source": source,
+        "vintage": dataset.vintage,
     }
-    if part and part != dataset:
+    if part and part != dataset.name:
         rec["part"] = part
     return rec
 
@@ -296,10 +301,10 @@ def _copy_dataset(
         log.debug("%s already up to date", rel)
         rec = manifest["files"].get(rel)
         if not rec or rec.get("sha256") != have:
-            manifest["files"][rel] = _record(dest, have, str(src), dataset.name, None)
+            manifest["files"][rel] = _record(dest, have, str(src), dataset, None)
         return
     sha = _copy_checked(src, dest, want)
-    manifest["files"][rel] = _record(dest, sha, str(src), dataset.name, None)
+    manifest["files"][rel] = _record(dest, sha, str(src), dataset, None)
     log.info("copied %s", rel)
 
 
@@ -397,10 +402,13 @@ class _Online:
         else:
             log.info("%s found in the raw folder; using it", rel)
             source = "found in the raw folder"
-        self.manifest["files"][rel] = _record(dest, have, source, dataset.name, None)
+        self.manifest["files"][rel] = _record(dest, have, source, dataset, None)
         return True
 
     def fetch_dataset(self, dataset: Dataset, force: bool = False) -> None:
+        if not dataset.online and not dataset.required:
+            log.info("dataset %s has no online source and is optional; skipped", dataset.name)
+            return
         if not dataset.online:
             raise PlannerError(
                 f"dataset '{dataset.name}' has no online source",
@@ -449,7 +457,7 @@ class _Online:
             sha = self.download_file(dataset, part, dest, fix_moved)
         else:
             sha = self.download_arcgis(dataset, part, dest, fix_moved)
-        self.manifest["files"][rel] = _record(dest, sha, source, dataset.name, part.name)
+        self.manifest["files"][rel] = _record(dest, sha, source, dataset, part.name)
         log.info("downloaded %s", rel)
         return True
 
@@ -532,7 +540,7 @@ class _Online:
         uncovered = (
             []
             if regions is None
-            else lookup.icb_regions_cover(regions[1], frames["lookup_lsoa_icb"][1])
+            else lookup.uncovered_icbs(regions[1], frames["lookup_lsoa_icb"][1])
         )
         if failed is not None or uncovered:
             if uncovered:
@@ -549,11 +557,11 @@ class _Online:
         with atomic_file(dest, "w") as handle:
             table.to_csv(handle, index=False, lineterminator="\n")
         source = "assembled from " + ", ".join(parts)
-        self.manifest["files"][rel] = _record(dest, sha256_file(dest), source, dataset.name, None)
+        self.manifest["files"][rel] = _record(dest, sha256_file(dest), source, dataset, None)
 
     def derive_regions(
-        self, dataset: Dataset, lsoa_icb: Any, failed: _PartFailed | None
-    ) -> tuple[tuple[Path, Any], str]:
+        self, dataset: Dataset, lsoa_icb: pd.DataFrame, failed: _PartFailed | None
+    ) -> tuple[tuple[Path, pd.DataFrame], str]:
         """ICB → NHS region from the NHS region boundaries (downloaded now if needed)."""
         name = "nhser_boundaries"
         registry = dict(DATASETS) | dict(self.registry)

@@ -37,7 +37,7 @@ def read_parts(raw_dir: Path, dataset: sources.Dataset) -> dict[str, tuple[Path,
     return frames
 
 
-def icb_regions_cover(regions: pd.DataFrame, lsoa_icb: pd.DataFrame) -> list[str]:
+def uncovered_icbs(regions: pd.DataFrame, lsoa_icb: pd.DataFrame) -> list[str]:
     """ICB codes of the LSOA lookup that `regions` does not place in a region."""
     known = set(regions.loc[regions["NHSER24CD"].fillna("") != "", "ICB24CD"])
     return sorted(set(lsoa_icb["ICB24CD"]) - known)

@@ -530,14 +530,39 @@ def check_columns(
         shown = ", ".join(missing[:5]) + (
             f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
         )
+        hint = other_vintage(missing, present)
+        if hint and isinstance(dataset, Dataset):
+            hint += f" (expected: {dataset.vintage})"
         raise PlannerError(
             f"dataset '{dataset.name}' lacks expected column(s) {shown}; "
-            f"found {', '.join(list(present)[:12])}",
+            f"found {', '.join(list(present)[:12])}{hint}",
             file=file,
             field=missing[0],
             fix=fix or "the file is not the expected product or version: " + FORCE_FIX,
         )
     return matched
+
+
+CODE_COLUMN = re.compile(r"^([A-Za-z]+?)(\d{2})(CDH?|NM)$")
+
+
+def other_vintage(missing: Iterable[str], present: Iterable[str]) -> str:
+    """' — LSOA11CD is another vintage of LSOA21CD' when a column differs only by its year."""
+    present = list(present)
+    for column in missing:
+        want = CODE_COLUMN.match(column)
+        if not want:
+            continue
+        for name in present:
+            have = CODE_COLUMN.match(name)
+            if (
+                have
+                and have.group(1).casefold() == want.group(1).casefold()
+                and have.group(3).casefold() == want.group(3).casefold()
+                and have.group(2) != want.group(2)
+            ):
+                return f" — {name} is another vintage of {column}: this is another vintage's file"
+    return ""
 
 
 def other_countries(codes: Iterable[object]) -> dict[str, int]:

@@ -33,6 +33,7 @@ class FakeService:
     count_override: int | None = None  # returnCountOnly answers this instead of the truth
     serve_only: int | None = None  # pages are cut from only the first n rows
     repeat_on_later_pages: bool = False  # every page after the first starts with the previous row
+    shapes: dict[Any, dict[str, Any]] | None = None  # object id → GeoJSON geometry (EPSG:4326)
 
     def fields(self) -> list[dict[str, str]]:
         names = list(self.rows[0]) if self.rows else [self.oid_field]
@@ -126,6 +127,14 @@ def _square(i: int) -> dict[str, Any]:
     x, y = -2.0 + 0.01 * i, 52.0
     ring = [[x, y], [x + 0.01, y], [x + 0.01, y + 0.01], [x, y + 0.01], [x, y]]
     return {"type": "Polygon", "coordinates": [ring]}
+
+
+def _geometry(service: FakeService, oid: Any) -> dict[str, Any] | None:
+    if not service.geometry:
+        return None
+    if service.shapes is not None:
+        return service.shapes[oid]
+    return _square(int(oid))
 
 
 def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
@@ -249,7 +258,7 @@ def _query(service: FakeService, params: dict[str, str]) -> dict[str, Any]:
             {
                 "type": "Feature",
                 "id": r[service.oid_field],
-                "geometry": _square(int(r[service.oid_field])) if service.geometry else None,
+                "geometry": _geometry(service, r[service.oid_field]),
                 "properties": dict(r),
             }
             for r in page

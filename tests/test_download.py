@@ -10,6 +10,7 @@ import os
 import time
 from pathlib import Path
 
+import online_data
 import pytest
 from arcgis_server import FakeServer, FakeService, Fault
 from conftest import link_mirror
@@ -753,3 +754,100 @@ def test_a_mirror_file_missing_from_the_manifest_is_refused(tmp_path: Path) -> N
     with pytest.raises(PlannerError, match=r"lookups/b.csv.*not listed with a sha256"):
         fetch(tmp_path / "raw", mirror=mirror, datasets=_mirror_registry(), progress=False)
     assert (tmp_path / "raw/population/a.csv").exists()
+
+
+# ---------------------------------------------------------------- the online path end to end
+
+
+def _online_run(tmp_path: Path, drop: tuple[str, ...] = (), **kw) -> tuple[Path, FakeServer]:
+    raw = tmp_path / "raw"
+    with FakeServer() as srv:
+        online_data.serve(srv)
+        for service in drop:
+            del srv.services[service]
+        fetch(raw, base_url=srv.base_url, datasets=online_data.registry(srv), **FAST, **kw)
+    return raw, srv
+
+
+def _asked_services(srv: FakeServer) -> set[str]:
+    prefix = "/arcgis/rest/services/"
+    return {path[len(prefix) :].split("/")[0] for path, _ in srv.log if path.startswith(prefix)}
+
+
+def _check_areas(raw: Path) -> None:
+    from planner import adjacency as adjacency_stage
+    from planner import areas as areas_stage
+
+    areas = areas_stage.build_areas(raw, expected_rows=online_data.ENGLISH)
+    adjacency = adjacency_stage.build_adjacency(areas)
+    adjacency_stage.check_connected(areas, adjacency)
+    expected = [a for a in online_data.areas() if a.icb is not None]
+    assert areas["lsoa21cd"].tolist() == [a.code for a in expected]
+    icbs = [online_data.ICBS[a.icb][0] for a in expected]
+    assert areas["icb24cd"].tolist() == icbs
+    regions = [online_data.REGIONS[online_data.ICB_REGION[c]][0] for c in icbs]
+    assert areas["nhser24cd"].tolist() == regions
+    assert areas["msoa21cd"].tolist() == [a.msoa for a in expected]
+    assert areas["lad24cd"].tolist() == [a.lad for a in expected]
+    ages = [online_data.ages(a.code) for a in expected]
+    assert areas["population"].tolist() == [sum(x.values()) for x in ages]
+    under3 = [sum(x[k] for k in ("F0", "F1", "F2", "M0", "M1", "M2")) for x in ages]
+    assert areas["under3"].tolist() == under3
+    assert areas["imd_decile"].tolist() == [online_data.deciles()[a.code] for a in expected]
+    assert areas.crs.to_epsg() == 27700
+
+
+def test_online_fetch_then_prepare_on_england_and_wales_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        raw, srv = _online_run(tmp_path)
+        _check_areas(raw)
+    asked = _asked_services(srv)
+    lookup_parts = {str(p.service) for p in DATASETS["lookup"].online}
+    assert asked == {str(DATASETS["lsoa_boundaries"].online[0].service)} | lookup_parts
+    oa_service = DATASETS["lookup"].part("lookup_lsoa_msoa").service
+    offsets = [
+        int(q["resultOffset"])
+        for path, q in srv.log
+        if f"/{oa_service}/" in path and "resultOffset" in q
+    ]
+    assert offsets == [0, 1000]  # 1,440 Output Areas behind maxRecordCount 1000
+    log = caplog.text
+    lsoa_service = DATASETS["lsoa_boundaries"].online[0].service
+    assert f"ArcGIS service {lsoa_service}: 72 rows; 12 Welsh rows dropped" in log
+    assert "sapelsoasyoa20222024.xlsx: 72 rows; 12 Welsh rows dropped" in log
+    assert "File_7_IoD2025" in log and "12 Welsh rows dropped" in log
+    lookup_file = raw / DATASETS["lookup"].mirror_path
+    assert not lookup_file.read_text().count("\nW")  # the assembled lookup is England only
+
+
+def test_icb_regions_are_derived_from_the_region_boundaries_when_the_service_fails(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = str(DATASETS["lookup"].part("lookup_icb_nhser").service)
+    with caplog.at_level(logging.WARNING):
+        raw, srv = _online_run(tmp_path, drop=(service,))
+    assert str(DATASETS["nhser_boundaries"].online[0].service) in _asked_services(srv)
+    assert "derived instead" in caplog.text and service in caplog.text
+    manifest = load_manifest(raw)
+    assert (
+        "nhser24_bsc.geojson (spatial)"
+        in manifest["files"][DATASETS["lookup"].mirror_path]["source"]
+    )
+    _check_areas(raw)
+
+
+def test_online_force_fetches_again_and_gives_the_same_files(tmp_path: Path) -> None:
+    raw, _ = _online_run(tmp_path)
+    before = {
+        p: sha256_file(p) for p in raw.rglob("*") if p.is_file() and p.name != "manifest.json"
+    }
+    with FakeServer() as srv:
+        online_data.serve(srv)
+        fetch(raw, base_url=srv.base_url, datasets=online_data.registry(srv), **FAST)
+        assert srv.total_hits() == 0  # everything is up to date
+        fetch(raw, base_url=srv.base_url, datasets=online_data.registry(srv), force=True, **FAST)
+        assert srv.total_hits() > 0
+    after = {p: sha256_file(p) for p in raw.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    assert after == before
