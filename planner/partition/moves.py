@@ -91,7 +91,11 @@ def _repair(st: _State) -> None:
 def _shift(st: _State, src: int, dst: int, amount: float, slack: float) -> float:
     """Move boundary areas from src to dst totalling about `amount`; returns what moved."""
     g, lab = st.g, st.lab
-    cand = {u for u in range(g.n) if lab[u] == src and any(lab[v] == dst for v in g.nbrs[u])}
+    labels = np.asarray(lab, dtype=np.int64)
+    la, lb = labels[g.a], labels[g.b]
+    cand = set(g.a[(la == src) & (lb == dst)].tolist()) | set(
+        g.b[(lb == src) & (la == dst)].tolist()
+    )
     moved = 0.0
     while moved < amount - slack and cand:
         left = amount - moved
