@@ -75,6 +75,12 @@ class _Graph:
         self.area = np.asarray(area, dtype=float).tolist()
         self.perim = np.asarray(perim, dtype=float).tolist()
         self.district = np.asarray(district, dtype=np.int64).tolist()
+        # The same as arrays, for the compiled local search (planner.partition.kernels).
+        self.pop_array = np.asarray(pop, dtype=float)
+        self.area_array = np.asarray(area, dtype=float)
+        self.perim_array = np.asarray(perim, dtype=float)
+        self.district_array = np.asarray(district, dtype=np.int64)
+        self.n_districts = int(self.district_array.max()) + 1 if self.n else 0
         # Adjacency in CSR form: each edge listed at both ends, in edge order (loops dropped).
         a = np.asarray(a, dtype=np.int64)
         b = np.asarray(b, dtype=np.int64)
@@ -150,6 +156,43 @@ class _State:
         }
         parts = np.unique(pairs // k, return_counts=True)
         self.dparts = dict(zip(parts[0].tolist(), parts[1].tolist(), strict=True))
+
+    # -- flat arrays for the compiled kernels -------------------------------------------
+    def flat(self) -> tuple:
+        """(labels, pop, area, perimeter, sizes, district × catchment counts, district parts)."""
+        dcnt = np.zeros((self.g.n_districts, self.k), dtype=np.int64)
+        for (d, p), c in self.dcnt.items():
+            dcnt[d, p] = c
+        dparts = np.zeros(self.g.n_districts, dtype=np.int64)
+        for d, c in self.dparts.items():
+            dparts[d] = c
+        return (
+            np.asarray(self.lab, dtype=np.int64),
+            np.asarray(self.ppop, dtype=float),
+            np.asarray(self.parea, dtype=float),
+            np.asarray(self.pperim, dtype=float),
+            np.asarray(self.size, dtype=np.int64),
+            dcnt,
+            dparts,
+        )
+
+    def load(self, flat: tuple) -> None:
+        """Take the state back from `flat` (after a kernel changed it); lists keep identity."""
+        lab, ppop, parea, pperim, size, dcnt, dparts = flat
+        self.lab[:] = lab.tolist()
+        self.ppop[:] = ppop.tolist()
+        self.parea[:] = parea.tolist()
+        self.pperim[:] = pperim.tolist()
+        self.size[:] = size.tolist()
+        d, p = np.nonzero(dcnt)
+        self.dcnt = dict(
+            zip(zip(d.tolist(), p.tolist(), strict=True), dcnt[d, p].tolist(), strict=True)
+        )
+        (present,) = np.nonzero(dparts)
+        self.dparts = dict(zip(present.tolist(), dparts[present].tolist(), strict=True))
+
+    def kernel_weights(self) -> np.ndarray:
+        return np.array([self.w_split, self.w_floor, self.w_district, 1.0 / PP_FLOOR])
 
     # -- scoring -------------------------------------------------------------------------
     def _f(self, perim: float, area: float) -> float:
