@@ -41,15 +41,11 @@ def _metis(
 ) -> np.ndarray:
     if k == 1:
         return np.zeros(g.n, dtype=np.int64)
-    xadj = [0]
-    adjncy: list[int] = []
-    ew: list[int] = []
-    for u in range(g.n):
-        adjncy.extend(g.nbrs[u])
-        # Integer edge weights: metres of shared boundary (bridges count as 1 m).
-        ew.extend(max(1, round(w)) for w in g.lens[u])
-        xadj.append(len(adjncy))
-    vw = [max(1, round(p)) for p in g.pop]
+    # Integer edge weights: metres of shared boundary (bridges count as 1 m).
+    xadj = g.indptr.tolist()
+    adjncy = g.indices.tolist()
+    ew = np.maximum(1, np.round(g.weights)).astype(np.int64).tolist()
+    vw = np.maximum(1, np.round(g.pop)).astype(np.int64).tolist()
     opts = pymetis.Options(seed=int(seed) % (2**31), ufactor=ufactor, contig=1, ncuts=4)
     try:
         res = pymetis.part_graph(
