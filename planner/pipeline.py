@@ -299,7 +299,8 @@ def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
     )
     catchment_dir = catchments_stage(workspace, areas_dir, scenario, services)
     table, assignment, icb_quality, kept = load_catchments(catchment_dir)
-    for note in partition.service_notes(kept):
+    names = phasing.known_area_codes(areas)
+    for note in partition.service_notes(kept, names=names):
         log.warning("existing service not kept whole: %s", note)
     if options.previous is not None:
         table, assignment = matching.carry_over_ids(table, assignment, areas, options.previous)

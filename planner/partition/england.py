@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from multiprocessing.pool import AsyncResult
 from typing import Literal
@@ -94,11 +95,16 @@ class PartitionResult:
         return service_notes(self.services)
 
 
-def service_notes(services: pd.DataFrame) -> list[str]:
-    """One line per service area that is not kept whole, or crosses an ICB boundary."""
+def service_notes(services: pd.DataFrame, *, names: Mapping[str, str] | None = None) -> list[str]:
+    """One line per service area that is not kept whole, or crosses an ICB boundary.
+
+    `names` (code -> name, e.g. the readiness codes) makes the line readable.
+    """
+    names = names or {}
     rows = services.loc[services["reason"] != ""]
     return [
-        f"service {r.service} in {r.icb24cd} ({r.catchments:.2f} catchments): {r.reason}"
+        f"{names.get(r.service, 'service')} ({r.service}) in {names.get(r.icb24cd, r.icb24cd)} "
+        f"({r.catchments:.2f} catchments' worth): {r.reason}"
         for r in rows.itertuples()
     ]
 
