@@ -100,7 +100,7 @@ def connect_failure(exc: BaseException) -> str | None:
             continue
         seen.add(id(err))
         if isinstance(err, NewConnectionError):
-            return re.sub(r"^<[^>]*>:\s*", "", str(err))
+            return re.sub(r"^(<[^>]*>|\w+Connection\(.*?\)):\s*", "", str(err))
         stack.extend(a for a in err.args if isinstance(a, BaseException))
         for linked in (getattr(err, "reason", None), err.__cause__, err.__context__):
             if isinstance(linked, BaseException):
@@ -140,7 +140,6 @@ class Client:
         if host in self.unreachable:
             raise PlannerError(
                 f"{what}: no internet connection to {host} ({self.unreachable[host]})",
-                file=url,
                 fix=OFFLINE_FIX,
             )
         end = time.monotonic() + deadline
@@ -153,9 +152,7 @@ class Client:
                 if cause is not None:
                     self.unreachable[host] = cause
                     raise PlannerError(
-                        f"{what}: no internet connection to {host} ({cause})",
-                        file=url,
-                        fix=OFFLINE_FIX,
+                        f"{what}: no internet connection to {host} ({cause})", fix=OFFLINE_FIX
                     ) from None
                 reason, wait = plain_reason(exc, self.limits.timeout), None
             except Transient as exc:

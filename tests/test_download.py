@@ -703,7 +703,7 @@ def test_every_dataset_is_tried_then_each_failure_is_listed(tmp_path: Path) -> N
             fetch(tmp_path, base_url=srv.base_url, datasets=registry, **FAST)
     assert (tmp_path / "files/b.csv").read_bytes() == CSV_BODY
     lines = str(info.value).splitlines()
-    assert lines[0].startswith("2 of 3 datasets could not be fetched; the others were")
+    assert lines[0] == "2 of 3 datasets could not be fetched (files already fetched are kept):"
     assert lines[1].startswith("  - a_gone [planner/sources.py, dataset 'a_gone', part 'things']")
     assert "HTTP 404" in lines[1]
     assert lines[2].startswith("  - c_missing [planner/sources.py, dataset 'c_missing'")
