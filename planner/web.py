@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import requests
 from tqdm import tqdm
-from urllib3.exceptions import HTTPError, NewConnectionError
+from urllib3.exceptions import HTTPError, InvalidHeader, NewConnectionError
 from urllib3.util.retry import Retry
 
 import planner
@@ -202,7 +202,7 @@ class Client:
             if header:
                 try:
                     wait = float(Retry().parse_retry_after(header))
-                except Exception:  # an unparseable header is ignored, as urllib3 does
+                except InvalidHeader:  # an unparseable header is ignored
                     wait = None
             raise Transient(f"HTTP {response.status_code} {response.reason}", wait)
         return response
