@@ -139,8 +139,27 @@ class Failure:
     part: OnlinePart | None
     error: PlannerError
 
-    def line(self) -> str:
-        return f"  - {self.dataset.name} [{self.dataset.entry(self.part)}]: {self.error}"
+    def line(self, with_fix: bool) -> str:
+        error = self.error
+        if not with_fix:
+            error = PlannerError(
+                error.detail, file=error.file, row=error.row, field=error.field, value=error.value
+            )
+        return f"  - {self.dataset.name} [{self.dataset.entry(self.part)}]: {error}"
+
+
+def failure_report(failures: list[Failure], selected: int) -> PlannerError:
+    """One error listing every failed dataset; a fix they all share is said once, at the end."""
+    fixes = {f.error.fix for f in failures}
+    common = fixes.pop() if len(fixes) == 1 else None
+    lines = [f.line(with_fix=common is None) for f in failures]
+    return PlannerError(
+        f"{len(failures)} of {selected} datasets could not be fetched "
+        "(files already fetched are kept):\n" + "\n".join(lines),
+        fix=(common + "; then run `planner fetch` again")
+        if common
+        else "fix each as its line says, then run `planner fetch` again",
+    )
 
 
 # --------------------------------------------------------------------------- fetch
@@ -204,12 +223,7 @@ def fetch(
         # keep records of everything that did succeed, even when another dataset failed
         write_manifest(raw_dir, manifest)
     if failures:
-        others = "; the others were" if len(failures) < len(selected) else ""
-        raise PlannerError(
-            f"{len(failures)} of {len(selected)} datasets could not be fetched{others} "
-            "(fix each as its line says, then run `planner fetch` again; files already "
-            "fetched are kept):\n" + "\n".join(f.line() for f in failures)
-        )
+        raise failure_report(failures, len(selected))
     return manifest
 
 
@@ -261,7 +275,6 @@ def _fetch_mirror(
         try:
             _copy_dataset(raw_dir, mirror, dataset, manifest, listed, force, verify)
         except PlannerError as exc:
-            log.error("%s", exc)
             failures.append(Failure(dataset, None, exc))
     return failures
 
@@ -356,10 +369,8 @@ class _Online:
                 if force or not self.keep_present(dataset):
                     self.fetch_dataset(dataset, force)
             except _PartFailed as failed:
-                log.error("%s", failed.error)
                 failures.append(Failure(dataset, failed.part, failed.error))
             except PlannerError as exc:
-                log.error("%s", exc)
                 failures.append(Failure(dataset, None, exc))
         return failures
 

@@ -6,7 +6,7 @@ zero or more online parts (ArcGIS FeatureServer services or plain files) that a
 user with internet downloads instead. This module is the one description of
 each input: its columns, how they are renamed for the readers, the workbook
 sheet and header row, the area-code column and the vintage. Readers call
-`read_table`, which finds the file, reads it as described, checks its columns
+`planner.inputs.read_table`, which finds the file, reads it as described, checks its columns
 (the one missing-column check), renames them and keeps England's rows, logging
 what it dropped by country. A missing or wrongly shaped input fails with one
 line that names the file and the fix, instead of a KeyError deep inside a stage.

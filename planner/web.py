@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import requests
 from tqdm import tqdm
-from urllib3.exceptions import HTTPError, NewConnectionError
+from urllib3.exceptions import HTTPError, InvalidHeader, NewConnectionError
 from urllib3.util.retry import Retry
 
 import planner
@@ -100,7 +100,7 @@ def connect_failure(exc: BaseException) -> str | None:
             continue
         seen.add(id(err))
         if isinstance(err, NewConnectionError):
-            return re.sub(r"^<[^>]*>:\s*", "", str(err))
+            return re.sub(r"^(<[^>]*>|\w+Connection\(.*?\)):\s*", "", str(err))
         stack.extend(a for a in err.args if isinstance(a, BaseException))
         for linked in (getattr(err, "reason", None), err.__cause__, err.__context__):
             if isinstance(linked, BaseException):
@@ -140,7 +140,6 @@ class Client:
         if host in self.unreachable:
             raise PlannerError(
                 f"{what}: no internet connection to {host} ({self.unreachable[host]})",
-                file=url,
                 fix=OFFLINE_FIX,
             )
         end = time.monotonic() + deadline
@@ -153,9 +152,7 @@ class Client:
                 if cause is not None:
                     self.unreachable[host] = cause
                     raise PlannerError(
-                        f"{what}: no internet connection to {host} ({cause})",
-                        file=url,
-                        fix=OFFLINE_FIX,
+                        f"{what}: no internet connection to {host} ({cause})", fix=OFFLINE_FIX
                     ) from None
                 reason, wait = plain_reason(exc, self.limits.timeout), None
             except Transient as exc:
@@ -205,7 +202,7 @@ class Client:
             if header:
                 try:
                     wait = float(Retry().parse_retry_after(header))
-                except Exception:  # an unparseable header is ignored, as urllib3 does
+                except InvalidHeader:  # an unparseable header is ignored
                     wait = None
             raise Transient(f"HTTP {response.status_code} {response.reason}", wait)
         return response

@@ -14,6 +14,16 @@ import online_data
 import pytest
 from arcgis_server import FakeServer, FakeService, Fault
 from conftest import link_mirror
+from fetch_helpers import (
+    CSV_BODY,
+    FAST,
+    file_part,
+    layer_part,
+    leftovers,
+    numbered_rows,
+    registry_of,
+    sha_of,
+)
 
 from planner import cache, download, pipeline
 from planner.download import fetch, load_manifest, parse_mirror_manifest
@@ -29,53 +39,16 @@ from planner.sources import (
     locate,
 )
 
-FAST = {"progress": False, "backoff_factor": 0.001, "timeout": 5}
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _dataset(*parts: OnlinePart, name: str = "things") -> dict[str, Dataset]:
-    ds = Dataset(
-        name=name,
-        description="test data",
-        vintage="test",
-        mirror_path=f"mirror/{name}.csv",
-        format="csv",
-        columns=(),
-        online=parts,
-    )
-    return {name: ds}
-
-
-def _layer(service: str = "Things_EN_BSC", **kw) -> OnlinePart:
-    return OnlinePart(
-        name="things", download_path="ons/things.geojson", kind="layer", service=service, **kw
-    )
-
-
-def _file(url: str, path: str = "files/data.csv", **kw) -> OnlinePart:
-    return OnlinePart(name="things", download_path=path, kind="file", url=url, **kw)
-
-
-def _rows(n: int, oid: str = "FID") -> list[dict]:
-    return [{oid: i + 1, "CODE": f"E{i + 1:08d}", "NAME": f"Area {i + 1}"} for i in range(n)]
-
-
-def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
-
-
-CSV_BODY = b"CODE,NAME\nE00000001,One\nE00000002,Two\n"
-
-
 # --------------------------------------------------------------------------- ArcGIS paging
 
 
 def test_paging_gets_every_feature_exactly_once(tmp_path: Path) -> None:
-    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(25), max_record_count=10)}) as srv:
-        manifest = fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+    with FakeServer(
+        services={"Things_EN_BSC": FakeService(numbered_rows(25), max_record_count=10)}
+    ) as srv:
+        manifest = fetch(
+            tmp_path, base_url=srv.base_url, datasets=registry_of(layer_part()), **FAST
+        )
         queries = [p for path, p in srv.log if path.endswith("/query")]
     out = tmp_path / "ons/things.geojson"
     data = json.loads(out.read_text())
@@ -86,7 +59,7 @@ def test_paging_gets_every_feature_exactly_once(tmp_path: Path) -> None:
     assert all(q["orderByFields"] == "FID ASC" and q["f"] == "geojson" for q in pages)
     assert any(q.get("returnCountOnly") == "true" for q in queries)
     rec = manifest["files"]["ons/things.geojson"]
-    assert rec["sha256"] == _sha(out.read_bytes())
+    assert rec["sha256"] == sha_of(out.read_bytes())
     assert rec["source"].endswith("/Things_EN_BSC/FeatureServer/0/query")
 
 
@@ -94,11 +67,11 @@ def test_table_service_is_written_as_csv_in_object_id_order(tmp_path: Path) -> N
     part = OnlinePart(
         name="lu", download_path="ons/lu.csv", kind="table", service="LU", columns=("CODE",)
     )
-    rows = _rows(7, oid="ObjectId")[::-1]
+    rows = numbered_rows(7, oid="ObjectId")[::-1]
     with FakeServer(
         services={"LU": FakeService(rows, geometry=False, oid_field="ObjectId")}
     ) as srv:
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(part), page_size=3, **FAST)
+        fetch(tmp_path, base_url=srv.base_url, datasets=registry_of(part), page_size=3, **FAST)
         assert all(p.get("f") == "json" for path, p in srv.log if path.endswith("/query"))
     table = list(csv.DictReader((tmp_path / "ons/lu.csv").open()))
     assert [r["ObjectId"] for r in table] == [str(i) for i in range(1, 8)]
@@ -106,31 +79,31 @@ def test_table_service_is_written_as_csv_in_object_id_order(tmp_path: Path) -> N
 
 
 def test_fewer_features_than_count_is_an_error(tmp_path: Path) -> None:
-    service = FakeService(_rows(25), max_record_count=10, count_override=26)
+    service = FakeService(numbered_rows(25), max_record_count=10, count_override=26)
     with (
         FakeServer(services={"Things_EN_BSC": service}) as srv,
         pytest.raises(PlannerError, match=r"Things_EN_BSC.*got 25 features.*said 26"),
     ):
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+        fetch(tmp_path, base_url=srv.base_url, datasets=registry_of(layer_part()), **FAST)
     assert not (tmp_path / "ons/things.geojson").exists()
 
 
 def test_paging_that_stops_early_is_an_error(tmp_path: Path) -> None:
-    service = FakeService(_rows(25), max_record_count=10, serve_only=20)
+    service = FakeService(numbered_rows(25), max_record_count=10, serve_only=20)
     with (
         FakeServer(services={"Things_EN_BSC": service}) as srv,
         pytest.raises(PlannerError, match="got 20 features but returnCountOnly said 25"),
     ):
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+        fetch(tmp_path, base_url=srv.base_url, datasets=registry_of(layer_part()), **FAST)
 
 
 def test_repeated_feature_is_an_error_not_deduplicated(tmp_path: Path) -> None:
-    service = FakeService(_rows(25), max_record_count=10, repeat_on_later_pages=True)
+    service = FakeService(numbered_rows(25), max_record_count=10, repeat_on_later_pages=True)
     with (
         FakeServer(services={"Things_EN_BSC": service}) as srv,
         pytest.raises(PlannerError, match=r"Things_EN_BSC: feature FID=10 arrived twice"),
     ):
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+        fetch(tmp_path, base_url=srv.base_url, datasets=registry_of(layer_part()), **FAST)
     assert not (tmp_path / "ons/things.geojson").exists()
 
 
@@ -141,47 +114,7 @@ def test_arcgis_error_json_is_reported(tmp_path: Path) -> None:
             PlannerError, match=r"Gone: HTTP 404.*renamed or moved.*sources.py, dataset 'things'"
         ),
     ):
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer("Gone")), **FAST)
-
-
-# --------------------------------------------------------------------------- retries and timeouts
-
-
-def test_503_is_retried_then_succeeds(tmp_path: Path) -> None:
-    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv:
-        srv.add_fault(srv.query_path("Things_EN_BSC"), Fault("status", 503), times=2)
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
-        assert srv.hits[srv.query_path("Things_EN_BSC")] == 2 + 2  # two 503s, count, one page
-    assert len(json.loads((tmp_path / "ons/things.geojson").read_text())["features"]) == 5
-
-
-def test_429_waits_for_retry_after(tmp_path: Path) -> None:
-    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        srv.add_fault("/files/data.csv", Fault("status", 429, (("Retry-After", "1"),)))
-        start = time.monotonic()
-        fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
-        assert time.monotonic() - start >= 0.9
-        assert srv.hits["/files/data.csv"] == 2
-    assert (tmp_path / "files/data.csv").read_bytes() == CSV_BODY
-
-
-def test_server_that_keeps_failing_gives_a_clear_error(tmp_path: Path) -> None:
-    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        srv.add_fault("/files/data.csv", Fault("status", 503), times=10)
-        with pytest.raises(PlannerError, match=r"after 2 retries.*Fix: retry later"):
-            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), retries=2, **FAST)
-        assert srv.hits["/files/data.csv"] == 3
-
-
-def test_server_that_never_answers_times_out(tmp_path: Path) -> None:
-    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        srv.hang.add("/files/data.csv")
-        start = time.monotonic()
-        opts = {**FAST, "timeout": 0.3}
-        with pytest.raises(PlannerError, match=r"timeout.*Fix: retry later"):
-            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), retries=1, **opts)
-        assert time.monotonic() - start < 5
-    assert not (tmp_path / "files/data.csv").exists()
+        fetch(tmp_path, base_url=srv.base_url, datasets=registry_of(layer_part("Gone")), **FAST)
 
 
 # --------------------------------------------------------------------------- bad bodies
@@ -199,35 +132,35 @@ def test_truncated_body_leaves_no_file_and_keeps_the_old_one(tmp_path: Path) -> 
     with FakeServer(files={"data.csv": CSV_BODY}) as srv:
         srv.add_fault("/files/data.csv", Fault("truncate"))
         with pytest.raises(PlannerError, match=r"data\.csv.*(transfer broke off|truncated)"):
-            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+            fetch(tmp_path, datasets=registry_of(file_part(srv.file_url("data.csv"))), **FAST)
     assert (tmp_path / "files/data.csv").read_bytes() == old
-    assert _leftovers(tmp_path / "files") == []
+    assert leftovers(tmp_path / "files") == []
 
 
 def test_connection_reset_mid_file_keeps_nothing(tmp_path: Path) -> None:
     with FakeServer(files={"data.csv": CSV_BODY * 500}) as srv:
         srv.add_fault("/files/data.csv", Fault("reset"))
         with pytest.raises(PlannerError, match="transfer broke off"):
-            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+            fetch(tmp_path, datasets=registry_of(file_part(srv.file_url("data.csv"))), **FAST)
     assert not (tmp_path / "files/data.csv").exists()
-    assert _leftovers(tmp_path / "files") == []
+    assert leftovers(tmp_path / "files") == []
 
 
 def test_a_revised_file_is_a_warning_naming_it_not_an_error(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    released = _sha(b"what the publisher released\n")
+    released = sha_of(b"what the publisher released\n")
     with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        part = _file(srv.file_url("data.csv"), expected_sha256=released, expected_size=29)
+        part = file_part(srv.file_url("data.csv"), expected_sha256=released, expected_size=29)
         with caplog.at_level(logging.WARNING):
-            manifest = fetch(tmp_path, datasets=_dataset(part), **FAST)
+            manifest = fetch(tmp_path, datasets=registry_of(part), **FAST)
     assert (tmp_path / "files/data.csv").read_bytes() == CSV_BODY
-    assert manifest["files"]["files/data.csv"]["sha256"] == _sha(CSV_BODY)
+    assert manifest["files"]["files/data.csv"]["sha256"] == sha_of(CSV_BODY)
     warning = caplog.text
     assert "data.csv" in warning and "revised" in warning
     assert f"size {len(CSV_BODY)} bytes, recorded 29" in warning
     assert "dataset 'things'" in warning
-    assert _leftovers(tmp_path / "files") == []
+    assert leftovers(tmp_path / "files") == []
 
 
 def test_zero_byte_file_is_an_error(tmp_path: Path) -> None:
@@ -235,7 +168,7 @@ def test_zero_byte_file_is_an_error(tmp_path: Path) -> None:
         FakeServer(files={"data.csv": b""}) as srv,
         pytest.raises(PlannerError, match="empty"),
     ):
-        fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+        fetch(tmp_path, datasets=registry_of(file_part(srv.file_url("data.csv"))), **FAST)
     assert not (tmp_path / "files/data.csv").exists()
 
 
@@ -246,26 +179,26 @@ def test_html_error_page_is_not_taken_for_data(tmp_path: Path) -> None:
         FakeServer(files={"data.csv": page}) as srv,
         pytest.raises(PlannerError, match="HTML page"),
     ):
-        fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+        fetch(tmp_path, datasets=registry_of(file_part(srv.file_url("data.csv"))), **FAST)
     assert (tmp_path / "files/data.csv").read_bytes() == old
 
 
 def test_csv_without_expected_columns_is_refused(tmp_path: Path) -> None:
     with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        part = _file(srv.file_url("data.csv"), columns=("CODE", "POPULATION"))
+        part = file_part(srv.file_url("data.csv"), columns=("CODE", "POPULATION"))
         with pytest.raises(PlannerError, match="POPULATION"):
-            fetch(tmp_path, datasets=_dataset(part), **FAST)
+            fetch(tmp_path, datasets=registry_of(part), **FAST)
 
 
 # --------------------------------------------------------------------------- manifest
 
 
 def test_manifest_records_files_and_second_fetch_skips(tmp_path: Path) -> None:
-    services = {"Things_EN_BSC": FakeService(_rows(12), max_record_count=5)}
+    services = {"Things_EN_BSC": FakeService(numbered_rows(12), max_record_count=5)}
     with FakeServer(services=services, files={"data.csv": CSV_BODY}) as srv:
         registry = {
-            **_dataset(_layer(), name="things"),
-            **_dataset(_file(srv.file_url("data.csv")), name="table"),
+            **registry_of(layer_part(), name="things"),
+            **registry_of(file_part(srv.file_url("data.csv")), name="table"),
         }
         fetch(tmp_path, base_url=srv.base_url, datasets=registry, **FAST)
         first = (tmp_path / "manifest.json").read_bytes()
@@ -276,7 +209,7 @@ def test_manifest_records_files_and_second_fetch_skips(tmp_path: Path) -> None:
     files = manifest["files"]
     assert sorted(files) == ["files/data.csv", "ons/things.geojson"]
     rec = files["files/data.csv"]
-    assert rec["sha256"] == _sha(CSV_BODY)
+    assert rec["sha256"] == sha_of(CSV_BODY)
     assert rec["size"] == len(CSV_BODY)
     assert rec["source"] == srv.file_url("data.csv")
     assert rec["fetched_at"].endswith("Z")
@@ -286,7 +219,7 @@ def test_manifest_records_files_and_second_fetch_skips(tmp_path: Path) -> None:
 
 def test_changed_file_is_fetched_again(tmp_path: Path) -> None:
     with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        registry = _dataset(_file(srv.file_url("data.csv")))
+        registry = registry_of(file_part(srv.file_url("data.csv")))
         fetch(tmp_path, datasets=registry, **FAST)
         (tmp_path / "files/data.csv").write_bytes(b"tampered\n")
         fetch(tmp_path, datasets=registry, **FAST)
@@ -380,7 +313,7 @@ def _fake_mirror(root: Path, files: dict[str, bytes], listed: dict[str, bytes]) 
             f"### `{rel}`",
             "Some text; upstream sha256 `" + "0" * 64 + "`.",
             "",
-            f"- size: {len(data):,} bytes; rows/features: 1; sha256: `{_sha(data)}`",
+            f"- size: {len(data):,} bytes; rows/features: 1; sha256: `{sha_of(data)}`",
             "",
         ]
     (root / "MANIFEST.md").write_text("\n".join(lines))
@@ -405,7 +338,7 @@ def test_mirror_copy_then_skip(tmp_path: Path) -> None:
     manifest = fetch(raw, mirror=mirror, datasets=_mirror_registry(), progress=False)
     for rel, data in files.items():
         assert (raw / rel).read_bytes() == data
-        assert manifest["files"][rel]["sha256"] == _sha(data)
+        assert manifest["files"][rel]["sha256"] == sha_of(data)
         assert manifest["files"][rel]["source"] == str(mirror / rel)
     assert "readiness/c.csv" not in manifest["files"]  # optional and absent from the mirror
     inodes = {rel: os.stat(raw / rel).st_ino for rel in files}
@@ -423,7 +356,7 @@ def test_mirror_file_disagreeing_with_manifest_is_refused(tmp_path: Path) -> Non
     with pytest.raises(PlannerError, match=r"lookups/b\.csv.*differs from MANIFEST\.md"):
         fetch(raw, mirror=mirror, datasets=_mirror_registry(), progress=False)
     assert not (raw / "lookups/b.csv").exists()
-    assert _leftovers(raw / "lookups") == []
+    assert leftovers(raw / "lookups") == []
     assert "population/a.csv" in load_manifest(raw)["files"]  # earlier good copy recorded
 
 
@@ -435,7 +368,7 @@ def test_missing_required_mirror_file(tmp_path: Path) -> None:
 
 def test_parse_mirror_manifest_takes_the_size_line(tmp_path: Path) -> None:
     mirror = _fake_mirror(tmp_path, {}, {"x/y.csv": b"abc"})
-    assert parse_mirror_manifest(mirror / "MANIFEST.md") == {"x/y.csv": _sha(b"abc")}
+    assert parse_mirror_manifest(mirror / "MANIFEST.md") == {"x/y.csv": sha_of(b"abc")}
 
 
 def test_real_mirror_small_dataset(tmp_path: Path, mirror_dir: Path) -> None:
@@ -591,119 +524,40 @@ def test_arcgis_service_that_never_answers_times_out(mirror_dir: Path, tmp_path:
 
 
 def test_layer_without_a_registered_field_is_refused(tmp_path: Path) -> None:
-    part = _layer(columns=("CODE", "NAME", "POPULATION"))
+    part = layer_part(columns=("CODE", "NAME", "POPULATION"))
     with (
-        FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv,
+        FakeServer(services={"Things_EN_BSC": FakeService(numbered_rows(5))}) as srv,
         pytest.raises(
             PlannerError,
             match=r"lacks expected column\(s\) POPULATION; found FID, CODE.*edit planner/sources",
         ),
     ):
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(part), **FAST)
+        fetch(tmp_path, base_url=srv.base_url, datasets=registry_of(part), **FAST)
     assert not (tmp_path / "ons/things.geojson").exists()
 
 
 def test_file_without_a_registered_column_is_refused(tmp_path: Path) -> None:
     with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        part = _file(srv.file_url("data.csv"), columns=("CODE", "NAME", "TOTAL"))
+        part = file_part(srv.file_url("data.csv"), columns=("CODE", "NAME", "TOTAL"))
         with pytest.raises(
             PlannerError, match=r"data.csv, field 'TOTAL'.*edit planner/sources.py, dataset"
         ):
-            fetch(tmp_path, datasets=_dataset(part), **FAST)
+            fetch(tmp_path, datasets=registry_of(part), **FAST)
     assert not (tmp_path / "files/data.csv").exists()
-
-
-# ---------------------------------------------------------------- issue 10/11: clear failures
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_offline_is_said_plainly_and_quickly(tmp_path: Path) -> None:
-    host = f"127.0.0.1:{_closed_port()}"
-    registry = {
-        **_dataset(_layer(), name="things"),
-        **_dataset(_file(f"http://{host}/files/data.csv"), name="table"),
-    }
-    start = time.monotonic()
-    with pytest.raises(PlannerError) as info:
-        fetch(tmp_path, base_url=f"http://{host}/arcgis/rest/services", datasets=registry, **FAST)
-    assert time.monotonic() - start < 3
-    text = str(info.value)
-    assert text.count(f"no internet connection to {host}") == 2  # both datasets, one line each
-    assert "Connection refused" in text  # the cause, not cut off
-    assert "Retrying" not in text and "--mirror" in text
-
-
-def test_a_stalled_server_fails_within_the_deadline(tmp_path: Path) -> None:
-    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv:
-        srv.add_fault(srv.query_path("Things_EN_BSC"), Fault("trickle"), times=5)
-        start = time.monotonic()
-        opts = {**FAST, "timeout": 1, "deadline": 1.5}
-        with pytest.raises(PlannerError, match=r"no complete answer within 1.5 s.*stalled"):
-            fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **opts)
-        assert time.monotonic() - start < 4
-
-
-def test_a_trickling_file_fails_within_the_file_deadline(tmp_path: Path) -> None:
-    with FakeServer(files={"data.csv": CSV_BODY * 10}) as srv:
-        srv.add_fault("/files/data.csv", Fault("trickle"))
-        start = time.monotonic()
-        opts = {**FAST, "timeout": 1, "file_deadline": 1.5}
-        with pytest.raises(PlannerError, match=r"no complete answer within 1.5 s"):
-            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **opts)
-        assert time.monotonic() - start < 4
-    assert _leftovers(tmp_path / "files") == []
-
-
-def test_transient_arcgis_error_bodies_are_retried(tmp_path: Path) -> None:
-    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv:
-        query = srv.query_path("Things_EN_BSC")
-        for code in (429, 500, 503, 504):
-            srv.add_fault(query, Fault("arcgis", code))
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
-        assert srv.hits[query] == 4 + 2  # four error bodies, then the count and one page
-    assert len(json.loads((tmp_path / "ons/things.geojson").read_text())["features"]) == 5
-
-
-def test_a_missing_service_names_the_service_and_its_entry(tmp_path: Path) -> None:
-    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv:
-        layer = srv.query_path("Things_EN_BSC").removesuffix("/query")
-        srv.add_fault(layer, Fault("arcgis", 400))
-        with pytest.raises(PlannerError) as info:
-            fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
-        assert srv.hits[layer] == 1  # not retried
-    text = str(info.value)
-    assert "ArcGIS service Things_EN_BSC: ArcGIS error 400: Invalid URL" in text
-    assert "renamed or moved" in text and "planner/sources.py, dataset 'things'" in text
-    assert "retry later" not in text
-
-
-def test_requests_name_planner_and_its_version(tmp_path: Path) -> None:
-    import planner
-
-    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
-    assert srv.agents and all(a.startswith(f"planner/{planner.__version__} ") for a in srv.agents)
 
 
 def test_every_dataset_is_tried_then_each_failure_is_listed(tmp_path: Path) -> None:
     with FakeServer(files={"good.csv": CSV_BODY}) as srv:
         registry = {
-            **_dataset(_file(srv.file_url("gone.csv"), "files/a.csv"), name="a_gone"),
-            **_dataset(_file(srv.file_url("good.csv"), "files/b.csv"), name="b_good"),
-            **_dataset(_layer("Missing_Service"), name="c_missing"),
+            **registry_of(file_part(srv.file_url("gone.csv"), "files/a.csv"), name="a_gone"),
+            **registry_of(file_part(srv.file_url("good.csv"), "files/b.csv"), name="b_good"),
+            **registry_of(layer_part("Missing_Service"), name="c_missing"),
         }
         with pytest.raises(PlannerError) as info:
             fetch(tmp_path, base_url=srv.base_url, datasets=registry, **FAST)
     assert (tmp_path / "files/b.csv").read_bytes() == CSV_BODY
     lines = str(info.value).splitlines()
-    assert lines[0].startswith("2 of 3 datasets could not be fetched; the others were")
+    assert lines[0] == "2 of 3 datasets could not be fetched (files already fetched are kept):"
     assert lines[1].startswith("  - a_gone [planner/sources.py, dataset 'a_gone', part 'things']")
     assert "HTTP 404" in lines[1]
     assert lines[2].startswith("  - c_missing [planner/sources.py, dataset 'c_missing'")
