@@ -292,6 +292,7 @@ def _dispatch(args: argparse.Namespace, *, quiet: bool) -> int:
     workdir = getattr(args, "workdir", None) or Path.cwd().resolve()
     workspace = pipeline.Workspace(workdir)
     with runlock.workdir_lock(workdir, wait=getattr(args, "wait", False), log=log):
+        pipeline.finish_interrupted_commit(workspace)
         return _command(pipeline, workspace, args, quiet=quiet)
 
 

@@ -138,9 +138,11 @@ def atomic_directories(*paths: str | Path, journal: str | Path) -> Iterator[tupl
     """Build several directories in staging and commit them together, or not at all.
 
     Any exception while building removes every staging folder and leaves every
-    previous directory as it was. The commit is a handful of renames recorded
-    in `journal` first: a run killed during them is rolled forward by the next
-    call (`recover_commit`), since every staging folder was complete.
+    previous directory as it was. The commit is a handful of renames, recorded
+    in `journal` first; if one of them fails (a folder made immutable, a
+    permission) the renames already done are undone before the error is
+    raised. A run killed during them is completed by the next call
+    (`recover_commit`), since every staging folder was complete.
     """
     journal = Path(journal)
     recover_commit(journal)
@@ -158,16 +160,55 @@ def atomic_directories(*paths: str | Path, journal: str | Path) -> Iterator[tupl
             shutil.rmtree(staging, ignore_errors=True)
         raise
     entries = [
-        {"target": str(t), "staging": str(s)} for t, s in zip(targets, stagings, strict=True)
+        {
+            "target": str(target),
+            "staging": str(staging),
+            "old": str(staging.with_name(staging.name.replace(".new-", ".old-", 1))),
+        }
+        for target, staging in zip(targets, stagings, strict=True)
     ]
     with signals_deferred():
         with atomic_file(journal, "w") as handle:
             json.dump({"commit": entries}, handle, indent=2)
-        recover_commit(journal)
+        try:
+            _commit(entries)
+        except OSError:
+            for staging in stagings:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
+        finally:
+            journal.unlink(missing_ok=True)
+
+
+def _commit(entries: list[dict[str, str]]) -> None:
+    """Swap every staging folder in; on a failed rename, undo the renames done, then raise.
+
+    Written to be re-run from any point (after a crash): each step checks
+    what is already done.
+    """
+    done: list[tuple[Path, Path, Path]] = []
+    try:
+        for entry in entries:
+            target, staging, old = (Path(entry[k]) for k in ("target", "staging", "old"))
+            if not staging.is_dir():
+                continue  # swapped in before a crash
+            if target.exists() and not old.exists():
+                os.replace(target, old)
+            done.append((target, staging, old))
+            os.replace(staging, target)
+    except OSError:
+        for target, staging, old in reversed(done):
+            if not staging.exists() and target.exists():
+                os.replace(target, staging)
+            if old.exists() and not target.exists():
+                os.replace(old, target)
+        raise
+    for entry in entries:
+        shutil.rmtree(entry["old"], ignore_errors=True)
 
 
 def recover_commit(journal: str | Path) -> None:
-    """Finish a commit recorded in `journal` (roll forward), then remove the journal."""
+    """Finish a commit that a killed run left in `journal` (roll forward), then remove it."""
     journal = Path(journal)
     try:
         entries = json.loads(journal.read_text())["commit"]
@@ -177,11 +218,9 @@ def recover_commit(journal: str | Path) -> None:
         # A journal is written atomically, so a broken one is not ours to act on.
         journal.unlink()
         return
-    for entry in entries:
-        target, staging = Path(entry["target"]), Path(entry["staging"])
-        if staging.is_dir():
-            _swap_in(target, staging)
-    journal.unlink()
+    with signals_deferred():
+        _commit(entries)
+        journal.unlink()
 
 
 def _restore_interrupted_swap(target: Path) -> None:

@@ -42,7 +42,7 @@ from planner import maps as map_pages
 from planner.adjacency import Adjacency
 from planner.cache import cached_stage, code_hash, raw_checksums, stage_key, stage_key_of
 from planner.errors import PlannerError
-from planner.fsutil import atomic_directories, atomic_directory
+from planner.fsutil import atomic_directories, atomic_directory, recover_commit
 from planner.plan import Plan
 from planner.provenance import MANIFEST_NAME
 
@@ -85,7 +85,7 @@ def prepare(workspace: Workspace) -> Path:
     key = stage_key(
         {
             "raw": raw_checksums(workspace.raw, AREA_SOURCES),
-            "code": code_hash("areas", "adjacency", "sources"),
+            "code": code_hash("areas", "adjacency", "sources", "inputs", "lookup"),
         }
     )
 
@@ -145,6 +145,11 @@ def load_areas(directory: Path) -> tuple[gpd.GeoDataFrame, Adjacency]:
 
 
 # ---------------------------------------------------------------- fetch and validate
+
+
+def finish_interrupted_commit(workspace: Workspace) -> None:
+    """Complete outputs a killed run was swapping in, before anything else touches them."""
+    recover_commit(workspace.root / COMMIT_JOURNAL)
 
 
 def fetch(

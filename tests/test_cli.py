@@ -399,7 +399,7 @@ DATA_CASES = {
         POPULATION,
         _lsoa11_header,
         "population",
-        ["no LSOA 2021 code column", "LSOA11CD", "Fix:"],
+        ["LSOA21CD", "LSOA11CD", "another vintage", "Fix:"],
     ),
     "population with LSOA 2011 codes": (
         POPULATION,

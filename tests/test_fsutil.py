@@ -239,8 +239,16 @@ def test_a_commit_killed_half_way_is_rolled_forward(tmp_path: Path) -> None:
         json.dumps(
             {
                 "commit": [
-                    {"target": str(tmp_path / "exports"), "staging": str(new_exports)},
-                    {"target": str(tmp_path / "maps"), "staging": str(new_maps)},
+                    {
+                        "target": str(tmp_path / "exports"),
+                        "staging": str(new_exports),
+                        "old": str(tmp_path / ".exports.old-1"),
+                    },
+                    {
+                        "target": str(tmp_path / "maps"),
+                        "staging": str(new_maps),
+                        "old": str(tmp_path / ".maps.old-1"),
+                    },
                 ]
             }
         )
@@ -251,6 +259,29 @@ def test_a_commit_killed_half_way_is_rolled_forward(tmp_path: Path) -> None:
     with atomic_directories(tmp_path / "exports", tmp_path / "maps", journal=journal) as (e, m):
         _fill(e, "next")
         _fill(m, "next")
+    assert _names(tmp_path) == ["exports", "maps"]
+
+
+def test_a_rename_refused_mid_commit_undoes_the_others(tmp_path: Path) -> None:
+    """An immutable maps/ (chattr +i): exports/ must not be left new beside old maps."""
+    journal = tmp_path / ".commit.json"
+    with atomic_directories(tmp_path / "exports", tmp_path / "maps", journal=journal) as (e, m):
+        _fill(e, "one")
+        _fill(m, "one")
+    made = subprocess.run(["chattr", "+i", str(tmp_path / "maps")], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        with (
+            pytest.raises(OSError),
+            atomic_directories(tmp_path / "exports", tmp_path / "maps", journal=journal) as (e, m),
+        ):
+            _fill(e, "two")
+            _fill(m, "two")
+    finally:
+        subprocess.run(["chattr", "-i", str(tmp_path / "maps")], check=True)
+    assert (tmp_path / "exports" / "a.csv").read_text() == "one"
+    assert (tmp_path / "maps" / "a.csv").read_text() == "one"
     assert _names(tmp_path) == ["exports", "maps"]
 
 
