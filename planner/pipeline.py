@@ -34,6 +34,7 @@ from planner import (
     phasing,
     provenance,
     readiness,
+    scenario_file,
     sources,
     tables,
 )
@@ -188,7 +189,7 @@ class PlanOptions:
 
     def load_scenario(self) -> config.Scenario:
         return config.with_overrides(
-            config.load_scenario(self.scenario), seed=self.seed, preset=self.preset
+            scenario_file.load_scenario(self.scenario), seed=self.seed, preset=self.preset
         )
 
 
@@ -518,10 +519,10 @@ def validate_files(
     scenario = config.default_scenario()
     for file in files:
         if file.suffix.lower() == ".toml":
-            errors = config.validate_scenario_file(file)
+            errors = scenario_file.validate_scenario_file(file)
             problems.extend(str(e) for e in errors)
             if not errors:
-                scenario = config.load_scenario(file)
+                scenario = scenario_file.load_scenario(file)
     for file in files:
         suffix = file.suffix.lower()
         if suffix == ".toml":

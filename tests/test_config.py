@@ -15,16 +15,15 @@ from planner.config import (
     default_scenario,
     describe_teams,
     largest_remainder,
-    load_scenario,
     next_year,
     rescale_teams,
     resolve_teams,
     teams_for_population,
-    validate_scenario_file,
     wave_dates,
     with_overrides,
 )
 from planner.errors import PlannerError
+from planner.scenario_file import load_scenario, validate_scenario_file
 from tests.conftest import DEFAULT_MIRROR
 
 
@@ -252,8 +251,8 @@ def test_overrides() -> None:
         ("sizing_min = 0.75", "sizing_min = 0", "team.sizing_min", "greater than zero"),
         ("sizing_max = 1.5", "sizing_max = 0.9", "team.sizing_max", "at least 1"),
         (
-            "regional_fair_shares = true",
-            'regional_fair_shares = true\nwave_one_without_service = "half"',
+            'wave_one_without_service = "full"',
+            'wave_one_without_service = "half"',
             "phasing.wave_one_without_service",
             "must be one of full, new",
         ),

@@ -16,10 +16,9 @@ from planner.config import (
     DEFAULT_SCENARIO_PATH,
     default_scenario,
     largest_remainder,
-    load_scenario,
-    validate_scenario_file,
 )
 from planner.errors import PlannerError
+from planner.scenario_file import load_scenario, validate_scenario_file
 
 
 @pytest.fixture(scope="module")
