@@ -769,3 +769,37 @@ def test_global_options_go_before_or_after_the_command(tmp_path: Path) -> None:
     for args in (["-q", "validate", "--workdir"], ["validate", "-q", "--workdir"]):
         done = planner(*args, tmp_path, tmp_path / "missing.toml")
         assert "unrecognized arguments" not in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+def test_previous_keeps_team_ids_and_compare_reports_the_change(
+    baseline: Baseline, mirror_dir: Path, tmp_path: Path
+) -> None:
+    """Seed 7 against the seed-2021 plan: checked from the two lsoa_to_team.csv files alone."""
+    workdir = copy_workdir(baseline, tmp_path / "work")
+    old = tmp_path / "old-exports"
+    shutil.copytree(baseline.root / "exports", old)
+    done = planner(
+        "plan", "--seed", "7", "--previous", old, "--readiness", baseline.readiness,
+        "--workdir", workdir,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    people = pd.read_csv(mirror_dir / POPULATION, usecols=["LSOA21CD", "usual_residents_total"])
+    people = people.set_index("LSOA21CD")["usual_residents_total"]
+    before = pd.read_csv(old / "lsoa_to_team.csv", usecols=["lsoa21cd", "team_id"])
+    after = pd.read_csv(workdir / "exports/lsoa_to_team.csv", usecols=["lsoa21cd", "team_id"])
+    both = after.merge(before, on="lsoa21cd", suffixes=("", "_old"), validate="1:1")
+    both["people"] = both["lsoa21cd"].map(people)
+    shared = both.groupby(["team_id", "team_id_old"])["people"].sum().unstack(fill_value=0)
+    own = shared.sum(axis=1)
+    best = shared.idxmax(axis=1)
+    kept = shared.max(axis=1) >= own / 2
+    assert kept.sum() > 100  # most teams survive a new seed
+    wrong = [(t, best[t]) for t in shared.index[kept] if t != best[t]]
+    assert wrong == [], wrong[:10]
+
+    report = planner("compare", old, workdir / "exports", "--out", tmp_path / "changes")
+    assert report.returncode == 0, report.stderr
+    teams = pd.read_csv(tmp_path / "changes" / "changes_teams.csv")
+    assert set(teams["team_id"]) >= set(shared.index)
+    assert (tmp_path / "changes" / "changes.html").is_file()
