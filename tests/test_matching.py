@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from synthetic_plan import redrawn_assignment, synthetic_plan
+from synthetic_plan import carried_over, synthetic_plan
 
 from planner import matching, tables
 from planner.catchments import team_sort_key
@@ -38,12 +38,7 @@ def not_carried(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_ids_carry_over_by_shared_population(tmp_path: Path) -> None:
-    old_plan = synthetic_plan()
-    tables.write_plan_exports(tmp_path / "old", old_plan, provenance="old")
-    redrawn = synthetic_plan(assignment=redrawn_assignment())
-    table, assignment = matching.carry_over_ids(
-        redrawn.catchments, redrawn.assignment, redrawn.areas, tmp_path / "old"
-    )
+    old_plan, table, assignment = carried_over(tmp_path)
     carried = synthetic_plan(assignment=assignment)
     tables.write_plan_exports(tmp_path / "new", carried, provenance="new")
     pairs = shared_pairs(
