@@ -2,11 +2,12 @@
 
 Team ids are `<ICB short code>-<n>`, numbered north to south (then west to
 east) by each catchment's population-weighted centre, so they do not change
-when an unrelated ICB is redrawn, and `carry_over_ids` keeps an earlier plan's
-ids for catchments that are mostly the same.  Names are for people: every
-district holding a fifth of the catchment's people, largest first, in the
-form people use ("Bristol", not "Bristol, City of"), with a compass label when
-several catchments share a district ("Leeds North", "Rutland & Melton").
+when an unrelated ICB is redrawn (and `matching.carry_over_ids` keeps an
+earlier plan's ids for catchments that are mostly the same).  Names are for
+people: every district holding a fifth of the catchment's people, largest
+first, in the form people use ("Bristol", not "Bristol, City of"), as in
+"Rutland & Melton", with a compass label when several catchments share a
+district ("Leeds North").
 """
 
 from __future__ import annotations

@@ -216,7 +216,9 @@ def _features(teams: pd.DataFrame, old_shapes: gpd.GeoDataFrame, new_shapes: gpd
             rows.append(
                 {
                     "type": "Feature",
-                    "geometry": shapely.geometry.mapping(shapely.set_precision(geom, 1e-5)),
+                    "geometry": shapely.geometry.mapping(
+                        shapely.transform(geom, lambda xy: np.round(xy, 5))
+                    ),
                     "properties": {
                         "colour": STATUS_COLOURS[kind],
                         "changed": kind != "unchanged",

@@ -103,12 +103,15 @@ def to_csv_text(frame: pd.DataFrame) -> str:
 
 
 def write_text_files(directory: Path, files: Mapping[str, str]) -> list[Path]:
-    """Write each file name -> text atomically into `directory`; returns the paths."""
+    """Write each file name -> text atomically into `directory` as UTF-8; returns the paths.
+
+    Encoded here, not by the locale, so the same plan gives the same bytes anywhere.
+    """
     written = []
     for name, text in files.items():
         path = directory / name
-        with atomic_file(path, "w") as handle:
-            handle.write(text)
+        with atomic_file(path, "wb") as handle:
+            handle.write(text.encode("utf-8"))
         written.append(path)
     return written
 

@@ -88,28 +88,31 @@ def match_teams(
     """new_id, old_id ("" when none), shared, share: the old team each new team continues.
 
     One optimal assignment per ICB (the part of the id before the last "-")
-    maximising the population matched, with pairs that reach `keep_share` of
-    the new team's population put first; a pair is kept only when it does.
+    over the pairs that reach `keep_share` of the new team's population,
+    maximising the population they share: when an old team is split into two
+    new teams that each take over half their people from it, the one sharing
+    more keeps the id.
     """
-    shared = shared.assign(share=shared["shared"] / shared["new_id"].map(population).clip(lower=1))
-    shared = shared[
-        shared["new_id"].str.rpartition("-")[0] == shared["old_id"].str.rpartition("-")[0]
-    ]
-    total = float(population.sum()) + 1.0
+    icb = [team_sort_key(t)[0] for t in shared["new_id"]]
+    old_icb = [team_sort_key(t)[0] for t in shared["old_id"]]
+    shared = shared.assign(
+        icb=icb, share=shared["shared"] / shared["new_id"].map(population).clip(lower=1)
+    )
+    shared = shared[(shared["icb"] == old_icb) & (shared["share"] >= keep_share)]
     chosen = {}
-    for _, part in shared.groupby(shared["new_id"].str.rpartition("-")[0], sort=True):
+    for _, part in shared.groupby("icb", sort=True):
         rows = sorted(part["new_id"].unique(), key=team_sort_key)
         cols = sorted(part["old_id"].unique(), key=team_sort_key)
         gain = np.zeros((len(rows), len(cols)))
         r = part["new_id"].map({t: i for i, t in enumerate(rows)}).to_numpy()
         c = part["old_id"].map({t: i for i, t in enumerate(cols)}).to_numpy()
-        gain[r, c] = part["shared"].to_numpy() + total * (part["share"] >= keep_share).to_numpy()
+        gain[r, c] = part["shared"].to_numpy()
         for i, j in zip(*linear_sum_assignment(gain, maximize=True), strict=True):
-            if gain[i, j] >= total:
+            if gain[i, j] > 0:
                 chosen[rows[i]] = cols[j]
     out = pd.DataFrame({"new_id": sorted(population.index.astype(str), key=team_sort_key)})
     out["old_id"] = [chosen.get(t, "") for t in out["new_id"]]
-    pairs = shared.set_index(["new_id", "old_id"])
+    pairs = shared.set_index(["new_id", "old_id"])  # the kept pairs
     keys = list(zip(out["new_id"], out["old_id"], strict=True))
     out["shared"] = [pairs["shared"].get(k, 0.0) for k in keys]
     out["share"] = [pairs["share"].get(k, 0.0) for k in keys]

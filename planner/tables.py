@@ -34,33 +34,20 @@ LEVELS = {
 ENGLAND = ("E92000001", "England")
 TEAM_COUNTS = ["teams_total", "teams_operating", "teams_starting"]
 LAD_SHARES = ["team_shares_total", "team_shares_operating", "team_shares_starting"]
+FIGURES = ["labour", "training", "cost", "babies"]
 AREA_COLUMNS = [
     "area_code",
     "area_name",
     "year",
     *TEAM_COUNTS,
-    "labour",
-    "training",
-    "cost",
-    "babies",
+    *FIGURES,
     "population",
     "under3",
     "babies_per_1000_under3",
     "population_per_team",
 ]
 LAD_COLUMNS = [LAD_SHARES[TEAM_COUNTS.index(c)] if c in TEAM_COUNTS else c for c in AREA_COLUMNS]
-EXACT_COLUMNS = [
-    "level",
-    "area_code",
-    "area_name",
-    "year",
-    *TEAM_COUNTS,
-    "labour",
-    "training",
-    "cost",
-    "babies",
-    "under3",
-]
+EXACT_COLUMNS = ["level", "area_code", "area_name", "year", *TEAM_COUNTS, *FIGURES, "under3"]
 # Shown in whole units by largest remainder; cost shown = labour shown + training shown.
 WHOLE = ["labour", "training", "babies"]
 PRIORITY_COLUMNS = [
@@ -244,11 +231,23 @@ def team_year_table(plan: pd.DataFrame, team_costs: pd.DataFrame, years: Sequenc
 # ----------------------------------------------------------------------------- shown tables
 
 
-def _parent_totals(shown: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
-    shown = shown.drop(columns="parent", errors="ignore")
-    return shown.rename(columns={"area_code": "parent"}).set_index(["parent", "year"])[
-        list(columns)
-    ]
+def _share_england(exact: pd.DataFrame, england: pd.DataFrame) -> pd.DataFrame:
+    """England's whole units per year shared out over the rows of `exact`."""
+    totals = england.assign(parent="all").reset_index().set_index(["parent", "year"])
+    return share_out(exact.assign(parent="all"), totals, keys=["parent", "year"], columns=WHOLE)
+
+
+def _share_parents(
+    exact: pd.DataFrame, key: str, parent_of: pd.Series, parents: pd.DataFrame
+) -> pd.DataFrame:
+    """Each parent area's shown whole units per year shared out over its children in `exact`."""
+    totals = parents.drop(columns="parent", errors="ignore").rename(columns={"area_code": "parent"})
+    return share_out(
+        exact.assign(parent=exact[key].map(parent_of)),
+        totals.set_index(["parent", "year"])[WHOLE],
+        keys=["parent", "year"],
+        columns=WHOLE,
+    )
 
 
 def _finish(shown: pd.DataFrame, exact: pd.DataFrame, *, counts: Sequence[str]) -> pd.DataFrame:
@@ -302,37 +301,17 @@ def shown_tables(plan: Plan) -> dict[str, pd.DataFrame]:
         {"all": costs.round_half_up(math.fsum(plan.areas["under3"])) or 0}, name="under3"
     )
 
-    region = share_out(
-        exact["region"].assign(parent="all"),
-        england.assign(parent="all").reset_index().set_index(["parent", "year"]),
-        keys=["parent", "year"],
-        columns=WHOLE,
-    )
+    region = _share_england(exact["region"], england)
     region["under3"] = _under3_shown(exact["region"], under3_total, None)
     icb_region = p.drop_duplicates("icb24cd").set_index("icb24cd")["nhser24cd"].astype(str)
-    icb = share_out(
-        exact["icb"].assign(parent=exact["icb"]["area_code"].map(icb_region)),
-        _parent_totals(region, WHOLE),
-        keys=["parent", "year"],
-        columns=WHOLE,
-    )
+    icb = _share_parents(exact["icb"], "area_code", icb_region, region)
     region_under3 = region.drop_duplicates("area_code").set_index("area_code")["under3"]
     icb["under3"] = _under3_shown(exact["icb"], region_under3, icb_region)
-    lad = share_out(
-        exact["lad"].assign(parent="all"),
-        england.assign(parent="all").reset_index().set_index(["parent", "year"]),
-        keys=["parent", "year"],
-        columns=WHOLE,
-    )
+    lad = _share_england(exact["lad"], england)
     lad["under3"] = _under3_shown(exact["lad"], under3_total, None)
 
     team_icb = p.set_index(p["team_id"].astype(str))["icb24cd"].astype(str)
-    team = share_out(
-        team_year.assign(parent=team_year["team_id"].map(team_icb)),
-        _parent_totals(icb, WHOLE),
-        keys=["parent", "year"],
-        columns=WHOLE,
-    )
+    team = _share_parents(team_year, "team_id", team_icb, icb)
     team = team.drop(columns=["parent", "status"])
     team["cost"] = team["labour"] + team["training"]
     team_under3 = pd.DataFrame({"area_code": p["team_id"].astype(str), "under3": p["under3"]})
@@ -510,26 +489,27 @@ def build_tables(plan: Plan) -> dict[str, pd.DataFrame]:
 # ----------------------------------------------------------------------------- README and writing
 
 FILES = [
-    ("teams.csv", "one row per team: catchment, wave, start year (operating_from), first full"),
-    ("", "year (full_from), readiness, need score, ranks, rationale, cost (whole £, cash)"),
-    ("", "and babies seen per year, and any sizing or cluster columns the plan carries"),
-    ("national.csv", "England, laid out like the proposal's table (whole £); `note` explains"),
-    ("", "the Total line and the children-seen SR total"),
+    ("teams.csv", "one row per team: catchment, wave, start year (operating_from),"),
+    ("", "first full year (full_from), readiness, need score, ranks,"),
+    ("", "rationale, cost (whole £, cash) and babies seen per year, and any"),
+    ("", "sizing or cluster columns the plan carries"),
+    ("national.csv", "England, laid out like the proposal's table (whole £); its note"),
+    ("", "column explains the Total line and the children-seen SR total"),
     ("costs_by_region.csv", "per NHS England region and year, with England's total rows"),
     ("costs_by_icb.csv", "per Integrated Care Board and year"),
     ("costs_by_lad.csv", "per local authority district and year"),
-    ("costs_exact.csv", "the same figures unrounded (to the penny), for teams, ICBs,"),
+    ("costs_exact.csv", "the same figures unrounded (to the penny) for teams, ICBs,"),
     ("", "districts, regions and England (level column)"),
     ("region_<code>_priorities.csv", "each region's teams in priority order (wave-one"),
-    ("", "candidates); nhser24nm names the region; rank is the rank within the region,"),
-    ("", 'national_rank the rank in England; confirm says "to confirm" for a wave-one'),
-    ("", "place filled on need alone (no known service)"),
+    ("", "candidates); nhser24nm names the region; rank is the rank within"),
+    ("", "the region, national_rank the rank in England; confirm says"),
+    ("", '"to confirm" for a wave-one place filled on need alone'),
     ("lsoa_to_team.csv", "every LSOA 2021 and its team"),
     ("catchments.gpkg", "catchment polygons, EPSG:27700, with the teams.csv attributes"),
     ("catchment_quality.csv", "per catchment: population, deviation from the ICB's mean"),
-    ("", "catchment (%), Polsby-Popper (4πA/P²; 1 = a circle), island_km2 (its land"),
-    ("", "off the mainland), contiguous"),
-    ("icb_quality.csv", "per ICB: worst deviation, Polsby-Popper, split districts and fragments"),
+    ("", "catchment (%), Polsby-Popper (4πA/P²; 1 = a circle), island_km2"),
+    ("", "(its land off the mainland), contiguous"),
+    ("icb_quality.csv", "per ICB: worst deviation, Polsby-Popper, split districts, fragments"),
     ("bridges.csv", "links that join islands and gaps to their ICB's contiguity graph"),
 ]
 NOTES = [

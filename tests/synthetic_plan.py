@@ -6,12 +6,14 @@ catchments, quality report and GeoPackage are built by the real stages.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import pandas as pd
 import shapely
 from synthetic import REGIONS, synthetic_country
 
-from planner import catchments, costs, phasing
+from planner import catchments, costs, matching, phasing, tables
 from planner.adjacency import build_adjacency
 from planner.config import Scenario, default_scenario
 from planner.plan import Plan
@@ -59,3 +61,15 @@ def redrawn_assignment() -> pd.DataFrame:
             n = i % k if icb == "E54000010" else k - 1 - ((i + 1) // 3) % k
             rows.append((code, f"{prefix}-{n + 1}"))
     return pd.DataFrame(rows, columns=["lsoa21cd", "team_id"]).sort_values("lsoa21cd")
+
+
+def carried_over(root: Path) -> tuple[Plan, gpd.GeoDataFrame, pd.DataFrame]:
+    """The old plan (its exports written to root/old) and the redrawn catchments with the
+    old plan's ids carried over: (old plan, catchment table, assignment)."""
+    old = synthetic_plan()
+    tables.write_plan_exports(root / "old", old, provenance="old")
+    redrawn = synthetic_plan(assignment=redrawn_assignment())
+    table, assignment = matching.carry_over_ids(
+        redrawn.catchments, redrawn.assignment, redrawn.areas, root / "old"
+    )
+    return old, table, assignment

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from synthetic_plan import redrawn_assignment, synthetic_plan
+from synthetic_plan import carried_over, synthetic_plan
 
-from planner import compare, matching, tables
+from planner import compare, tables
 from planner.errors import PlannerError
 
 EVIL_NAME = "<script>window.__pwned=1</script>{{ 7*7 }}{% for x in y %}{#"
@@ -21,12 +21,7 @@ EVIL_NAME = "<script>window.__pwned=1</script>{{ 7*7 }}{% for x in y %}{#"
 def two_plans(tmp_path_factory):
     """An old plan, and a new one redrawn with ids carried over, one team renamed hostilely."""
     root = tmp_path_factory.mktemp("compare")
-    old = synthetic_plan()
-    tables.write_plan_exports(root / "old", old, provenance="old")
-    redrawn = synthetic_plan(assignment=redrawn_assignment())
-    _, assignment = matching.carry_over_ids(
-        redrawn.catchments, redrawn.assignment, redrawn.areas, root / "old"
-    )
+    old, _, assignment = carried_over(root)
     new = synthetic_plan(assignment=assignment)
     catch = new.catchments.copy()
     catch.loc[catch["team_id"] == "Q00-1", "name"] = EVIL_NAME

@@ -7,39 +7,44 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from synthetic_plan import redrawn_assignment, synthetic_plan
+from synthetic_plan import carried_over, synthetic_plan
 
 from planner import matching, tables
 from planner.catchments import team_sort_key
 from planner.errors import PlannerError
 
 
-def best_old_team(old_csv: Path, new_csv: Path, areas: pd.DataFrame) -> pd.DataFrame:
-    """Independently of the planner: each new team's largest old team by shared population."""
+def shared_pairs(old_csv: Path, new_csv: Path, areas: pd.DataFrame) -> pd.DataFrame:
+    """Independently of the planner: population shared by each (new, old) pair of team ids."""
     old = pd.read_csv(old_csv, dtype=str)[["lsoa21cd", "team_id"]]
     new = pd.read_csv(new_csv, dtype=str)[["lsoa21cd", "team_id"]]
     both = new.merge(old, on="lsoa21cd", suffixes=("_new", "_old")).merge(
         areas[["lsoa21cd", "population"]], on="lsoa21cd"
     )
     shared = both.groupby(["team_id_new", "team_id_old"])["population"].sum().reset_index()
-    size = both.groupby("team_id_new")["population"].sum()
-    best = shared.sort_values("population", ascending=False).drop_duplicates("team_id_new")
-    return best.assign(share=best["population"] / best["team_id_new"].map(size))
+    size = new.merge(areas[["lsoa21cd", "population"]]).groupby("team_id")["population"].sum()
+    return shared.assign(share=shared["population"] / shared["team_id_new"].map(size))
+
+
+def not_carried(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Teams sharing at least half of their population with an old team but not carrying its id,
+    other than where another new team shares more of that old team's people and carries it
+    (an old team split in two: only one half can keep the id)."""
+    half = pairs[pairs["share"] >= 0.5]
+    wrong = half[half["team_id_new"] != half["team_id_old"]]
+    holder = pairs[pairs["team_id_new"] == pairs["team_id_old"]].set_index("team_id_old")
+    held = wrong["team_id_old"].map(holder["population"])
+    return wrong[~(held >= wrong["population"])]
 
 
 def test_ids_carry_over_by_shared_population(tmp_path: Path) -> None:
-    old_plan = synthetic_plan()
-    tables.write_plan_exports(tmp_path / "old", old_plan, provenance="old")
-    redrawn = synthetic_plan(assignment=redrawn_assignment())
-    table, assignment = matching.carry_over_ids(
-        redrawn.catchments, redrawn.assignment, redrawn.areas, tmp_path / "old"
-    )
+    old_plan, table, assignment = carried_over(tmp_path)
     carried = synthetic_plan(assignment=assignment)
     tables.write_plan_exports(tmp_path / "new", carried, provenance="new")
-    best = best_old_team(
+    pairs = shared_pairs(
         tmp_path / "old" / "lsoa_to_team.csv", tmp_path / "new" / "lsoa_to_team.csv", old_plan.areas
     )
-    kept = best[best["share"] >= 0.5]
+    kept = pairs[pairs["share"] >= 0.5]
     assert len(kept) > 150  # most teams were only shifted
     assert (kept["team_id_new"] == kept["team_id_old"]).all()
     # the scrambled ICB (Q10) keeps nothing: its teams take numbers never used there
@@ -65,6 +70,25 @@ def test_same_plan_keeps_every_id(tmp_path: Path) -> None:
     )
     assert table["team_id"].tolist() == sorted(plan.catchments["team_id"], key=team_sort_key)
     assert assignment.equals(plan.assignment)
+
+
+def test_split_old_team_keeps_its_id_in_the_larger_half() -> None:
+    """Two new teams each take over half their people from one old team: the one sharing more
+    keeps the id (seed 7 on the real data does this to QM7-5), the other gets a new number."""
+    shared = pd.DataFrame(
+        {"new_id": ["Q-1", "Q-1", "Q-2"], "old_id": ["Q-1", "Q-2", "Q-1"],
+         "shared": [170.0, 134.0, 155.0]}
+    )  # fmt: skip
+    population = pd.Series({"Q-1": 304.0, "Q-2": 303.0})
+    match = matching.match_teams(shared, population)
+    assert match.set_index("new_id")["old_id"].to_dict() == {"Q-1": "Q-1", "Q-2": ""}
+    assert matching.new_ids(match, pd.Index(["Q-1", "Q-2"])) == {"Q-1": "Q-1", "Q-2": "Q-3"}
+    pairs = pd.DataFrame(
+        {"team_id_new": ["Q-1", "Q-1", "Q-3"], "team_id_old": ["Q-1", "Q-2", "Q-1"],
+         "population": [170.0, 134.0, 155.0], "share": [170 / 304, 134 / 304, 155 / 303]}
+    )  # fmt: skip
+    assert not_carried(pairs).empty
+    assert len(not_carried(pairs.assign(team_id_new=["Q-4", "Q-4", "Q-3"]))) == 2
 
 
 def test_match_prefers_pairs_over_half() -> None:
@@ -123,9 +147,10 @@ def test_real_plan_other_seed_keeps_ids(national_plan, prepared, tmp_path: Path)
     table, assignment = matching.carry_over_ids(other[0], other[1], areas, tmp_path / "old")
     (tmp_path / "new").mkdir()
     assignment.to_csv(tmp_path / "new" / "lsoa_to_team.csv", index=False)
-    best = best_old_team(
+    pairs = shared_pairs(
         tmp_path / "old" / "lsoa_to_team.csv", tmp_path / "new" / "lsoa_to_team.csv", areas
     )
-    kept = best[best["share"] >= 0.5]
-    assert (kept["team_id_new"] == kept["team_id_old"]).all()
+    half = pairs[pairs["share"] >= 0.5]
+    assert len(half) > 150
+    assert not_carried(pairs).empty
     assert table["name"].is_unique and len(table) == 202
