@@ -795,7 +795,13 @@ def test_previous_keeps_team_ids_and_compare_reports_the_change(
     best = shared.idxmax(axis=1)
     kept = shared.max(axis=1) >= own / 2
     assert kept.sum() > 100  # most teams survive a new seed
-    wrong = [(t, best[t]) for t in shared.index[kept] if t != best[t]]
+    # An old team split in two can give its id to one of them only: the one sharing more of it.
+    wrong = [
+        (t, best[t])
+        for t in shared.index[kept]
+        if t != best[t]
+        and not (best[t] in shared.index and shared.at[best[t], best[t]] > shared.at[t, best[t]])
+    ]
     assert wrong == [], wrong[:10]
 
     report = planner("compare", old, workdir / "exports", "--out", tmp_path / "changes")
