@@ -318,6 +318,9 @@ def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
     plan = phasing.assign_phasing(table, areas, assignment, services_known, scenario)
     team_clusters = clusters.assign_clusters(table, assignment, adjacency.edges)
     plan = plan.merge(team_clusters, on="team_id", how="left", validate="1:1")
+    cluster_leads = clusters.cluster_table(
+        table, team_clusters, lead_wte_per_team=clusters.lead_wte_per_team(scenario)
+    )
     plan, team_costs = costs.cost_plan(plan, scenario)
     national = costs.national_table(team_costs, scenario)
     return Plan(
@@ -330,6 +333,7 @@ def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
         plan,
         team_costs,
         national,
+        cluster_leads,
         record,
     )
 

@@ -25,4 +25,5 @@ class Plan:
     plan: pd.DataFrame
     team_costs: pd.DataFrame
     national: pd.DataFrame
+    clusters: pd.DataFrame
     provenance: Provenance

@@ -480,6 +480,7 @@ def build_tables(plan: Plan) -> dict[str, pd.DataFrame]:
         "catchment_quality.csv": sort_teams(catchments),
         "icb_quality.csv": icb_quality.sort_values("icb24cd", kind="stable"),
         "bridges.csv": plan.adjacency.bridges,
+        "clusters.csv": plan.clusters,
     }
     for region, frame in region_priorities(plan.plan).items():
         tables[f"region_{region}_priorities.csv"] = frame
@@ -511,6 +512,10 @@ FILES = [
     ("", "(its land off the mainland), contiguous"),
     ("icb_quality.csv", "per ICB: worst deviation, Polsby-Popper, split districts, fragments"),
     ("bridges.csv", "links that join islands and gaps to their ICB's contiguity graph"),
+    ("clusters.csv", "cluster leads: groups of 3 neighbouring teams (2 or 4 where the"),
+    ("", "numbers force it) within one region; the lead's WTE (0.33 a team)"),
+    ("", "and the cluster's extent (km between its farthest catchment centres);"),
+    ("", "teams.csv gives each team's cluster_id"),
 ]
 NOTES = [
     "Figures add up as shown. England's money and babies per year are rounded half-up to",

@@ -13,10 +13,11 @@ import pandas as pd
 import shapely
 from synthetic import REGIONS, synthetic_country
 
-from planner import catchments, costs, matching, phasing, tables
+from planner import catchments, clusters, costs, matching, phasing, tables
 from planner.adjacency import build_adjacency
 from planner.config import Scenario, default_scenario
 from planner.plan import Plan
+from planner.provenance import Provenance
 
 
 def synthetic_plan(
@@ -44,7 +45,31 @@ def synthetic_plan(
     team_costs = costs.team_year_costs(plan.set_index("team_id")["wave"], s)
     plan = costs.attach_costs(plan, team_costs, s)
     national = costs.national_table(team_costs, s)
-    return Plan(s, areas, adjacency, catch, assign, quality, plan, team_costs, national)
+    team_clusters = clusters.assign_clusters(catch, assign, adjacency.edges)
+    leads = clusters.cluster_table(catch, team_clusters, lead_wte_per_team=0.33)
+    plan = plan.merge(team_clusters, on="team_id", how="left")
+    return Plan(
+        s, areas, adjacency, catch, assign, quality, plan, team_costs, national, leads,
+        SYNTHETIC_PROVENANCE,
+    )  # fmt: skip
+
+
+SYNTHETIC_PROVENANCE = Provenance(
+    {
+        "plan_id": "synthetic0000",
+        "planner_version": "test",
+        "scenario": {"file": "proposal-2021.toml", "sha256": "0" * 64, "name": "proposal-2021"},
+        "readiness": "none",
+        "previous": "none",
+        "preset": "la_aligned",
+        "tolerance": 0.1,
+        "seed": 2021,
+        "teams": 202,
+        "years": ["2022/23", "2023/24", "2024/25", "2025/26"],
+        "inputs": {"synthetic": {"file": "-", "sha256": "0" * 64, "vintage": "test"}},
+        "defaults": [],
+    }
+)
 
 
 def redrawn_assignment() -> pd.DataFrame:

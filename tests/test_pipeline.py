@@ -76,34 +76,3 @@ def test_expected_codes_include_future_team_ids(prepared):
     team_ids = [code for code in known if "-" in code]
     assert len(team_ids) == 202
     assert "QWO-1" in known
-
-
-def test_planner_exports_hold_every_file_planners_need(national_plan, tmp_path):
-    import pandas as pd
-    import pyogrio
-
-    pipeline.write_planner_exports(tmp_path, national_plan)
-    names = {p.name for p in tmp_path.iterdir()}
-    for name in (
-        "teams.csv",
-        "national.csv",
-        "lsoa_to_team.csv",
-        "catchments.gpkg",
-        "catchment_quality.csv",
-        "icb_quality.csv",
-        "bridges.csv",
-        "costs_by_icb.csv",
-        "costs_by_lad.csv",
-        "costs_by_region.csv",
-        "README.txt",
-    ):
-        assert name in names, name
-    assert len([n for n in names if n.startswith("region_")]) == 7
-    quality = pd.read_csv(tmp_path / "icb_quality.csv")
-    assert list(quality.columns[:2]) == ["icb24cd", "icb24nm"] and len(quality) == 42
-    assert quality["teams"].sum() == 202 and (quality["non_contiguous"] == 0).all()
-    lsoa = pd.read_csv(tmp_path / "lsoa_to_team.csv")
-    assert len(lsoa) == 33_755 and lsoa["lsoa21cd"].is_unique
-    gpkg = pyogrio.read_dataframe(tmp_path / "catchments.gpkg")
-    assert len(gpkg) == 202 and gpkg.crs.to_epsg() == 27700
-    assert {"wave", "operating_from", "rationale", "cost_2022_23"} <= set(gpkg.columns)

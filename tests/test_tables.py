@@ -216,7 +216,7 @@ def test_write_plan_exports(tmp_path: Path, plan) -> None:
     assert names == sorted(p.name for p in paths)
     expected = {"teams.csv", "national.csv", "README.txt", "costs_by_lad.csv", "costs_exact.csv",
                 "lsoa_to_team.csv", "catchment_quality.csv", "icb_quality.csv", "bridges.csv",
-                "catchments.gpkg"}  # fmt: skip
+                "catchments.gpkg", "clusters.csv"}  # fmt: skip
     assert expected <= set(names) and len(names) == len(expected) + 2 + 7
     readme = (out / "README.txt").read_text()
     assert readme.splitlines()[1] == "Plan of 2026-01-01 from X (sha256 ab)"
@@ -304,3 +304,34 @@ def test_real_plan_exports(national_plan, tmp_path: Path) -> None:
     geo = gpd.read_file(out / "catchments.gpkg")
     assert len(geo) == 202 and shapely.is_valid(geo.geometry.to_numpy()).all()
     assert len([p for p in paths if p.name.startswith("region_")]) == 7
+
+
+def test_planner_exports_hold_every_file_planners_need(national_plan, tmp_path):
+    import pandas as pd
+    import pyogrio
+
+    tables.write_plan_exports(tmp_path, national_plan, provenance="Plan test")
+    names = {p.name for p in tmp_path.iterdir()}
+    for name in (
+        "teams.csv",
+        "national.csv",
+        "lsoa_to_team.csv",
+        "catchments.gpkg",
+        "catchment_quality.csv",
+        "icb_quality.csv",
+        "bridges.csv",
+        "costs_by_icb.csv",
+        "costs_by_lad.csv",
+        "costs_by_region.csv",
+        "README.txt",
+    ):
+        assert name in names, name
+    assert len([n for n in names if n.startswith("region_")]) == 7
+    quality = pd.read_csv(tmp_path / "icb_quality.csv")
+    assert list(quality.columns[:2]) == ["icb24cd", "icb24nm"] and len(quality) == 42
+    assert quality["teams"].sum() == 202 and (quality["non_contiguous"] == 0).all()
+    lsoa = pd.read_csv(tmp_path / "lsoa_to_team.csv")
+    assert len(lsoa) == 33_755 and lsoa["lsoa21cd"].is_unique
+    gpkg = pyogrio.read_dataframe(tmp_path / "catchments.gpkg")
+    assert len(gpkg) == 202 and gpkg.crs.to_epsg() == 27700
+    assert {"wave", "operating_from", "rationale", "cost_2022_23"} <= set(gpkg.columns)
