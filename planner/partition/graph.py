@@ -307,19 +307,21 @@ class _State:
 
     def part_graph(self) -> list[set[int]]:
         """Catchment adjacency: the catchments each catchment borders."""
-        lab = np.asarray(self.lab, dtype=np.int64)
-        la, lb = lab[self.g.a], lab[self.g.b]
-        cross = la != lb
-        pairs = np.unique(
-            np.concatenate([la[cross] * self.k + lb[cross], lb[cross] * self.k + la[cross]])
-        )
-        adj: list[set[int]] = [set() for _ in range(self.k)]
-        for x, y in zip((pairs // self.k).tolist(), (pairs % self.k).tolist(), strict=True):
-            adj[x].add(y)
-        return adj
+        return catchment_graph(np.asarray(self.lab, dtype=np.int64), self.g.a, self.g.b, self.k)
 
     def splits(self) -> int:
         return sum(1 for c in self.dparts.values() if c > 1)
+
+
+def catchment_graph(labels: np.ndarray, a: np.ndarray, b: np.ndarray, k: int) -> list[set[int]]:
+    """For each catchment, the catchments it borders (edges a–b, labels per area)."""
+    la, lb = labels[a], labels[b]
+    cross = la != lb
+    pairs = np.unique(np.concatenate([la[cross] * k + lb[cross], lb[cross] * k + la[cross]]))
+    adj: list[set[int]] = [set() for _ in range(k)]
+    for x, y in zip((pairs // k).tolist(), (pairs % k).tolist(), strict=True):
+        adj[x].add(y)
+    return adj
 
 
 def _subgraph(g: _Graph, rows: np.ndarray) -> _Graph:

@@ -178,3 +178,56 @@ def improve_pass(order, lo, hi, indptr, indices, weights, pop, perim, area, dist
             apply_move(u, best_b, indptr, indices, weights, pop, perim, area, district, state)
             moves += 1
     return moves
+
+
+@njit(cache=True)
+def shift(src, dst, amount, slack, indptr, indices, weights, pop, perim, area, district, state, w):
+    """Move boundary areas from src to dst totalling about `amount`; returns what moved.
+
+    Each step moves the candidate (an area of src next to dst, no bigger than
+    what is left plus slack) whose move costs least (ties: lowest number) and
+    whose removal keeps src connected.
+    """
+    lab, _, parea, pperim, size, dcnt, dparts = state
+    n = len(lab)
+    cand = np.zeros(n, dtype=np.bool_)
+    for u in range(n):
+        if lab[u] == src:
+            for j in range(indptr[u], indptr[u + 1]):
+                if lab[indices[j]] == dst:
+                    cand[u] = True
+                    break
+    mark = np.full(n, -1, dtype=np.int64)
+    stack = np.empty(n, dtype=np.int64)
+    units = np.empty(n, dtype=np.int64)
+    deltas = np.empty(n, dtype=np.float64)
+    moved = 0.0
+    while moved < amount - slack:
+        left = amount - moved
+        m = 0
+        for u in range(n):
+            if cand[u] and lab[u] == src and pop[u] <= left + slack:
+                units[m] = u
+                deltas[m] = move_delta(
+                    u, dst, indptr, indices, weights, perim, area, district, lab, pperim, parea,
+                    dcnt, dparts, w,
+                )  # fmt: skip
+                m += 1
+        if m == 0:
+            break
+        order = np.argsort(deltas[:m], kind="mergesort")  # stable: ties by area number
+        done = False
+        for i in order:
+            u = units[i]
+            if can_remove(u, indptr, indices, lab, size, mark, stack):
+                apply_move(u, dst, indptr, indices, weights, pop, perim, area, district, state)
+                moved += pop[u]
+                cand[u] = False
+                for j in range(indptr[u], indptr[u + 1]):
+                    if lab[indices[j]] == src:
+                        cand[indices[j]] = True
+                done = True
+                break
+        if not done:
+            break
+    return moved

@@ -22,8 +22,8 @@ from collections import deque
 
 import numpy as np
 
-from planner.partition.graph import _all_contiguous, _flood, _score, _State
-from planner.partition.kernels import improve_pass
+from planner.partition.graph import _all_contiguous, _flood, _score, _State, catchment_graph
+from planner.partition.kernels import improve_pass, shift
 
 # ---------------------------------------------------------------------------------------
 # repair
@@ -89,44 +89,6 @@ def _repair(st: _State) -> None:
 # balance
 
 
-def _shift(st: _State, src: int, dst: int, amount: float, slack: float) -> float:
-    """Move boundary areas from src to dst totalling about `amount`; returns what moved."""
-    g, lab = st.g, st.lab
-    labels = np.asarray(lab, dtype=np.int64)
-    la, lb = labels[g.a], labels[g.b]
-    cand = set(g.a[(la == src) & (lb == dst)].tolist()) | set(
-        g.b[(lb == src) & (la == dst)].tolist()
-    )
-    moved = 0.0
-    while moved < amount - slack and cand:
-        left = amount - moved
-        scored = []
-        for u in cand:
-            if lab[u] != src:
-                continue
-            pu = g.pop[u]
-            if pu > left + slack:
-                continue
-            scored.append((st.move_delta(u, dst), u))
-        if not scored:
-            break
-        scored.sort()
-        done = False
-        for _, u in scored:
-            if st.can_remove(u):
-                st.apply(u, dst)
-                moved += g.pop[u]
-                cand.discard(u)
-                for v in g.nbrs[u]:
-                    if lab[v] == src:
-                        cand.add(v)
-                done = True
-                break
-        if not done:
-            break
-    return moved
-
-
 def _path(adj: list[set[int]], start: int, good, usable) -> list[int] | None:
     """Shortest path of catchments from start to one that is `good`, over usable hops."""
     prev = {start: -1}
@@ -153,46 +115,69 @@ def _balance(st: _State, lo: float, hi: float, mean: float, rounds: int) -> bool
     the nearest with a surplus.  Paths whose borders cannot move are made tabu.
     """
     slack = max((hi - lo) / 4.0, 0.0)
+    g = st.g
+    flat = st.flat()
+    labels, ppop = flat[0], flat[1]
+    weights = st.kernel_weights()
+
+    def move(src: int, dst: int, amount: float) -> float:
+        return shift(
+            src,
+            dst,
+            amount,
+            slack,
+            g.indptr,
+            g.indices,
+            g.weights,
+            g.pop_array,
+            g.perim_array,
+            g.area_array,
+            g.district_array,
+            flat,
+            weights,
+        )
+
     blocked: set[tuple[int, int]] = set()  # (src, dst) borders where nothing could move
     stuck: set[int] = set()
     for _ in range(rounds):
-        devs = [(max(st.ppop[p] - hi, lo - st.ppop[p]), p) for p in range(st.k) if p not in stuck]
+        devs = [(max(ppop[p] - hi, lo - ppop[p]), p) for p in range(st.k) if p not in stuck]
         if not devs:
             break
         worst, p = max(devs)
         if worst <= 0:
             break
-        adj = st.part_graph()
-        over = st.ppop[p] > hi
+        adj = catchment_graph(labels, g.a, g.b, st.k)
+        over = ppop[p] > hi
         sign = 1.0 if over else -1.0
         if over:
             usable = lambda x, y: (x, y) not in blocked  # noqa: E731
         else:
             usable = lambda x, y: (y, x) not in blocked  # noqa: E731
-        path = _path(adj, p, lambda q, s=sign: s * (mean - st.ppop[q]) > slack, usable)
+        path = _path(adj, p, lambda q, s=sign: s * (mean - ppop[q]) > slack, usable)
         if path is None:
-            path = _path(adj, p, lambda q, s=sign: s * (mean - st.ppop[q]) > 0, usable)
+            path = _path(adj, p, lambda q, s=sign: s * (mean - ppop[q]) > 0, usable)
         if path is None:
             stuck.add(p)
             continue
         if over:
             for src, dst in itertools.pairwise(path):
-                amount = st.ppop[src] - mean
+                amount = ppop[src] - mean
                 if amount <= 0:
                     break
-                if _shift(st, src, dst, amount, slack) == 0:
+                if move(src, dst, amount) == 0:
                     blocked.add((src, dst))
                     break
         else:
             # path runs p -> ... -> donor; fill p first, then each hop refills the one before.
             for dst, src in itertools.pairwise(path):
-                amount = mean - st.ppop[dst]
+                amount = mean - ppop[dst]
                 if amount <= 0:
                     break
-                if _shift(st, src, dst, amount, slack) == 0:
+                if move(src, dst, amount) == 0:
                     blocked.add((src, dst))
                     break
-    return all(lo <= st.ppop[q] <= hi for q in range(st.k))
+    st.load(flat)
+    return all(lo <= ppop[q] <= hi for q in range(st.k))
 
 
 # ---------------------------------------------------------------------------------------
