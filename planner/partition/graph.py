@@ -296,14 +296,29 @@ class _State:
         return not missing
 
     def components(self, p: int) -> list[list[int]]:
-        g, lab = self.g, self.lab
-        seen: set[int] = set()
-        comps = []
-        for s in range(g.n):
-            if lab[s] != p or s in seen:
-                continue
-            comps.append(_flood(g, s, lambda y: lab[y] == p, seen))
-        return comps
+        """The connected pieces of catchment p (each sorted), by lowest area first."""
+        g = self.g
+        lab = np.asarray(self.lab, dtype=np.int64)
+        rows = np.flatnonzero(lab == p)
+        local = np.full(g.n, -1, dtype=np.int64)
+        local[rows] = np.arange(len(rows))
+        keep = (lab[g.a] == p) & (lab[g.b] == p)
+        m = len(rows)
+        graph = coo_matrix(
+            (np.ones(int(keep.sum())), (local[g.a[keep]], local[g.b[keep]])), shape=(m, m)
+        )
+        count, comp = connected_components(graph, directed=False)
+        return [rows[comp == c].tolist() for c in range(count)]
+
+    def fragmented(self) -> set[int]:
+        """Catchments in more than one connected piece."""
+        g = self.g
+        lab = np.asarray(self.lab, dtype=np.int64)
+        same = lab[g.a] == lab[g.b]
+        graph = coo_matrix((np.ones(int(same.sum())), (g.a[same], g.b[same])), shape=(g.n, g.n))
+        _, comp = connected_components(graph, directed=False)
+        pieces = np.bincount(np.unique(lab * g.n + comp) // g.n, minlength=self.k)
+        return set(np.flatnonzero(pieces > 1).tolist())
 
     def part_graph(self) -> list[set[int]]:
         """Catchment adjacency: the catchments each catchment borders."""

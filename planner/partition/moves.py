@@ -34,7 +34,11 @@ def _repair(st: _State) -> None:
     g = st.g
     for _ in range(4 * st.k + 10):
         changed = False
+        # Giving pieces away only joins other catchments, so no new catchment falls apart.
+        fragmented = st.fragmented()
         for p in range(st.k):
+            if p not in fragmented:
+                continue
             comps = st.components(p)
             if len(comps) <= 1:
                 continue
