@@ -9,7 +9,6 @@ import signal
 import sys
 from dataclasses import asdict, dataclass
 from multiprocessing.pool import AsyncResult
-from typing import Literal
 
 import geopandas as gpd
 import numpy as np
@@ -18,11 +17,10 @@ import shapely
 
 from planner.config import PARTITION_PRESETS  # preset name -> tolerance (one source)
 from planner.errors import PlannerError
-from planner.partition.graph import _Graph
+from planner.partition.graph import RegionGraph
+from planner.partition.objective import Preset
 from planner.partition.services import ServiceNote, partition_with_services
 from planner.partition.solve import partition_region
-
-Preset = Literal["la_aligned", "equal_size"]
 
 
 @dataclass(frozen=True)
@@ -48,10 +46,6 @@ class PartitionSettings:
                 value=self.tolerance,
             )
 
-    @property
-    def keep_districts(self) -> bool:
-        return self.preset == "la_aligned"
-
 
 PRESETS = {name: PartitionSettings(name, tol, 0) for name, tol in PARTITION_PRESETS.items()}
 
@@ -65,13 +59,13 @@ RegionResult = tuple[np.ndarray, list[ServiceNote]]
 
 def _region_job(job: tuple) -> RegionResult:
     """One ICB from plain numpy arrays (cheap to send to a worker process)."""
-    pop, district, a, b, length, area, perim, k, tolerance, seed, keep, centre, service = job
+    pop, district, a, b, length, area, perim, k, tolerance, seed, preset, centre, service = job
+    graph = RegionGraph(pop, area, perim, district, a, b, length, centre)
     if (service >= 0).any():
-        graph = _Graph(pop, area, perim, district, a, b, length, centre)
-        return partition_with_services(graph, service, k, tolerance, seed, keep)
-    edges = pd.DataFrame({"a": a, "b": b, "shared_length": length})
-    labels = partition_region(pop, district, edges, area, perim, k, tolerance, seed, keep, centre)
-    return labels, []
+        return partition_with_services(
+            graph, service, k, tolerance=tolerance, seed=seed, preset=preset
+        )
+    return partition_region(graph, k, tolerance=tolerance, seed=seed, preset=preset), []
 
 
 @dataclass(frozen=True)
@@ -253,7 +247,7 @@ def partition_england(
             int(teams_per_icb[code]),
             settings.tolerance,
             settings.seed,
-            settings.keep_districts,
+            settings.preset,
             None if centre is None else centre[rows],
             service[rows],
         )

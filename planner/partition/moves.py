@@ -22,14 +22,14 @@ from collections import deque
 
 import numpy as np
 
-from planner.partition.graph import _all_contiguous, _flood, _score, _State, catchment_graph
+from planner.partition.graph import Labelling, all_contiguous, catchment_graph, flood
 from planner.partition.kernels import improve_pass, shift
 
 # ---------------------------------------------------------------------------------------
 # repair
 
 
-def _repair(st: _State) -> None:
+def repair(st: Labelling) -> None:
     """Give every stray piece to its best-connected neighbour; fill empty catchments."""
     g = st.g
     for _ in range(4 * st.k + 10):
@@ -48,8 +48,8 @@ def _repair(st: _State) -> None:
                 shared: dict[int, float] = {}
                 for u in comp:
                     for v, w in zip(g.nbrs[u], g.lens[u], strict=True):
-                        if v not in members and st.lab[v] != p:
-                            shared[st.lab[v]] = shared.get(st.lab[v], 0.0) + w + 1e-6
+                        if v not in members and st.labels[v] != p:
+                            shared[st.labels[v]] = shared.get(st.labels[v], 0.0) + w + 1e-6
                 if not shared:
                     continue
                 dest = min(shared, key=lambda q: (-shared[q], q))
@@ -62,13 +62,13 @@ def _repair(st: _State) -> None:
     # catchment that has more than one area.  Callers guarantee k ≤ number of areas.
     filled = False
     for p in range(st.k):
-        if st.size[p] > 0:
+        if st.sizes[p] > 0:
             continue
         filled = True
-        donors = [q for q in range(st.k) if st.size[q] > 1]
-        big = max(donors, key=lambda q: (st.ppop[q], -q))
-        members = [u for u in range(g.n) if st.lab[u] == big]
-        half = st.ppop[big] / 2
+        donors = [q for q in range(st.k) if st.sizes[q] > 1]
+        big = max(donors, key=lambda q: (st.populations[q], -q))
+        members = [u for u in range(g.n) if st.labels[u] == big]
+        half = st.populations[big] / 2
         queue = deque([members[0]])
         seen = {members[0]}
         taken = 0.0
@@ -78,15 +78,15 @@ def _repair(st: _State) -> None:
             order.append(x)
             taken += g.pop[x]
             for y in g.nbrs[x]:
-                if st.lab[y] == big and y not in seen:
+                if st.labels[y] == big and y not in seen:
                     seen.add(y)
                     queue.append(y)
         for u in order:
             st.apply(u, p)
-    if any(size == 0 for size in st.size):
+    if any(size == 0 for size in st.sizes):
         raise AssertionError("repair left an empty catchment")  # pragma: no cover
     if filled:
-        _repair(st)  # the donors may now be in pieces; hand those to their neighbours
+        repair(st)  # the donors may now be in pieces; hand those to their neighbours
 
 
 # ---------------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def _path(adj: list[set[int]], start: int, good, usable) -> list[int] | None:
     return None
 
 
-def _balance(st: _State, lo: float, hi: float, mean: float, rounds: int) -> bool:
+def balance(st: Labelling, lo: float, hi: float, mean: float, rounds: int) -> bool:
     """Push population from catchments outside the window along paths of neighbours.
 
     An over-full catchment sends areas to the nearest catchment with room (each
@@ -122,7 +122,7 @@ def _balance(st: _State, lo: float, hi: float, mean: float, rounds: int) -> bool
     g = st.g
     flat = st.flat()
     labels, ppop = flat[0], flat[1]
-    weights = st.kernel_weights()
+    weights = st.objective.kernel_weights()
 
     def move(src: int, dst: int, amount: float) -> float:
         return shift(
@@ -188,14 +188,14 @@ def _balance(st: _State, lo: float, hi: float, mean: float, rounds: int) -> bool
 # local search
 
 
-def _improve(st: _State, lo: float, hi: float, rng: np.random.Generator, passes: int) -> int:
+def improve(st: Labelling, lo: float, hi: float, rng: np.random.Generator, passes: int) -> int:
     """Move boundary areas while that improves the score, keeping balance and contiguity.
 
     Each pass visits the areas in a fresh random order (compiled: kernels.improve_pass).
     """
     g = st.g
     flat = st.flat()
-    weights = st.kernel_weights()
+    weights = st.objective.kernel_weights()
     total = 0
     for _ in range(passes):
         order = rng.permutation(g.n)
@@ -220,9 +220,9 @@ def _improve(st: _State, lo: float, hi: float, rng: np.random.Generator, passes:
     return total
 
 
-def _borders(st: _State) -> dict[tuple[int, int], set[int]]:
+def _borders(st: Labelling) -> dict[tuple[int, int], set[int]]:
     """(x, y) -> the areas of catchment x with a neighbour in catchment y."""
-    g, lab = st.g, st.lab
+    g, lab = st.g, st.labels
     out: dict[tuple[int, int], set[int]] = {}
     for u in range(g.n):
         x = lab[u]
@@ -232,9 +232,9 @@ def _borders(st: _State) -> dict[tuple[int, int], set[int]]:
     return out
 
 
-def _note_move(st: _State, borders: dict[tuple[int, int], set[int]], u: int) -> None:
+def _note_move(st: Labelling, borders: dict[tuple[int, int], set[int]], u: int) -> None:
     """Add the borders u and its neighbours gained by moving (lost ones are filtered later)."""
-    lab, b = st.lab, st.lab[u]
+    lab, b = st.labels, st.labels[u]
     for v in st.g.nbrs[u]:
         if lab[v] != b:
             borders.setdefault((b, lab[v]), set()).add(u)
@@ -242,7 +242,7 @@ def _note_move(st: _State, borders: dict[tuple[int, int], set[int]], u: int) -> 
 
 
 def _second_moves(
-    st: _State,
+    st: Labelling,
     borders: dict[tuple[int, int], set[int]],
     u: int,
     a: int,
@@ -255,7 +255,7 @@ def _second_moves(
     Taken before u moves (populations are additive): if b is over, v leaves b
     (for a, or any neighbour with room); if a is under, v joins a.
     """
-    g, pop = st.g, st.ppop
+    g, pop = st.g, st.populations
     pu = g.pop[u]
     after = {a: pop[a] - pu, b: pop[b] + pu}
     over, under = after[b] > hi, after[a] < lo
@@ -266,7 +266,7 @@ def _second_moves(
     out = []
     for x, y in sorted(pairs):
         for v in borders.get((x, y), ()):
-            if v == u or st.lab[v] != x:
+            if v == u or st.labels[v] != x:
                 continue
             final = dict(after)
             final[x] = final.get(x, pop[x]) - g.pop[v]
@@ -276,7 +276,9 @@ def _second_moves(
     return out
 
 
-def _compound(st: _State, lo: float, hi: float, rng: np.random.Generator, passes: int) -> int:
+def compound_moves(
+    st: Labelling, lo: float, hi: float, rng: np.random.Generator, passes: int
+) -> int:
     """Pairs of moves whose first breaks the balance window and second restores it.
 
     At ±0.5% a catchment has room for less than one area, so single moves
@@ -285,7 +287,7 @@ def _compound(st: _State, lo: float, hi: float, rng: np.random.Generator, passes
     (v: b→a, a swap; v: b→c or c→a, a short chain) is looked for; the pair is
     kept if the two deltas together lower the score, otherwise u goes back.
     """
-    g, lab = st.g, st.lab
+    g, lab = st.g, st.labels
     total = 0
     for _ in range(passes):
         borders = _borders(st)
@@ -296,7 +298,7 @@ def _compound(st: _State, lo: float, hi: float, rng: np.random.Generator, passes
                 if lab[u] != a:
                     break
                 pu = g.pop[u]
-                if lo <= st.ppop[a] - pu and st.ppop[b] + pu <= hi:
+                if lo <= st.populations[a] - pu and st.populations[b] + pu <= hi:
                     continue  # a single move: the plain local search's job
                 d1 = st.move_delta(u, b)
                 if d1 >= 0:
@@ -338,10 +340,10 @@ PIECE_SHARE = 0.5
 PIECE_TRIALS = 60
 
 
-def _district_pieces(st: _State) -> list[tuple[float, int, int, list[int]]]:
+def _district_pieces(st: Labelling) -> list[tuple[float, int, int, list[int]]]:
     """Connected pieces (pop, district, catchment, areas) of the split districts."""
-    g, lab = st.g, st.lab
-    split = {d for d, c in st.dparts.items() if c > 1}
+    g, lab = st.g, st.labels
+    split = {d for d, c in st.district_parts.items() if c > 1}
     seen: set[int] = set()
     out = []
     for s in range(g.n):
@@ -349,13 +351,13 @@ def _district_pieces(st: _State) -> list[tuple[float, int, int, list[int]]]:
         if d not in split or s in seen:
             continue
         p = lab[s]
-        comp = _flood(g, s, lambda y, p=p, d=d: lab[y] == p and g.district[y] == d, seen)
+        comp = flood(g, s, lambda y, p=p, d=d: lab[y] == p and g.district[y] == d, seen)
         out.append((sum(g.pop[u] for u in comp), d, p, comp))
     out.sort(key=lambda t: (t[0], t[3][0]))
     return out
 
 
-def _piece_moves(st: _State, tolerance: float, seed: int) -> list[int]:
+def piece_moves(st: Labelling, tolerance: float, seed: int) -> list[int]:
     """Hand whole district pieces to a neighbouring catchment holding the same district.
 
     Single-area moves cannot remove a leftover piece of a district (11% of
@@ -367,24 +369,26 @@ def _piece_moves(st: _State, tolerance: float, seed: int) -> list[int]:
     g, k = st.g, st.k
     mean = sum(g.pop) / k
     lo, hi = (1 - tolerance) * mean, (1 + tolerance) * mean
-    labels = np.asarray(st.lab, dtype=np.int64)
-    best_score = _score(st, tolerance)
+    labels = np.asarray(st.labels, dtype=np.int64)
+    best_score = st.objective.score(st, tolerance)
     tried: set[tuple[int, int, bytes]] = set()
     trials = 0
     improved = True
     while improved and trials < PIECE_TRIALS:
         improved = False
-        cur = _State(g, labels, k, st.w_split, st.w_floor, st.w_district)
+        cur = Labelling(g, labels, k, st.objective)
         for pop, d, p, comp in _district_pieces(cur):
-            if pop > PIECE_SHARE * mean or len(comp) >= cur.size[p]:
+            if pop > PIECE_SHARE * mean or len(comp) >= cur.sizes[p]:
                 continue
             members = set(comp)
             dests = sorted(
                 {
-                    cur.lab[v]
+                    cur.labels[v]
                     for u in comp
                     for v in g.nbrs[u]
-                    if v not in members and cur.lab[v] != p and cur.dcnt.get((d, cur.lab[v]), 0)
+                    if v not in members
+                    and cur.labels[v] != p
+                    and cur.district_counts.get((d, cur.labels[v]), 0)
                 }
             )
             for q in dests:
@@ -395,15 +399,15 @@ def _piece_moves(st: _State, tolerance: float, seed: int) -> list[int]:
                 trials += 1
                 trial = labels.copy()
                 trial[comp] = q
-                tst = _State(g, trial, k, st.w_split, st.w_floor, st.w_district)
+                tst = Labelling(g, trial, k, st.objective)
                 if len(tst.components(p)) != 1:
                     continue
-                if not _balance(tst, lo, hi, mean, rounds=20 * k + 20):
+                if not balance(tst, lo, hi, mean, rounds=20 * k + 20):
                     continue
-                _improve(tst, lo, hi, np.random.default_rng([seed, 3000 + trials]), passes=4)
-                out = np.asarray(tst.lab, dtype=np.int64)
-                score = _score(tst, tolerance)
-                if score < best_score - 1e-9 and _all_contiguous(g, out, k):
+                improve(tst, lo, hi, np.random.default_rng([seed, 3000 + trials]), passes=4)
+                out = np.asarray(tst.labels, dtype=np.int64)
+                score = st.objective.score(tst, tolerance)
+                if score < best_score - 1e-9 and all_contiguous(g, out, k):
                     best_score, labels, improved = score, out, True
                     break
             if improved:

@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pandas as pd
 
-from planner.partition.graph import _Graph, _subgraph, contract
+from planner.partition.graph import RegionGraph, contract, subgraph
+from planner.partition.objective import Preset
 from planner.partition.solve import partition_region
-from planner.partition.starts import _region_components
+from planner.partition.starts import region_components
 
 # A rest piece's mean catchment must lie this far inside the window, so that
 # single areas can still fill each catchment to it.
@@ -49,7 +49,7 @@ class ServicePlan:
 
 
 def _rest_pieces(
-    g: _Graph, taken: np.ndarray, k_left: int, mean: float, lo: float, hi: float
+    g: RegionGraph, taken: np.ndarray, k_left: int, mean: float, lo: float, hi: float
 ) -> list[tuple[np.ndarray, int, float]] | None:
     """(rows, catchments, tolerance) for each connected piece outside `taken`, or None."""
     free = np.flatnonzero(~taken)
@@ -57,7 +57,7 @@ def _rest_pieces(
         return [] if k_left == 0 else None
     pop = np.asarray(g.pop)
     out = []
-    for rows in _region_components(g, free):
+    for rows in region_components(g, free):
         total = pop[rows].sum()
         n = round(total / mean)
         if n < 1 or n > len(rows) or not lo * MARGIN <= total / n <= hi / MARGIN:
@@ -66,7 +66,7 @@ def _rest_pieces(
     return out if sum(n for _, n, _ in out) == k_left else None
 
 
-def plan_services(g: _Graph, service: np.ndarray, k: int, tolerance: float) -> ServicePlan:
+def plan_services(g: RegionGraph, service: np.ndarray, k: int, tolerance: float) -> ServicePlan:
     """Decide how each service (code ≥ 0 per area, −1 none) is held; biggest first."""
     pop = np.asarray(g.pop)
     mean = pop.sum() / k
@@ -93,7 +93,7 @@ def plan_services(g: _Graph, service: np.ndarray, k: int, tolerance: float) -> S
                 f"{size / mean:.2f} catchments' worth: {max(n, 1)} would be "
                 f"{size / max(n, 1) / mean - 1:+.1%} from the mean, outside ±{tolerance:.1%}"
             )
-        elif len(_region_components(g, rows)) != 1:
+        elif len(region_components(g, rows)) != 1:
             reason = "the area is not connected"
         elif _rest_pieces(g, taken | _mask(g.n, rows), k - n - _owned(own), mean, lo, hi) is None:
             reason = "the rest of the ICB could not then be split into balanced catchments"
@@ -116,24 +116,7 @@ def _mask(n: int, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def solve_graph(g: _Graph, k: int, tolerance: float, seed: int, keep_districts: bool) -> np.ndarray:
-    """partition_region on a graph already built (a piece, or a contracted one)."""
-    edges = pd.DataFrame({"a": g.a, "b": g.b, "shared_length": g.length})
-    return partition_region(
-        np.asarray(g.pop),
-        np.asarray(g.district),
-        edges,
-        np.asarray(g.area),
-        np.asarray(g.perim),
-        k,
-        tolerance,
-        seed,
-        keep_districts,
-        g.centre,
-    )
-
-
-def _held_whole(sub: _Graph, service: np.ndarray, cap: float) -> tuple[np.ndarray, set[int]]:
+def _held_whole(sub: RegionGraph, service: np.ndarray, cap: float) -> tuple[np.ndarray, set[int]]:
     """Node per area of `sub`: each connected piece of a service no bigger than cap is one node.
 
     Returns the nodes and the services left loose (a piece above cap).
@@ -142,7 +125,7 @@ def _held_whole(sub: _Graph, service: np.ndarray, cap: float) -> tuple[np.ndarra
     pop = np.asarray(sub.pop)
     loose = set()
     for code in np.unique(service[service >= 0]).tolist():
-        for rows in _region_components(sub, np.flatnonzero(service == code)):
+        for rows in region_components(sub, np.flatnonzero(service == code)):
             if pop[rows].sum() <= cap:
                 node[rows] = rows.min()
             else:
@@ -151,7 +134,7 @@ def _held_whole(sub: _Graph, service: np.ndarray, cap: float) -> tuple[np.ndarra
 
 
 def partition_with_services(
-    g: _Graph, service: np.ndarray, k: int, tolerance: float, seed: int, keep_districts: bool
+    g: RegionGraph, service: np.ndarray, k: int, *, tolerance: float, seed: int, preset: Preset
 ) -> tuple[np.ndarray, list[ServiceNote]]:
     """Labels 0..k-1 holding each service whole where it can be; a note per service."""
     plan = plan_services(g, service, k, tolerance)
@@ -164,7 +147,9 @@ def partition_with_services(
     for rows, n in plan.own:
         size = pop[rows].sum() / n
         sub_tol = min(hi / size - 1, 1 - lo / size, tolerance)
-        labels[rows] = used + solve_graph(_subgraph(g, rows), n, sub_tol, seed, keep_districts)
+        labels[rows] = used + partition_region(
+            subgraph(g, rows), n, tolerance=sub_tol, seed=seed, preset=preset
+        )
         taken[rows] = True
         used += n
     pieces = (
@@ -176,12 +161,13 @@ def partition_with_services(
     loose: set[int] = set()
     for rows, n, piece_tol in pieces:
         piece_tol = min(piece_tol, tolerance)
-        sub = _subgraph(g, rows)
+        sub = subgraph(g, rows)
         cap = (1 + piece_tol) * pop[rows].sum() / n if n > 1 else np.inf
         node, left = _held_whole(sub, service[rows], cap)
         loose |= left
         coarse = contract(sub, node)
-        labels[rows] = used + solve_graph(coarse, n, piece_tol, seed, keep_districts)[node]
+        piece = partition_region(coarse, n, tolerance=piece_tol, seed=seed, preset=preset)
+        labels[rows] = used + piece[node]
         used += n
     return labels, [_outcome(note, service, labels, loose) for note in plan.notes]
 
