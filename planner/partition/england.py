@@ -18,8 +18,12 @@ import shapely
 from planner.config import PARTITION_PRESETS  # preset name -> tolerance (one source)
 from planner.errors import PlannerError
 from planner.partition.graph import RegionGraph
-from planner.partition.objective import Preset
-from planner.partition.services import ServiceNote, partition_with_services
+from planner.partition.objective import OBJECTIVES, Preset
+from planner.partition.services import (
+    ServiceNote,
+    partition_with_services,
+    standalone_islands,
+)
 from planner.partition.solve import partition_region
 
 
@@ -54,33 +58,58 @@ def _default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-RegionResult = tuple[np.ndarray, list[ServiceNote]]
+# labels, a note per service area, and the islands standing alone (rows of each)
+RegionResult = tuple[np.ndarray, list[ServiceNote], list[np.ndarray]]
 
 
 def _region_job(job: tuple) -> RegionResult:
     """One ICB from plain numpy arrays (cheap to send to a worker process)."""
-    pop, district, a, b, length, area, perim, k, tolerance, seed, preset, centre, service = job
+    (
+        pop,
+        district,
+        a,
+        b,
+        length,
+        bridge,
+        area,
+        perim,
+        k,
+        tolerance,
+        seed,
+        preset,
+        centre,
+        service,
+    ) = job
     graph = RegionGraph(pop, area, perim, district, a, b, length, centre)
-    if (service >= 0).any():
-        return partition_with_services(
-            graph, service, k, tolerance=tolerance, seed=seed, preset=preset
+    alone = (
+        standalone_islands(graph, bridge, k, tolerance) if OBJECTIVES[preset].keep_districts else []
+    )
+    if alone or (service >= 0).any():
+        labels, notes = partition_with_services(
+            graph, service, k, tolerance=tolerance, seed=seed, preset=preset, alone=alone
         )
-    return partition_region(graph, k, tolerance=tolerance, seed=seed, preset=preset), []
+        return labels, notes, alone
+    return partition_region(graph, k, tolerance=tolerance, seed=seed, preset=preset), [], []
 
 
 @dataclass(frozen=True)
 class PartitionResult:
-    """The catchments of England, and what became of each existing service area.
+    """The catchments of England, the islands standing alone, and the service areas.
 
     `labels`: catchment number (0..k-1 within its ICB) per area, indexed like
     the areas.  `services`: one row per service area and ICB it lies in, with
     columns service, icb24cd, population, catchments (population / the ICB's
     mean catchment), wanted ("one catchment", "n catchments inside it", or ""
     when it cannot be held), kept_whole and reason (why not, or "").
+    `islands`: one row per island standing as a catchment of its own
+    (la_aligned preset, see planner.partition.services.standalone_islands),
+    with columns icb24cd, catchment, areas, population and share (of the
+    ICB's mean catchment); such a catchment is exempt from the tolerance.
     """
 
     labels: pd.Series
     services: pd.DataFrame
+    islands: pd.DataFrame
 
     @property
     def notes(self) -> list[str]:
@@ -225,6 +254,12 @@ def partition_england(
     ea = adjacency.edges["a"].to_numpy()
     eb = adjacency.edges["b"].to_numpy()
     elen = adjacency.edges["shared_length"].to_numpy(dtype=float)
+    kind = (
+        adjacency.edges["kind"]
+        if "kind" in adjacency.edges
+        else pd.Series("", index=range(len(ea)))
+    )
+    ebridge = (kind == "bridge").to_numpy()
     population = areas["population"].to_numpy(dtype=float)
     centre = area_centres(areas)
     service, service_keys = _service_codes(areas, services)
@@ -242,6 +277,7 @@ def partition_england(
             local[ea[keep]],
             local[eb[keep]],
             elen[keep],
+            ebridge[keep],
             np.asarray(adjacency.area)[rows],
             np.asarray(adjacency.perimeter)[rows],
             int(teams_per_icb[code]),
@@ -261,9 +297,14 @@ def partition_england(
         results = _solve_in_workers(jobs, order, min(workers, len(jobs)))
     out = np.full(len(areas), -1, dtype=np.int64)
     notes = []
+    islands = []
     for code in jobs:  # merged in ICB order
-        labels, region_notes = results[code]
+        labels, region_notes, alone = results[code]
         out[region_rows[code]] = labels
+        mean = population[region_rows[code]].sum() / int(teams_per_icb[code])
+        for rows in alone:
+            people = float(population[region_rows[code][rows]].sum())
+            islands.append((code, int(labels[rows[0]]), len(rows), people, people / mean))
         for note in region_notes:
             row = asdict(note)
             row.update(service=service_keys[note.service], icb24cd=code)
@@ -277,4 +318,7 @@ def partition_england(
             prefix + table["reason"].where(table["reason"] == "", "; " + table["reason"])
         )[crossing]
     labels = pd.Series(out, index=areas.index, name="catchment")
-    return PartitionResult(labels, table.reset_index(drop=True))
+    island_table = pd.DataFrame(
+        islands, columns=["icb24cd", "catchment", "areas", "population", "share"]
+    )
+    return PartitionResult(labels, table.reset_index(drop=True), island_table)
