@@ -10,6 +10,7 @@ P = Σ perimeter − 2 Σ shared length of internal edges.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,18 @@ class RegionGraph:
     and in CSR form (`indptr`, `indices`, `weights`: METIS and the compiled
     kernels), each edge at both ends in edge order.
     """
+
+    @cached_property
+    def nbrs(self) -> list[list[int]]:
+        """Neighbours of each area (built on first use: METIS needs only the CSR form)."""
+        bounds, flat = self.indptr.tolist(), self.indices.tolist()
+        return [flat[bounds[i] : bounds[i + 1]] for i in range(self.n)]
+
+    @cached_property
+    def lens(self) -> list[list[float]]:
+        """Shared lengths, aligned with `nbrs`."""
+        bounds, flat = self.indptr.tolist(), self.weights.tolist()
+        return [flat[bounds[i] : bounds[i + 1]] for i in range(self.n)]
 
     @classmethod
     def from_edges(
@@ -97,10 +110,6 @@ class RegionGraph:
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=self.n))])
         self.indices = dst[order]
         self.weights = np.concatenate([length[real], length[real]])[order]
-        bounds = self.indptr.tolist()
-        flat_n, flat_w = self.indices.tolist(), self.weights.tolist()
-        self.nbrs = [flat_n[bounds[i] : bounds[i + 1]] for i in range(self.n)]
-        self.lens = [flat_w[bounds[i] : bounds[i + 1]] for i in range(self.n)]
         self.a, self.b, self.length = a, b, length
 
 
