@@ -225,7 +225,7 @@ def partition_england(
     *,
     services: pd.Series | None = None,
 ) -> PartitionResult:
-    """Catchment number (0..k-1 within its ICB) for every area, and the service notes.
+    """Catchment number (0..k-1 within its ICB) for every area, islands alone, service notes.
 
     `services` (aligned with the areas' rows) holds a key per area of an
     existing service (e.g. its district code) or NA.  Within each ICB, a
@@ -233,12 +233,14 @@ def partition_england(
     one is covered by catchments wholly inside it (see
     planner.partition.services); one that cannot be held is reported in the
     result's `services` table with the reason, as is one that crosses an ICB
-    boundary (each part is held on its own).
+    boundary (each part is held on its own).  In the la_aligned preset an
+    island big enough may be a catchment of its own (result's `islands`).
 
     ICBs are independent, so with workers > 1 they are solved in a pool of
-    forked processes (which die with this one), largest first for load balance.  Each ICB's result
-    depends only on its own arrays and the seed, and results are merged in ICB
-    order, so the labels equal a serial run (workers=1: no pool).
+    forked processes (which die with this one), largest first for load
+    balance.  Each ICB's result depends only on its own arrays and the seed,
+    and results are merged in ICB order, so the labels equal a serial run
+    (workers=1: no pool).
     Default: min(2, CPU count).
     """
     icb = areas["icb24cd"].astype(str).to_numpy()
