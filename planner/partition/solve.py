@@ -13,7 +13,6 @@ import itertools
 from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -35,10 +34,10 @@ from planner.partition.objective import (
 )
 from planner.partition.starts import (
     CUT_CANDIDATES,
-    OWN_CANDIDATES,
     SEARCH_TOLERANCE,
     coarsen,
     metis_labels,
+    own_district_candidates,
     own_starts,
     region_components,
     strip_starts,
@@ -280,15 +279,7 @@ def _own_district_starts(g: RegionGraph, k: int, tolerance: float, seed: int) ->
     the others, instead of a Leeds remainder joining Wakefield.
     """
     mean = sum(g.pop) / k
-    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
-    district = np.asarray(g.district)
-    pop = np.asarray(g.pop)
-    pops = pd.Series(pop).groupby(district).sum()
-    balanced = [
-        int(d)
-        for d in pops.sort_values(ascending=False, kind="stable").index
-        if pops[d] > hi and lo * 1.01 <= pops[d] / round(pops[d] / mean) <= hi / 1.01
-    ][:OWN_CANDIDATES]
+    balanced = own_district_candidates(g, k, tolerance)
     out: list[np.ndarray] = []
     for r in range(len(balanced), 0, -1):
         for own in itertools.combinations(balanced, r):

@@ -374,6 +374,21 @@ def whole_district_start(
     return None
 
 
+def own_district_candidates(g: RegionGraph, k: int, tolerance: float) -> list[int]:
+    """The largest few districts whose population makes a whole number (≥ 2) of catchments.
+
+    Such a district (Leeds: 3.04 catchments) can be held by catchments of its own.
+    """
+    mean = sum(g.pop) / k
+    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
+    pops = pd.Series(g.pop).groupby(np.asarray(g.district)).sum()
+    return [
+        int(d)
+        for d in pops.sort_values(ascending=False, kind="stable").index
+        if pops[d] > hi and lo * 1.01 <= pops[d] / round(pops[d] / mean) <= hi / 1.01
+    ][:OWN_CANDIDATES]
+
+
 def own_starts(
     g: RegionGraph, k: int, tolerance: float, seed: int, objective: Objective
 ) -> list[np.ndarray]:
@@ -387,13 +402,8 @@ def own_starts(
     finishes it (moving areas across district lines only where it must).
     """
     mean = sum(g.pop) / k
-    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
-    pops = pd.Series(g.pop).groupby(np.asarray(g.district)).sum()
-    balanced = [
-        int(d)
-        for d in pops.sort_values(ascending=False, kind="stable").index
-        if pops[d] > hi and lo * 1.01 <= pops[d] / round(pops[d] / mean) <= hi / 1.01
-    ][:OWN_CANDIDATES]
+    hi = (1 + tolerance) * mean
+    balanced = own_district_candidates(g, k, tolerance)
     wide = 2 * tolerance
     chunks: dict = {}
     out: list[np.ndarray] = []
