@@ -23,7 +23,7 @@ from collections import deque
 import numpy as np
 
 from planner.partition.graph import Labelling, all_contiguous, catchment_graph, flood
-from planner.partition.kernels import improve_pass, shift
+from planner.partition.kernels import compound_pass, improve_pass, shift
 
 # ---------------------------------------------------------------------------------------
 # repair
@@ -220,62 +220,6 @@ def improve(st: Labelling, lo: float, hi: float, rng: np.random.Generator, passe
     return total
 
 
-def _borders(st: Labelling) -> dict[tuple[int, int], set[int]]:
-    """(x, y) -> the areas of catchment x with a neighbour in catchment y."""
-    g, lab = st.g, st.labels
-    out: dict[tuple[int, int], set[int]] = {}
-    for u in range(g.n):
-        x = lab[u]
-        for v in g.nbrs[u]:
-            if lab[v] != x:
-                out.setdefault((x, lab[v]), set()).add(u)
-    return out
-
-
-def _note_move(st: Labelling, borders: dict[tuple[int, int], set[int]], u: int) -> None:
-    """Add the borders u and its neighbours gained by moving (lost ones are filtered later)."""
-    lab, b = st.labels, st.labels[u]
-    for v in st.g.nbrs[u]:
-        if lab[v] != b:
-            borders.setdefault((b, lab[v]), set()).add(u)
-            borders.setdefault((lab[v], b), set()).add(v)
-
-
-def _second_moves(
-    st: Labelling,
-    borders: dict[tuple[int, int], set[int]],
-    u: int,
-    a: int,
-    b: int,
-    lo: float,
-    hi: float,
-) -> list[tuple[int, int]]:
-    """Moves (v, y) that bring a and b back into [lo, hi] after u moved from a to b.
-
-    Taken before u moves (populations are additive): if b is over, v leaves b
-    (for a, or any neighbour with room); if a is under, v joins a.
-    """
-    g, pop = st.g, st.populations
-    pu = g.pop[u]
-    after = {a: pop[a] - pu, b: pop[b] + pu}
-    over, under = after[b] > hi, after[a] < lo
-    if over:
-        pairs = [(b, a)] if under else [key for key in borders if key[0] == b]
-    else:
-        pairs = [key for key in borders if key[1] == a]
-    out = []
-    for x, y in sorted(pairs):
-        for v in borders.get((x, y), ()):
-            if v == u or st.labels[v] != x:
-                continue
-            final = dict(after)
-            final[x] = final.get(x, pop[x]) - g.pop[v]
-            final[y] = final.get(y, pop[y]) + g.pop[v]
-            if all(lo <= f <= hi for f in final.values()):
-                out.append((v, y))
-    return out
-
-
 def compound_moves(
     st: Labelling, lo: float, hi: float, rng: np.random.Generator, passes: int
 ) -> int:
@@ -287,47 +231,30 @@ def compound_moves(
     (v: b→a, a swap; v: b→c or c→a, a short chain) is looked for; the pair is
     kept if the two deltas together lower the score, otherwise u goes back.
     """
-    g, lab = st.g, st.labels
+    g = st.g
+    flat = st.flat()
+    weights = st.objective.kernel_weights()
     total = 0
     for _ in range(passes):
-        borders = _borders(st)
-        moves = 0
-        for u in rng.permutation(g.n).tolist():
-            a = lab[u]
-            for b in sorted({lab[v] for v in g.nbrs[u]} - {a}):
-                if lab[u] != a:
-                    break
-                pu = g.pop[u]
-                if lo <= st.populations[a] - pu and st.populations[b] + pu <= hi:
-                    continue  # a single move: the plain local search's job
-                d1 = st.move_delta(u, b)
-                if d1 >= 0:
-                    continue
-                second = _second_moves(st, borders, u, a, b, lo, hi)
-                if not second or not st.can_remove(u):
-                    continue
-                st.apply(u, b)
-                scored = sorted(
-                    (st.move_delta(v, y), v, y)
-                    for v, y in second
-                    if any(lab[w] == y for w in g.nbrs[v])
-                )
-                done = False
-                for d2, v, y in scored:
-                    if d1 + d2 >= -1e-9:
-                        break
-                    if st.can_remove(v):
-                        st.apply(v, y)
-                        _note_move(st, borders, u)
-                        _note_move(st, borders, v)
-                        moves += 1
-                        done = True
-                        break
-                if not done:
-                    st.apply(u, a)
+        order = rng.permutation(g.n)
+        moves = compound_pass(
+            order,
+            lo,
+            hi,
+            g.indptr,
+            g.indices,
+            g.weights,
+            g.pop_array,
+            g.perim_array,
+            g.area_array,
+            g.district_array,
+            flat,
+            weights,
+        )
         total += moves
         if moves == 0:
             break
+    st.load(flat)
     return total
 
 
