@@ -15,10 +15,26 @@ from planner.errors import PlannerError
 from planner.maps.geometry import _dissolve
 
 PLAN_COLUMNS = (
-    "team_id", "name", "icb24cd", "icb24nm", "nhser24cd", "nhser24nm", "lads", "population",
-    "under3", "wave", "operating_from", "full_from", "readiness", "readiness_note",
-    "need_score", "priority_rank", "rationale",
-)  # fmt: skip
+    "team_id",
+    "name",
+    "icb24cd",
+    "icb24nm",
+    "nhser24cd",
+    "nhser24nm",
+    "lads",
+    "population",
+    "under3",
+    "wave",
+    "operating_from",
+    "full_from",
+    "readiness",
+    "readiness_note",
+    "need_score",
+    "priority_rank",
+    "rationale",
+)
+#: Shown in the details panel when the plan has them (not required yet).
+OPTIONAL_COLUMNS = ("wte", "cluster_id", "wave_basis", "region_rank")
 AREA_COLUMNS = ("lsoa21cd", "lsoa21nm", "lad24cd", "lad24nm", "icb24cd", "nhser24cd", "under3")
 _CODE = re.compile(r"^[A-Za-z0-9]+$")
 
@@ -50,29 +66,42 @@ class _Model:
         for col, label in (("icb24cd", "ICB"), ("nhser24cd", "NHS region")):
             bad = sorted({c for c in plan[col].astype(str) if not _CODE.match(c)})
             if bad:
-                raise PlannerError(f"{label} codes must be letters and digits (used as file "
-                                   "names)", field=col, value=bad[:5])  # fmt: skip
+                raise PlannerError(
+                    f"{label} codes must be letters and digits (used as file names)",
+                    field=col,
+                    value=bad[:5],
+                )
         if areas.crs is None or areas.crs.to_epsg() != 27700:
             raise PlannerError(
                 "areas must be in EPSG:27700", field="geometry", value=str(areas.crs)
             )
         lsoa = areas[[*AREA_COLUMNS, "geometry"]].copy()
         lsoa["lsoa21cd"] = lsoa["lsoa21cd"].astype(str)
-        amap = assignment.assign(lsoa21cd=assignment["lsoa21cd"].astype(str),
-                                 team_id=assignment["team_id"].astype(str))  # fmt: skip
+        amap = assignment.assign(
+            lsoa21cd=assignment["lsoa21cd"].astype(str), team_id=assignment["team_id"].astype(str)
+        )
         if amap["lsoa21cd"].duplicated().any():
-            raise PlannerError("an LSOA is assigned twice", field="lsoa21cd",
-                               value=sorted(amap.loc[amap["lsoa21cd"].duplicated(), "lsoa21cd"])[:5])  # fmt: skip
+            raise PlannerError(
+                "an LSOA is assigned twice",
+                field="lsoa21cd",
+                value=sorted(amap.loc[amap["lsoa21cd"].duplicated(), "lsoa21cd"])[:5],
+            )
         lsoa = lsoa.merge(amap[["lsoa21cd", "team_id"]], on="lsoa21cd", how="left")
         missing = lsoa.loc[lsoa["team_id"].isna(), "lsoa21cd"]
         if len(missing):
-            raise PlannerError(f"{len(missing)} LSOAs have no team in the assignment",
-                               field="lsoa21cd", value=sorted(missing)[:5])  # fmt: skip
+            raise PlannerError(
+                f"{len(missing)} LSOAs have no team in the assignment",
+                field="lsoa21cd",
+                value=sorted(missing)[:5],
+            )
         unknown = sorted(set(lsoa["team_id"]) - set(plan["team_id"]))
         empty = sorted(set(plan["team_id"]) - set(lsoa["team_id"]))
         if unknown or empty:
-            raise PlannerError("assignment and plan disagree on teams", field="team_id",
-                               value={"not in plan": unknown[:5], "no LSOAs": empty[:5]})  # fmt: skip
+            raise PlannerError(
+                "assignment and plan disagree on teams",
+                field="team_id",
+                value={"not in plan": unknown[:5], "no LSOAs": empty[:5]},
+            )
         lsoa = lsoa.sort_values("lsoa21cd", kind="stable").reset_index(drop=True)
         geoms = shapely.make_valid(lsoa.geometry.values)
         if not shapely.coverage_is_valid(geoms):
@@ -102,11 +131,13 @@ class _Model:
         """National catchment coverage simplified at `tolerance` (27700), cached."""
         if tolerance not in self._catchment_cache:
             polys = _dissolve(self.lsoa, "team_id")
-            polys = polys.assign(geometry=shapely.coverage_simplify(polys.geometry.values,
-                                                                    tolerance))  # fmt: skip
+            polys = polys.assign(
+                geometry=shapely.coverage_simplify(polys.geometry.values, tolerance)
+            )
             merged = self.plan.merge(polys, on="team_id", how="left")
-            self._catchment_cache[tolerance] = gpd.GeoDataFrame(merged, geometry="geometry",
-                                                                crs=27700)  # fmt: skip
+            self._catchment_cache[tolerance] = gpd.GeoDataFrame(
+                merged, geometry="geometry", crs=27700
+            )
         return self._catchment_cache[tolerance]
 
     def year_index(self, label: Any) -> int | None:
@@ -117,8 +148,12 @@ class _Model:
 def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise PlannerError(f"{what} lacks columns needed for the maps", field=missing[0],
-                           value=missing, fix=f"add {', '.join(missing)} to the {what}")  # fmt: skip
+        raise PlannerError(
+            f"{what} lacks columns needed for the maps",
+            field=missing[0],
+            value=missing,
+            fix=f"add {', '.join(missing)} to the {what}",
+        )
 
 
 def _suffix(year: str) -> str:
