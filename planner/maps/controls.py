@@ -1,21 +1,19 @@
-"""Folium pieces of a map: base map, the page's CSS/JS assets, catchment and outline layers.
+"""The folium base map, the page's CSS/JS assets, and how each layer is drawn.
 
-Only geometry and numbers go into folium: branca compiles the text of every
-rendered folium element as a Jinja template, so plan text (names, notes) is
-kept out of it and reaches the page through the page template's JSON data
-block instead (see pages.py and templates/app.js).  Colours are colour-blind
-safe; every CDN file a page loads is listed in `CDN_ASSETS`.
+folium draws only the base map (tiles, panes, plugin controls): branca
+compiles the text of every rendered folium element as a Jinja template, so
+plan text and the (large) geometry stay out of it.  Both reach the page in the
+template's JSON data block, from which templates/app.js draws the layers with
+the styles below.  Colours are colour-blind safe; every CDN file a page loads
+is listed in `CDN_ASSETS`.
 """
 
 from __future__ import annotations
 
 import branca.element as be
 import folium
-import numpy as np
 from folium.elements import JSCSSMixin
 from folium.plugins import Fullscreen, Search
-
-from planner.maps.geometry import _feature_collection
 
 #: Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 WAVE_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
@@ -31,6 +29,11 @@ CATCHMENT_STYLE = {
     "selected": "#d40000",
 }
 UNDER3_OPACITY = 0.8
+#: Boundary lines: (legend label, colour, weight, dash).
+ICB_LINE = ("ICB boundaries", "#333333", 1.2, "4 3")
+REGION_LINE = ("NHS region boundaries", "#000000", 2.6, None)
+TEAM_LINE = ("Team boundaries", "#111111", 2.4, None)
+LAD_LINE = ("Local authority boundaries", "#6a3d9a", 1.4, "6 4")
 
 #: The page's CSS/JS files beyond Leaflet's own (folium's URLs, so they follow
 #: folium's pinned versions).  folium's other defaults (jQuery, Bootstrap,
@@ -91,68 +94,3 @@ def new_map() -> tuple[be.Figure, folium.Map]:
         position="topleft", title="Show the map full screen", title_cancel="Leave full screen"
     ).add_to(fmap)
     return fig, fmap
-
-
-def catchment_layer(geoms: np.ndarray, props: list[dict]) -> folium.GeoJson:
-    """Catchments; properties are numbers only (i: team index, w: wave, s/f: year indices).
-
-    app.js restyles them by rollout year, so the style here is the all-waves one.
-    """
-
-    def style(feature: dict) -> dict:
-        return {
-            "color": "#ffffff",
-            "weight": 1.2,
-            "opacity": 1,
-            "fillOpacity": CATCHMENT_STYLE["fill"],
-            "fillColor": wave_colour(feature["properties"]["w"]),
-        }
-
-    def highlight(feature: dict) -> dict:
-        return {"weight": 3, "color": "#222222", "fillOpacity": 0.85}
-
-    return folium.GeoJson(
-        _feature_collection(geoms, props),
-        name="Catchments (by wave)",
-        style_function=style,
-        highlight_function=highlight,
-        class_name="planner-catchment",
-        control=False,
-    )
-
-
-def outline_layer(
-    geoms: np.ndarray, name: str, colour: str, weight: float, dash: str | None
-) -> folium.GeoJson:
-    """Boundaries drawn over the catchments; property i indexes the page data's list."""
-    data = _feature_collection(geoms, [{"i": i} for i in range(len(geoms))])
-    style = {"color": colour, "weight": weight, "fill": False, "opacity": 0.9}
-    if dash:
-        style["dashArray"] = dash
-    return folium.GeoJson(
-        data,
-        name=name,
-        style_function=lambda _f, s=style: dict(s),
-        interactive=False,
-        pane="outlines",
-        control=False,
-    )
-
-
-def under3_layer(geoms: np.ndarray, bins: np.ndarray) -> folium.GeoJson:
-    """Under-3s by LSOA, off at first; property i indexes the page data's LSOA list."""
-    props = [{"i": i, "b": int(b)} for i, b in enumerate(bins)]
-    return folium.GeoJson(
-        _feature_collection(geoms, props),
-        name="Under-3s by LSOA (estimated)",
-        style_function=lambda f: {
-            "fillColor": UNDER3_COLOURS[min(f["properties"]["b"], 4)],
-            "fillOpacity": UNDER3_OPACITY,
-            "color": "#777777",
-            "weight": 0.4,
-        },
-        pane="lsoa",
-        show=False,
-        class_name="planner-lsoa",
-        control=False,
-    )

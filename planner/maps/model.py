@@ -12,7 +12,7 @@ import pandas as pd
 import shapely
 
 from planner.errors import PlannerError
-from planner.maps.geometry import _dissolve
+from planner.maps.geometry import _box_wgs84, _clean_coverage, _dissolve
 
 PLAN_COLUMNS = (
     "team_id",
@@ -47,6 +47,8 @@ class _Model:
     lsoa: gpd.GeoDataFrame  # areas + team_id, cleaned coverage, EPSG:27700
     years: list[str]
     vintage: str
+    lsoa_boxes: pd.DataFrame  # each LSOA's WGS84 bounding box (s, w, n, e), same index
+    names: dict[str, dict[str, str]]  # "icb"/"region"/"icb_region" -> code -> value
     _catchment_cache: dict[float, gpd.GeoDataFrame] = field(default_factory=dict)
 
     @classmethod
@@ -103,12 +105,29 @@ class _Model:
                 value={"not in plan": unknown[:5], "no LSOAs": empty[:5]},
             )
         lsoa = lsoa.sort_values("lsoa21cd", kind="stable").reset_index(drop=True)
-        geoms = shapely.make_valid(lsoa.geometry.values)
-        if not shapely.coverage_is_valid(geoms):
-            geoms = shapely.coverage_clean(geoms)
+        geoms = _clean_coverage(shapely.make_valid(lsoa.geometry.values))
         lsoa = gpd.GeoDataFrame(lsoa.drop(columns="geometry"), geometry=geoms, crs=27700)
         plan = plan.sort_values(["priority_rank", "team_id"], kind="stable").reset_index(drop=True)
-        return cls(plan=plan, lsoa=lsoa, years=list(years), vintage=vintage)
+        firsts = plan.drop_duplicates("icb24cd")
+        names = {
+            "icb": dict(
+                zip(firsts["icb24cd"].astype(str), firsts["icb24nm"].astype(str), strict=True)
+            ),
+            "icb_region": dict(
+                zip(firsts["icb24cd"].astype(str), firsts["nhser24cd"].astype(str), strict=True)
+            ),
+            "region": dict(
+                zip(plan["nhser24cd"].astype(str), plan["nhser24nm"].astype(str), strict=True)
+            ),
+        }
+        return cls(
+            plan=plan,
+            lsoa=lsoa,
+            years=list(years),
+            vintage=vintage,
+            lsoa_boxes=_box_wgs84(lsoa),
+            names=names,
+        )
 
     @property
     def region_codes(self) -> list[str]:
@@ -119,13 +138,13 @@ class _Model:
         return sorted(self.plan["icb24cd"].astype(str).unique())
 
     def region_name(self, code: str) -> str:
-        return str(self.plan.loc[self.plan["nhser24cd"] == code, "nhser24nm"].iloc[0])
+        return self.names["region"][code]
 
     def icb_name(self, code: str) -> str:
-        return str(self.plan.loc[self.plan["icb24cd"] == code, "icb24nm"].iloc[0])
+        return self.names["icb"][code]
 
     def icb_region(self, code: str) -> str:
-        return str(self.plan.loc[self.plan["icb24cd"] == code, "nhser24cd"].iloc[0])
+        return self.names["icb_region"][code]
 
     def catchments(self, tolerance: float) -> gpd.GeoDataFrame:
         """National catchment coverage simplified at `tolerance` (27700), cached."""

@@ -33,17 +33,25 @@ from planner.errors import PlannerError
 from planner.fsutil import atomic_file
 from planner.maps.controls import (
     CATCHMENT_STYLE,
+    ICB_LINE,
+    LAD_LINE,
     NOT_YET_COLOUR,
+    REGION_LINE,
+    TEAM_LINE,
     UNDER3_COLOURS,
     UNDER3_OPACITY,
     WAVE_COLOURS,
-    catchment_layer,
     new_map,
-    outline_layer,
-    under3_layer,
     wave_colour,
 )
-from planner.maps.geometry import _bounds, _box_wgs84, _dissolve, _label_point, _web
+from planner.maps.geometry import (
+    GeoJsonText,
+    _bounds,
+    _dissolve,
+    _feature_collection,
+    _label_point,
+    _web,
+)
 from planner.maps.model import _Model, _suffix
 from planner.maps.text import _count, _money, _score, _short_icb
 
@@ -54,11 +62,6 @@ OGL_LINE = (
 COST_NOTE = (
     "Team costs (labour and training) only; the national development programme is not included."
 )
-#: Boundaries drawn on each kind of page: (legend label, colour, weight, dash).
-ICB_LINE = ("ICB boundaries", "#333333", 1.2, "4 3")
-REGION_LINE = ("NHS region boundaries", "#000000", 2.6, None)
-TEAM_LINE = ("Team boundaries", "#111111", 2.4, None)
-LAD_LINE = ("Local authority boundaries", "#6a3d9a", 1.4, "6 4")
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,9 @@ def write_maps(
     workers = settings.workers or min(os.cpu_count() or 1, 4)
     written = MapsWritten()
     if workers > 1 and len(jobs) > 1:
+        # Shared by the index and region pages: simplify once, before the workers fork.
+        model.catchments(settings.national_tolerance)
+        model.catchments(settings.region_tolerance)
         global _WORKER_MODEL
         _WORKER_MODEL = (model, settings)
         try:
@@ -222,9 +228,7 @@ def _assign_ids(root: be.Element) -> None:
         stack[0:0] = list(el._children.values())
 
 
-def _render(
-    template: str, fig: be.Figure, fmap: folium.Map, layers: dict[str, Any], **context: Any
-) -> str:
+def _render(template: str, fig: be.Figure, fmap: folium.Map, **context: Any) -> str:
     """The page: folium's head/body/script (no plan text in them) inside our template.
 
     folium's own map header is left out: it sets a viewport that blocks pinch
@@ -234,10 +238,21 @@ def _render(
     fmap.render()
     fig.header._children.pop(fmap.get_name(), None)
     fig.header._children.pop("meta_http", None)
+    shapes: list[str] = []
+
+    def pull(value: Any) -> Any:
+        """GeoJSON text out of the data, into its own block (replaced by its index)."""
+        if isinstance(value, GeoJsonText):
+            shapes.append(value)
+            return len(shapes) - 1
+        if isinstance(value, dict):
+            return {k: pull(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [pull(v) for v in value]
+        return value
+
     data = context.pop("data")
-    data["layers"] = {"map": fmap.get_name()}
-    data["layers"].update({k: v.get_name() if v else None for k, v in layers.items()})
-    data["overlays"] = [[label, layer.get_name()] for label, layer in data["overlays"]]
+    data = {**data, "geo": pull(data["geo"]), "map": fmap.get_name()}
     return (
         _env()
         .get_template(template)
@@ -249,6 +264,7 @@ def _render(
             app_js=_static("app.js"),
             licence=OGL_LINE,
             data=data,
+            shapes=Markup(f"[{','.join(shapes)}]"),
             **context,
         )
     )
@@ -345,13 +361,16 @@ def _team_props(model: _Model, teams: pd.DataFrame) -> list[dict]:
     ]
 
 
-def _places(lsoa: gpd.GeoDataFrame, code: str, name: str) -> list[list]:
-    """[name, bounds, code] per area of `lsoa` (sorted by code) from LSOA bounding boxes."""
-    columns = list(dict.fromkeys([code, name]))
-    bbox = gpd.GeoDataFrame(lsoa[columns], geometry=_box_wgs84(lsoa), crs=4326)
+def _places(model: _Model, lsoa: pd.DataFrame, code: str, name: str) -> list[list]:
+    """[name, bounds, code] per area of `lsoa` (rows of model.lsoa, sorted by code)."""
+    boxes = model.lsoa_boxes.loc[lsoa.index].assign(code=lsoa[code].astype(str))
+    ext = boxes.groupby("code", sort=True).agg(
+        s=("s", "min"), w=("w", "min"), n=("n", "max"), e=("e", "max")
+    )
+    names = lsoa.groupby(lsoa[code].astype(str), sort=True)[name].first()
     return [
-        [str(group[name].iloc[0]), _bounds(group.geometry.values), str(c)]
-        for c, group in bbox.groupby(code, sort=True)
+        [str(names[c]), [round(float(v), 4) for v in (r.s, r.w, r.n, r.e)], str(c)]
+        for c, r in zip(ext.index, ext.itertuples(), strict=True)
     ]
 
 
@@ -396,7 +415,15 @@ def _legend(model: _Model, teams: pd.DataFrame, lines: list[tuple], under3=None)
     }
 
 
-def _page_data(model: _Model, records, icbs, lads, bounds, placeholder, labels, overlays):
+def _outline(key: str, geoms: np.ndarray, line: tuple) -> dict:
+    """A boundary layer for app.js: feature i is entry i of the page data's list `key`."""
+    label, colour, weight, dash = line
+    style = {"color": colour, "weight": weight, "fill": False, "opacity": 0.9, "dashArray": dash}
+    props = [{"i": i} for i in range(len(geoms))]
+    return {"key": key, "label": label, "style": style, "data": _feature_collection(geoms, props)}
+
+
+def _page_data(model: _Model, records, icbs, lads, bounds, placeholder, labels, geo):
     return {
         "years": model.years,
         "colours": list(WAVE_COLOURS),
@@ -409,7 +436,9 @@ def _page_data(model: _Model, records, icbs, lads, bounds, placeholder, labels, 
         "bounds": bounds,
         "placeholder": placeholder,
         "labels": labels,
-        "overlays": overlays,
+        "geo": geo,
+        "under3Colours": list(UNDER3_COLOURS),
+        "under3Opacity": UNDER3_OPACITY,
         "csv": {},
     }
 
@@ -560,19 +589,22 @@ def _index_page(model: _Model, tolerance: float, settings: MapSettings) -> str:
     teams = model.catchments(tolerance)
     fig, fmap = new_map()
     geoms = _web(teams.geometry.values, settings.decimals)
-    layer = catchment_layer(geoms, _team_props(model, teams))
-    layer.add_to(fmap)
     icb_polys = _dissolve(teams, "icb24cd")
-    icb_layer = outline_layer(_web(icb_polys.geometry.values, settings.decimals), *ICB_LINE)
-    icb_layer.add_to(fmap)
     regions = _dissolve(teams, "nhser24cd")
-    region_layer = outline_layer(_web(regions.geometry.values, settings.decimals), *REGION_LINE)
-    region_layer.add_to(fmap)
+    geo = {
+        "catchments": _feature_collection(geoms, _team_props(model, teams)),
+        "lsoa": None,
+        "outlines": [
+            _outline("icbs", _web(icb_polys.geometry.values, settings.decimals), ICB_LINE),
+            _outline("regions", _web(regions.geometry.values, settings.decimals), REGION_LINE),
+        ],
+    }
 
     records = _team_records(model, teams, geoms, "index", labels=False)
-    icbs = _places(model.lsoa, "icb24cd", "icb24cd")
-    icbs = [[model.icb_name(c), b, c] for _, b, c in icbs]
-    lads = _places(model.lsoa, "lad24cd", "lad24nm")
+    icbs = [
+        [model.icb_name(c), b, c] for _, b, c in _places(model, model.lsoa, "icb24cd", "icb24cd")
+    ]
+    lads = _places(model, model.lsoa, "lad24cd", "lad24nm")
     data = _page_data(
         model,
         records,
@@ -581,7 +613,7 @@ def _index_page(model: _Model, tolerance: float, settings: MapSettings) -> str:
         _bounds(geoms),
         "Find a team, ICB or local authority",
         False,
-        [["ICB boundaries", icb_layer], ["NHS region boundaries", region_layer]],
+        geo,
     )
     totals, data["csv"]["totals"] = _totals_table(model, teams, "totals")
     regions_list = []
@@ -612,7 +644,6 @@ def _index_page(model: _Model, tolerance: float, settings: MapSettings) -> str:
         "index.html.j2",
         fig,
         fmap,
-        {"catchments": layer, "icbs": icb_layer, "lads": None, "lsoa": None},
         data=data,
         kind="index",
         title=title,
@@ -632,15 +663,18 @@ def _region_page(model: _Model, code: str, tolerance: float, settings: MapSettin
     name = model.region_name(code)
     fig, fmap = new_map()
     geoms = _web(teams.geometry.values, settings.decimals)
-    layer = catchment_layer(geoms, _team_props(model, teams))
-    layer.add_to(fmap)
     icb_polys = _dissolve(teams, "icb24cd")
-    icb_layer = outline_layer(_web(icb_polys.geometry.values, settings.decimals), *ICB_LINE)
-    icb_layer.add_to(fmap)
+    geo = {
+        "catchments": _feature_collection(geoms, _team_props(model, teams)),
+        "lsoa": None,
+        "outlines": [
+            _outline("icbs", _web(icb_polys.geometry.values, settings.decimals), ICB_LINE)
+        ],
+    }
     lsoa = model.lsoa[model.lsoa["nhser24cd"] == code]
     records = _team_records(model, teams, geoms, "region", labels=False)
-    icbs = [[model.icb_name(c), b, c] for _, b, c in _places(lsoa, "icb24cd", "icb24cd")]
-    lads = _places(lsoa, "lad24cd", "lad24nm")
+    icbs = [[model.icb_name(c), b, c] for _, b, c in _places(model, lsoa, "icb24cd", "icb24cd")]
+    lads = _places(model, lsoa, "lad24cd", "lad24nm")
     data = _page_data(
         model,
         records,
@@ -649,7 +683,7 @@ def _region_page(model: _Model, code: str, tolerance: float, settings: MapSettin
         _bounds(geoms),
         "Find a team, ICB or local authority",
         False,
-        [["ICB boundaries", icb_layer]],
+        geo,
     )
     candidates, data["csv"]["candidates"] = _candidates_table(model, teams, name, "../")
     totals, data["csv"]["totals"] = _totals_table(model, teams, "totals")
@@ -658,7 +692,6 @@ def _region_page(model: _Model, code: str, tolerance: float, settings: MapSettin
         "region.html.j2",
         fig,
         fmap,
-        {"catchments": layer, "icbs": icb_layer, "lads": None, "lsoa": None},
         data=data,
         kind="region",
         title=title,
@@ -694,16 +727,18 @@ def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings)
     values = lsoa["under3"].astype(float).to_numpy()
     edges = np.unique(np.quantile(values, [0.2, 0.4, 0.6, 0.8])) if len(values) else np.array([])
     bins = np.searchsorted(edges, values, side="right")
-    u3_layer = under3_layer(_web(lsoa.geometry.values, settings.decimals), bins)
-    u3_layer.add_to(fmap)
+    lsoa_props = [{"i": i, "b": int(b)} for i, b in enumerate(bins)]
     geoms = _web(teams.geometry.values, settings.decimals)
-    layer = catchment_layer(geoms, _team_props(model, teams))
-    layer.add_to(fmap)
-    team_lines = outline_layer(geoms, *TEAM_LINE)
-    team_lines.add_to(fmap)
     lad_geoms = _web(lads.geometry.values, settings.decimals)
-    lad_layer = outline_layer(lad_geoms, *LAD_LINE)
-    lad_layer.add_to(fmap)
+    geo = {
+        "catchments": _feature_collection(geoms, _team_props(model, teams)),
+        "lsoa": _feature_collection(_web(lsoa.geometry.values, settings.decimals), lsoa_props),
+        "lsoaLabel": "Under-3s by LSOA (estimated)",
+        "outlines": [
+            _outline("teams", geoms, TEAM_LINE),
+            _outline("lads", lad_geoms, LAD_LINE),
+        ],
+    }
 
     lo = [0.0, *edges.tolist()]
     hi = [*edges.tolist(), float(values.max()) if len(values) else 0.0]
@@ -723,11 +758,7 @@ def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings)
         _bounds(geoms),
         "Find a team or local authority",
         True,
-        [
-            ["Under-3s by LSOA (estimated)", u3_layer],
-            ["Team boundaries", team_lines],
-            ["Local authority boundaries", lad_layer],
-        ],
+        geo,
     )
     data["lsoa"] = [
         [str(c), str(n), f"{v:,.0f}"]
@@ -750,7 +781,6 @@ def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings)
         "icb.html.j2",
         fig,
         fmap,
-        {"catchments": layer, "icbs": None, "lads": lad_layer, "lsoa": u3_layer},
         data=data,
         kind="icb",
         title=title,

@@ -4,15 +4,10 @@
 (function () {
   'use strict';
   var D = JSON.parse(document.getElementById('planner-data').textContent);
-  var map = window[D.layers.map];
-  var catchments = window[D.layers.catchments];
-  var icbOutlines = D.layers.icbs ? window[D.layers.icbs] : null;
-  var ladOutlines = D.layers.lads ? window[D.layers.lads] : null;
-  var lsoaLayer = D.layers.lsoa ? window[D.layers.lsoa] : null;
+  var G = JSON.parse(document.getElementById('planner-shapes').textContent);
+  var map = window[D.map];
   var small = window.matchMedia('(max-width: 799px)');
   var state = {year: null, sel: null};
-  var byIndex = {};
-  catchments.eachLayer(function (l) { byIndex[l.feature.properties.i] = l; });
 
   function el(tag, cls, text, parent) {
     var e = document.createElement(tag);
@@ -36,7 +31,35 @@
     return {color: '#555555', weight: 1, opacity: 1, fillOpacity: D.style.notYet,
             fillColor: D.notYet, dashArray: '1 2'};
   }
-  catchments.options.style = styleFor;
+
+  /* ----------------------------------------------------------------- layers */
+  var catchments = L.geoJSON(G[D.geo.catchments], {style: styleFor, className: 'planner-catchment'});
+  catchments.addTo(map);
+  var byIndex = {};
+  catchments.eachLayer(function (l) {
+    byIndex[l.feature.properties.i] = l;
+    l.on('mouseover', function () { l.setStyle({weight: 3, color: '#222222', fillOpacity: 0.85}); });
+    l.on('mouseout', function () { catchments.resetStyle(l); });
+  });
+  var overlayNames = {}, overlays = [], outlines = {};
+  var lsoaLayer = null;
+  if (D.geo.lsoa !== null) {
+    lsoaLayer = L.geoJSON(G[D.geo.lsoa], {pane: 'lsoa', className: 'planner-lsoa', style: function (f) {
+      return {fillColor: D.under3Colours[Math.min(f.properties.b, D.under3Colours.length - 1)],
+              fillOpacity: D.under3Opacity, color: '#777777', weight: 0.4};
+    }});
+    overlays.push(lsoaLayer);
+    overlayNames[D.geo.lsoaLabel] = lsoaLayer;
+  }
+  D.geo.outlines.forEach(function (o) {
+    var layer = L.geoJSON(G[o.data], {pane: 'outlines', interactive: false, style: o.style});
+    layer.addTo(map);
+    outlines[o.key] = layer;
+    overlays.push(layer);
+    overlayNames[o.label] = layer;
+  });
+  var icbOutlines = outlines.icbs || null;
+  var ladOutlines = outlines.lads || null;
 
   /* -------------------------------------------------------------- tooltips */
   function yearText(p) {
@@ -239,9 +262,6 @@
   window.plannerSearch = searchControl;
 
   /* ------------------------------------------------ layer control, LSOAs */
-  var overlays = D.overlays.map(function (o) { return window[o[1]]; });
-  var overlayNames = {};
-  D.overlays.forEach(function (o, k) { overlayNames[o[0]] = overlays[k]; });
   var layersControl = L.control.layers(null, overlayNames,
                                        {collapsed: small.matches, position: 'topright'});
   layersControl.addTo(map);
