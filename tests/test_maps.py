@@ -239,10 +239,16 @@ def test_simplified_catchments_form_a_coverage_that_nests_exactly(inputs):
         assert shapely.equals(outline, shapely.union_all(members))
 
 
-@pytest.mark.slow
-def test_national_pages_fit_their_size_budgets(national_plan, tmp_path):
+@pytest.fixture(scope="module")
+def national_site(national_plan, tmp_path_factory):
     plan, areas, assignment = _subset(national_plan, None)
-    written = maps.write_maps(tmp_path, plan, areas, assignment, YEARS, VINTAGE)
+    out = tmp_path_factory.mktemp("national-maps")
+    return out, maps.write_maps(out, plan, areas, assignment, YEARS, VINTAGE)
+
+
+@pytest.mark.slow
+def test_national_pages_fit_their_size_budgets(national_site):
+    _, written = national_site
     assert len([k for k in written.sizes if k.startswith("icb/")]) == 42
     assert len([k for k in written.sizes if k.startswith("region/")]) == 7
     assert written.sizes["index.html"] <= 5_000_000
@@ -696,24 +702,38 @@ _LABEL_BOXES = """() => [...document.querySelectorAll('.team-label:not(.hidden) 
     .map(e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })"""
 
 
-@pytest.mark.browser
-@pytest.mark.parametrize("icb", ICBS)
-def test_labels_do_not_overlap_or_clip_at_the_default_view(browser, site, icb):
-    out, _ = site
-    opened = _open(browser, out / f"icb/{icb}.html")
+def _check_labels(browser, page_path: Path) -> None:
+    """At the default view: labels shown, none overlapping another, none past the map's edge."""
+    opened = _open(browser, page_path)
     page = opened.page
     try:
         boxes = page.evaluate(_LABEL_BOXES)
-        assert boxes
+        assert boxes, page_path
         m = page.locator(".folium-map").bounding_box()
         for i, a in enumerate(boxes):
-            assert m["x"] <= a[0] and a[2] <= m["x"] + m["width"], a
-            assert m["y"] <= a[1] and a[3] <= m["y"] + m["height"], a
+            assert m["x"] <= a[0] and a[2] <= m["x"] + m["width"], (page_path, a)
+            assert m["y"] <= a[1] and a[3] <= m["y"] + m["height"], (page_path, a)
             for b in boxes[i + 1 :]:
                 assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
         assert page.locator(".team-label[tabindex]").count() == 0
+        assert not opened.problems, opened.problems
     finally:
         page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("icb", ICBS)
+def test_labels_do_not_overlap_or_clip_at_the_default_view(browser, site, icb):
+    _check_labels(browser, site[0] / f"icb/{icb}.html")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_labels_on_every_national_icb_page(browser, national_site):
+    out, written = national_site
+    for rel in written.sizes:
+        if rel.startswith("icb/"):
+            _check_labels(browser, out / rel)
 
 
 @pytest.mark.browser
@@ -740,3 +760,16 @@ def test_csv_button_downloads_the_table_and_print_fits_one_page(browser, site, t
             (ARTIFACTS / f"print_{target.replace('/', '_')}.pdf").write_bytes(pdf)
     finally:
         page.close()
+
+
+def test_a_broken_coverage_is_cleaned_around_its_fault():
+    """One square overlapping its neighbour by a sliver, in a 9 x 9 grid: cleaned there only."""
+    grid = [shapely.box(x, y, x + 10, y + 10) for x in range(0, 90, 10) for y in range(0, 90, 10)]
+    geoms = np.array(grid, dtype=object)
+    geoms[40] = shapely.box(40, 40, 50.5, 50)  # the middle square overlaps its right neighbour
+    assert not shapely.coverage_is_valid(geoms)
+    cleaned = maps.geometry._clean_coverage(geoms)
+    assert shapely.coverage_is_valid(cleaned)
+    assert shapely.area(cleaned).sum() == pytest.approx(8100)
+    corners = [0, 8, 72, 80]
+    assert all(cleaned[i] is geoms[i] for i in corners)

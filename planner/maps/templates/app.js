@@ -212,14 +212,11 @@
       L.rectangle(target.bounds, {interactive: false, pane: 'outlines', color: D.style.selected,
         weight: 3, fill: false, dashArray: '8 4'}).addTo(selectionLayer);
     }
-    if (state.sel.kind !== 'team') {
-      var span = document.createElement('span');
-      span.textContent = target.name;
-      var north = L.latLng(target.bounds.getNorth(), target.bounds.getCenter().lng);
-      var m = L.marker(north, {icon: L.divIcon({className: 'selection-label', html: span,
-        iconSize: null}), interactive: false, keyboard: false, pane: 'labels'});
-      m.addTo(selectionLayer);
-    }
+    var span = document.createElement('span');
+    span.textContent = target.name;
+    var north = L.latLng(target.bounds.getNorth(), target.bounds.getCenter().lng);
+    L.marker(north, {icon: L.divIcon({className: 'selection-label', html: span, iconSize: null}),
+                     interactive: false, keyboard: false, pane: 'labels'}).addTo(selectionLayer);
   }
   function select(sel, opts) {
     state.sel = sel;
