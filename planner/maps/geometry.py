@@ -74,8 +74,13 @@ class GeoJsonText(str):
     """A FeatureCollection as JSON text holding only numbers: safe to embed as it is."""
 
 
+def _geometry_texts(geoms: np.ndarray) -> np.ndarray:
+    """Each geometry as GeoJSON text, from shapely's C writer (much faster than mapping)."""
+    return shapely.to_geojson(np.asarray(geoms, dtype=object))
+
+
 def _feature_collection(geoms: np.ndarray, props: list[dict]) -> GeoJsonText:
-    """GeoJSON text from shapely's C writer (much faster than mapping + json.dumps).
+    """A FeatureCollection of WGS84 geometries (or their `_geometry_texts`) as JSON text.
 
     Properties must be numbers (indices into the page data), so the text can
     go into the page without escaping.
@@ -84,7 +89,7 @@ def _feature_collection(geoms: np.ndarray, props: list[dict]) -> GeoJsonText:
         for value in p.values():
             if not (value is None or isinstance(value, int | float)):
                 raise TypeError(f"GeoJSON properties must be numbers, not {value!r}")
-    texts = shapely.to_geojson(np.asarray(geoms, dtype=object))
+    texts = geoms if len(geoms) and isinstance(geoms[0], str) else _geometry_texts(geoms)
     feats = ",".join(
         f'{{"type":"Feature","properties":{json.dumps(p, separators=(",", ":"))},"geometry":{g}}}'
         for g, p in zip(texts, props, strict=True)

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
 from planner.errors import PlannerError
-from planner.maps.geometry import _box_wgs84, _clean_coverage, _dissolve
+from planner.maps.geometry import _box_wgs84, _clean_coverage, _dissolve, _geometry_texts, _web
 
 PLAN_COLUMNS = (
     "team_id",
@@ -39,6 +40,20 @@ AREA_COLUMNS = ("lsoa21cd", "lsoa21nm", "lad24cd", "lad24nm", "icb24cd", "nhser2
 _CODE = re.compile(r"^[A-Za-z0-9]+$")
 
 
+@dataclass(frozen=True)
+class IcbLayers:
+    """One ICB's layers, simplified at one tolerance (EPSG:27700 unless said).
+
+    lsoa: the ICB's LSOAs; lsoa_text: each one's WGS84 GeoJSON geometry text;
+    teams: the plan's teams with their catchments; lads: local authority parts.
+    """
+
+    lsoa: gpd.GeoDataFrame
+    lsoa_text: np.ndarray
+    teams: gpd.GeoDataFrame
+    lads: gpd.GeoDataFrame
+
+
 @dataclass
 class _Model:
     """Validated inputs plus the cleaned LSOA coverage shared by every page."""
@@ -49,6 +64,7 @@ class _Model:
     vintage: str
     lsoa_boxes: pd.DataFrame  # each LSOA's WGS84 bounding box (s, w, n, e), same index
     names: dict[str, dict[str, str]]  # "icb"/"region"/"icb_region" -> code -> value
+    rows: dict[str, dict[str, Any]]  # team_id -> the plan's row as plain values
     _catchment_cache: dict[float, gpd.GeoDataFrame] = field(default_factory=dict)
 
     @classmethod
@@ -127,6 +143,7 @@ class _Model:
             vintage=vintage,
             lsoa_boxes=_box_wgs84(lsoa),
             names=names,
+            rows={str(r["team_id"]): r for r in plan.to_dict("records")},
         )
 
     @property
@@ -158,6 +175,22 @@ class _Model:
                 merged, geometry="geometry", crs=27700
             )
         return self._catchment_cache[tolerance]
+
+    def icb_layers(self, code: str, tolerance: float, decimals: int) -> IcbLayers:
+        """One ICB's LSOAs simplified together (per ICB: coverage_simplify is superlinear)."""
+        lsoa = self.lsoa[(self.lsoa["icb24cd"] == code).to_numpy()].reset_index(drop=True)
+        lsoa = lsoa.assign(geometry=shapely.coverage_simplify(lsoa.geometry.values, tolerance))
+        teams = self.plan[self.plan["icb24cd"] == code]
+        teams = teams.merge(_dissolve(lsoa, "team_id"), on="team_id", how="inner")
+        lads = _dissolve(lsoa, "lad24cd").merge(
+            lsoa[["lad24cd", "lad24nm"]].drop_duplicates("lad24cd"), on="lad24cd"
+        )
+        return IcbLayers(
+            lsoa=lsoa,
+            lsoa_text=_geometry_texts(_web(lsoa.geometry.values, decimals)),
+            teams=gpd.GeoDataFrame(teams, geometry="geometry", crs=27700),
+            lads=lads,
+        )
 
     def year_index(self, label: Any) -> int | None:
         label = str(label)

@@ -479,7 +479,7 @@ def _team_year_table(model: _Model, teams: pd.DataFrame, prefix: str, caption: s
     """Per team and year (`cost` or `babies`), with the teams.csv columns as its CSV."""
     cols = [f"{prefix}_{_suffix(y)}" for y in model.years]
     rows = []
-    for _, row in _by_team_id(teams).iterrows():
+    for row in _by_team_id(model, teams):
         values = [float(row[c]) for c in cols]
         rows.append(
             [
@@ -555,16 +555,16 @@ def _candidates_table(model: _Model, teams: pd.DataFrame, name: str, up: str):
     return table, tables.to_csv_text(frame)
 
 
-def _by_team_id(teams: pd.DataFrame) -> pd.DataFrame:
-    """Natural order of team ids: QWO-2 before QWO-10."""
+def _by_team_id(model: _Model, teams: pd.DataFrame) -> list[dict]:
+    """The teams' plan rows (plain values) in natural team-id order: QWO-2 before QWO-10."""
 
     def key(tid: str) -> tuple:
-        return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(tid)))
+        return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", tid))
 
-    return teams.iloc[sorted(range(len(teams)), key=lambda i: key(teams["team_id"].iloc[i]))]
+    return [model.rows[t] for t in sorted(teams["team_id"].astype(str), key=key)]
 
 
-def _list_items(records: list[dict], teams: pd.DataFrame) -> list[dict]:
+def _list_items(model: _Model, records: list[dict], teams: pd.DataFrame) -> list[dict]:
     """Catchment list entries in natural team-id order; `index` is the page data's team."""
     pos = {t["id"]: i for i, t in enumerate(records)}
     return [
@@ -578,7 +578,7 @@ def _list_items(records: list[dict], teams: pd.DataFrame) -> list[dict]:
             "under3": _count(r["under3"]),
             "from": str(r["operating_from"]),
         }
-        for _, r in _by_team_id(teams).iterrows()
+        for r in _by_team_id(model, teams)
     ]
 
 
@@ -628,7 +628,7 @@ def _index_page(model: _Model, tolerance: float, settings: MapSettings) -> str:
                     "href": f"icb/{c}.html",
                     "name": model.icb_name(c),
                     "n": len(members),
-                    "teams": _list_items(records, members),
+                    "teams": _list_items(model, records, members),
                 }
             )
         regions_list.append(
@@ -701,7 +701,7 @@ def _region_page(model: _Model, code: str, tolerance: float, settings: MapSettin
         legend=_legend(model, teams, [ICB_LINE]),
         candidates=candidates,
         totals=totals,
-        teams=_list_items(records, teams),
+        teams=_list_items(model, records, teams),
         icbs=[{"href": f"../icb/{c}.html", "name": n} for n, _, c in icbs],
     )
 
@@ -710,17 +710,8 @@ def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings)
     name = model.icb_name(code)
     rcode = model.icb_region(code)
     rname = model.region_name(rcode)
-    lsoa = model.lsoa[model.lsoa["icb24cd"] == code].reset_index(drop=True)
-    lsoa = lsoa.assign(geometry=shapely.coverage_simplify(lsoa.geometry.values, tolerance))
-    polys = _dissolve(lsoa, "team_id")
-    teams = gpd.GeoDataFrame(
-        model.plan[model.plan["icb24cd"] == code].merge(polys, on="team_id", how="inner"),
-        geometry="geometry",
-        crs=27700,
-    )
-    lads = _dissolve(lsoa, "lad24cd").merge(
-        lsoa[["lad24cd", "lad24nm"]].drop_duplicates("lad24cd"), on="lad24cd"
-    )
+    layers = model.icb_layers(code, tolerance, settings.decimals)
+    lsoa, teams, lads = layers.lsoa, layers.teams, layers.lads
     fig, fmap = new_map()
 
     # Under-3s by LSOA (below the outlines, above the catchment fills; off at first).
@@ -732,7 +723,7 @@ def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings)
     lad_geoms = _web(lads.geometry.values, settings.decimals)
     geo = {
         "catchments": _feature_collection(geoms, _team_props(model, teams)),
-        "lsoa": _feature_collection(_web(lsoa.geometry.values, settings.decimals), lsoa_props),
+        "lsoa": _feature_collection(layers.lsoa_text, lsoa_props),
         "lsoaLabel": "Under-3s by LSOA (estimated)",
         "outlines": [
             _outline("teams", geoms, TEAM_LINE),
@@ -791,5 +782,5 @@ def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings)
         intro=intro,
         cost=cost,
         babies=babies,
-        teams=_list_items(records, teams),
+        teams=_list_items(model, records, teams),
     )
