@@ -49,7 +49,7 @@ def real_inputs(mirror: Path, work: Path):
     pipeline.fetch(ws, mirror=mirror, progress=False)
     result = pipeline.make_plan(ws, pipeline.PlanOptions())
     return (result.plan, result.areas, result.assignment, list(result.scenario.years),
-            pipeline.VINTAGE)  # fmt: skip
+            result.provenance.line())  # fmt: skip
 
 
 def first_render(index: Path, teams: int, runs: int) -> list[float]:

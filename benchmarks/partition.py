@@ -164,7 +164,7 @@ def relaxed_best(areas, adjacency, teams: pd.Series, icb: str, seeds: int) -> st
         best = 0.0
         for seed in range(seeds):
             settings = PartitionSettings("equal_size", tolerance, seed)
-            labels = partition_england(one, graph, teams[[icb]], settings, workers=1)
+            labels = partition_england(one, graph, teams[[icb]], settings, workers=1).labels
             table, _ = catchment_table(one, graph, team_ids(one, labels.to_numpy()))
             best = max(best, non_island_min_pp(table))
         out.append(f"±{tolerance:.1%} {best:.3f}")
@@ -332,12 +332,13 @@ def main() -> None:
         settings = PartitionSettings(preset, PRESETS[preset].tolerance, args.seed)
         seconds, labels = timed(
             args.repeats,
-            lambda s=settings: partition_england(areas, adjacency, teams, s, args.workers),
+            lambda s=settings: partition_england(areas, adjacency, teams, s, args.workers).labels,
         )
         serial = math.nan
         if not args.no_serial:
             serial, serial_labels = timed(
-                args.repeats, lambda s=settings: partition_england(areas, adjacency, teams, s, 1)
+                args.repeats,
+                lambda s=settings: partition_england(areas, adjacency, teams, s, 1).labels,
             )
             if not serial_labels.equals(labels):
                 raise SystemExit(f"{preset}: parallel labels differ from serial ones")
@@ -383,7 +384,7 @@ def main() -> None:
     units, graph = msoa_units(areas, adjacency)
     seconds, labels = timed(
         args.repeats,
-        lambda: partition_england(units, graph, teams, PRESETS["equal_size"], args.workers),
+        lambda: partition_england(units, graph, teams, PRESETS["equal_size"], args.workers).labels,
     )
     key = units["icb24cd"].astype(str).to_numpy() + ":" + labels.astype(str).to_numpy()
     m = bookkeeping_metrics(units, graph, key)

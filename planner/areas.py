@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner import sources
+from planner import inputs, sources
 from planner.errors import PlannerError
+from planner.inputs import Table
 
 ENGLAND_LSOA21_COUNT = 33_755
 BNG = 27700
@@ -61,18 +62,7 @@ LOOKUP_COLUMNS = {
     "NHSER24CD": "nhser24cd",
     "NHSER24NM": "nhser24nm",
 }
-
-# The mid-year workbook and File 7 use long human headings; the mirror uses ONS codes.
-POPULATION_CODE_COLUMNS = ("LSOA21CD", "LSOA 2021 Code")
-POPULATION_TOTAL_COLUMNS = ("usual_residents_total", "Total")
-IMD_CODE_COLUMNS = ("LSOA21CD", "LSOA code (2021)")
-IMD_DECILE_COLUMNS = (
-    "IMD_decile",
-    "Index of Multiple Deprivation (IMD) Decile (where 1 is most deprived 10% of LSOAs)",
-)
 UNDER3_AGE_COLUMNS = ("F0", "F1", "F2", "M0", "M1", "M2")
-WORKBOOK_SHEET = "Mid-2022 LSOA 2021"
-WORKBOOK_HEADER_ROW = 4  # 1-based row of the column headings in the ONS workbook
 
 
 @dataclass(frozen=True)
@@ -80,117 +70,82 @@ class Population:
     """LSOA population, and under-3s when the source has ages by LSOA."""
 
     table: pd.DataFrame  # lsoa21cd, population[, under3]
-    file: Path
+    source: Table
+
+    @property
+    def file(self) -> Path:
+        return self.source.file
 
     @property
     def has_ages(self) -> bool:
         return "under3" in self.table.columns
 
 
-def _pick_column(columns: pd.Index, candidates: tuple[str, ...], file: Path, what: str) -> str:
-    for name in candidates:
-        if name in columns:
-            return name
-    raise PlannerError(
-        f"no {what} column (expected one of {', '.join(candidates)}; found {', '.join(map(str, columns[:8]))}…)",
-        file=file,
-        field=candidates[0],
-        fix="check the file is the ONS release named in the README, or run `planner fetch` again",
-    )
-
-
-def _spreadsheet_row(position: int, header_row: int = 1) -> int:
-    """The row number a user sees in a spreadsheet for a 0-based data position."""
-    return position + header_row + 1
-
-
 def _fail_at(
-    mask: pd.Series | np.ndarray,
+    mask: pd.Series,
     message: str,
-    file: Path,
+    table: Table,
     field: str,
     fix: str,
     values: pd.Series | None = None,
-    header_row: int = 1,
 ) -> None:
-    """Raise for the first row where `mask` holds, numbered as a spreadsheet shows it."""
-    flags = np.asarray(mask, dtype=bool)
+    """Raise for the first row where `mask` holds, numbered as the user sees it in the file."""
+    flags = mask.to_numpy(dtype=bool)
     if not flags.any():
         return
     pos = int(np.flatnonzero(flags)[0])
     raise PlannerError(
         message,
-        file=file,
-        row=_spreadsheet_row(pos, header_row),
-        field=field,
+        file=table.file,
+        row=table.row_number(mask.index[pos]),
+        field=table.source_name(field),
         value=None if values is None else values.iat[pos],
         fix=fix,
     )
 
 
-def _check_codes(codes: pd.Series, file: Path, field: str, header_row: int = 1) -> None:
-    """Missing and duplicated codes are errors that point at the spreadsheet row."""
+def _check_codes(codes: pd.Series, table: Table, field: str) -> None:
+    """Missing and duplicated codes are errors that point at the file's row."""
     missing = codes.isna() | (codes.astype(str).str.strip() == "")
-    _fail_at(
-        missing, "empty area code", file, field, "fill in or delete the row", header_row=header_row
-    )
+    _fail_at(missing, "empty area code", table, field, "fill in or delete the row")
     duplicated = codes.duplicated(keep="first")
     if duplicated.any():
         pos = int(np.flatnonzero(duplicated.to_numpy())[0])
-        first = int(np.flatnonzero((codes == codes.iat[pos]).to_numpy())[0])
+        first = codes.index[int(np.flatnonzero((codes == codes.iat[pos]).to_numpy())[0])]
         raise PlannerError(
-            f"duplicated code (first seen on row {_spreadsheet_row(first, header_row)}; "
+            f"duplicated code (first seen on row {table.row_number(first)}; "
             f"{int(duplicated.sum())} duplicates in all)",
-            file=file,
-            row=_spreadsheet_row(pos, header_row),
-            field=field,
+            file=table.file,
+            row=table.row_number(codes.index[pos]),
+            field=table.source_name(field),
             value=codes.iat[pos],
             fix="keep one row per area",
         )
 
 
-def _numeric(frame: pd.DataFrame, column: str, file: Path, header_row: int = 1) -> pd.Series:
-    values = pd.to_numeric(frame[column], errors="coerce")
+def _numeric(table: Table, column: str) -> pd.Series:
+    raw = table.frame[column]
+    values = pd.to_numeric(raw, errors="coerce")
     _fail_at(
         values.isna() | (values < 0),
         "not a non-negative number",
-        file,
+        table,
         column,
         "correct the value or download the file again",
-        frame[column],
-        header_row,
+        raw,
     )
     return values
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(
-            path, dtype=str, encoding="utf-8-sig", keep_default_na=False, na_values=[""]
-        )
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise PlannerError(
-            f"cannot read as a UTF-8 CSV ({exc.__class__.__name__}: {str(exc).splitlines()[0]})",
-            file=path,
-            fix="save it as CSV UTF-8 or run `planner fetch` again",
-        ) from exc
-
-
 def read_boundaries(path: Path) -> gpd.GeoDataFrame:
-    """LSOA polygons in EPSG:27700, valid and non-empty.
+    """LSOA polygons in EPSG:27700, valid and non-empty, England only.
 
     A file that declares another CRS (ArcGIS GeoJSON is always EPSG:4326) is
     reprojected; a file with no CRS, or whose coordinates do not fall in
     England once projected (a wrong CRS label), is refused.
     """
-    try:
-        frame = gpd.read_file(path, engine="pyogrio")
-    except Exception as exc:  # pyogrio raises several driver-specific errors
-        raise PlannerError(
-            f"cannot read boundaries ({exc})", file=path, fix="run `planner fetch` again"
-        ) from exc
-    code = _pick_column(frame.columns, ("LSOA21CD", "lsoa21cd"), path, "LSOA 2021 code")
-    name = _pick_column(frame.columns, ("LSOA21NM", "lsoa21nm"), path, "LSOA 2021 name")
+    table = inputs.read_file(sources.get("lsoa_boundaries"), path)
+    frame = table.frame
     if frame.crs is None:
         raise PlannerError(
             "the boundary file has no coordinate reference system",
@@ -198,11 +153,10 @@ def read_boundaries(path: Path) -> gpd.GeoDataFrame:
             field="geometry",
             fix="set its CRS (EPSG:27700 for British National Grid) or download it again",
         )
-    frame = frame.rename(columns={code: "lsoa21cd", name: "lsoa21nm"})[
-        ["lsoa21cd", "lsoa21nm", "geometry"]
-    ]
-    _check_codes(frame["lsoa21cd"], path, "LSOA21CD", header_row=0)
+    frame = frame.rename(columns={"LSOA21CD": "lsoa21cd", "LSOA21NM": "lsoa21nm"})
+    _check_codes(frame["lsoa21cd"], table, "LSOA21CD")
     _check_geometry(frame, path)
+    frame = frame.reset_index(drop=True)
     if frame.crs.to_epsg() != BNG:
         frame = frame.to_crs(BNG)
     xmin, ymin, xmax, ymax = frame.total_bounds
@@ -233,7 +187,7 @@ def _check_geometry(frame: gpd.GeoDataFrame, path: Path) -> None:
             raise PlannerError(
                 problem,
                 file=path,
-                row=f"feature {pos + 1} ({frame['lsoa21cd'].iat[pos]})",
+                row=f"feature {frame.index[pos] + 1} ({frame['lsoa21cd'].iat[pos]})",
                 field="geometry",
                 fix="download the boundary file again",
             )
@@ -243,103 +197,72 @@ def _check_geometry(frame: gpd.GeoDataFrame, path: Path) -> None:
         raise PlannerError(
             f"invalid polygon: {reason}; {int(invalid.sum())} invalid in all",
             file=path,
-            row=f"feature {pos + 1} ({frame['lsoa21cd'].iat[pos]})",
+            row=f"feature {frame.index[pos] + 1} ({frame['lsoa21cd'].iat[pos]})",
             field="geometry",
             fix="repair it (e.g. `ogr2ogr -makevalid`) or download the boundary file again",
         )
 
 
-def read_lookup(path: Path) -> pd.DataFrame:
+def read_lookup(path: Path) -> tuple[pd.DataFrame, Table]:
     """The LSOA → MSOA, LAD, Sub-ICB, ICB, NHS region lookup, one row per LSOA."""
-    frame = _read_csv(path)
-    missing = [c for c in LOOKUP_COLUMNS if c not in frame.columns]
-    if missing:
-        raise PlannerError(
-            f"missing column {missing[0]}"
-            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
-            file=path,
-            field=missing[0],
-            fix="use the ONS LSOA 2021 → SICBL/ICB/NHSER 2024 lookup named in the README",
-        )
-    frame = frame[list(LOOKUP_COLUMNS)].rename(columns=LOOKUP_COLUMNS)
-    _check_codes(frame["lsoa21cd"], path, "LSOA21CD")
+    table = inputs.read_file(sources.get("lookup"), path)
+    frame = table.frame[list(LOOKUP_COLUMNS)].rename(columns=LOOKUP_COLUMNS)
+    _check_codes(frame["lsoa21cd"], table, "LSOA21CD")
     for column in frame.columns:
         _fail_at(
-            frame[column].isna(), "empty value", path, column.upper(), "download the lookup again"
+            frame[column].isna(), "empty value", table, column.upper(), "download the lookup again"
         )
-    return frame
+    return frame, table
 
 
 def read_population(path: Path) -> Population:
     """LSOA population from the Census CSV or the ONS mid-year single-year-of-age workbook."""
-    header_row = 1
-    if path.suffix.lower() in {".xlsx", ".xls"}:
-        header_row = WORKBOOK_HEADER_ROW
-        try:
-            frame = pd.read_excel(
-                path, sheet_name=WORKBOOK_SHEET, header=header_row - 1, dtype=object
-            )
-        except ValueError as exc:
-            raise PlannerError(
-                f"cannot read sheet '{WORKBOOK_SHEET}' ({exc})",
-                file=path,
-                fix="use the ONS workbook sapelsoasyoa20222024.xlsx",
-            ) from exc
-        frame = frame.dropna(how="all")
-    else:
-        frame = _read_csv(path)
-    code = _pick_column(frame.columns, POPULATION_CODE_COLUMNS, path, "LSOA 2021 code")
-    total = _pick_column(frame.columns, POPULATION_TOTAL_COLUMNS, path, "total population")
-    frame = frame.reset_index(drop=True)
-    codes = frame[code].astype("string").str.strip()
-    _check_codes(codes, path, code, header_row)
-    table = pd.DataFrame(
-        {"lsoa21cd": codes, "population": _numeric(frame, total, path, header_row)}
-    )
-    if all(c in frame.columns for c in UNDER3_AGE_COLUMNS):
-        ages = [_numeric(frame, c, path, header_row) for c in UNDER3_AGE_COLUMNS]
-        table["under3"] = np.sum(ages, axis=0).astype(float)
-    table["population"] = table["population"].round().astype(np.int64)
-    table.attrs["header_row"] = header_row
-    return Population(table=table, file=path)
+    table = inputs.read_file(sources.get("population"), path)
+    codes = table.frame["LSOA21CD"].astype("string").str.strip()
+    _check_codes(codes, table, "LSOA21CD")
+    frame = pd.DataFrame({"lsoa21cd": codes, "population": _numeric(table, "population")})
+    if all(c in table.frame.columns for c in UNDER3_AGE_COLUMNS):
+        ages = [_numeric(table, c) for c in UNDER3_AGE_COLUMNS]
+        frame["under3"] = np.sum(ages, axis=0).astype(float)
+    frame["population"] = frame["population"].round().astype(np.int64)
+    return Population(table=frame, source=table)
 
 
-def read_under3_msoa(path: Path) -> pd.DataFrame:
+def read_under3_msoa(path: Path) -> tuple[pd.DataFrame, Table]:
     """Census 2021 children aged 0–2 by MSOA (msoa21cd, under3_msoa)."""
-    frame = _read_csv(path)
-    code = _pick_column(frame.columns, ("MSOA21CD",), path, "MSOA 2021 code")
-    _check_codes(frame[code], path, code)
-    if "age_0_2" in frame.columns:
-        counts = _numeric(frame, "age_0_2", path)
-    else:
-        for column in ("age_0", "age_1", "age_2"):
-            _pick_column(frame.columns, (column,), path, f"children {column}")
-        counts = sum(_numeric(frame, c, path) for c in ("age_0", "age_1", "age_2"))
-    return pd.DataFrame({"msoa21cd": frame[code], "under3_msoa": counts.astype(float)})
+    table = inputs.read_file(sources.get("under3_msoa"), path)
+    _check_codes(table.frame["MSOA21CD"], table, "MSOA21CD")
+    counts = _numeric(table, "age_0_2")
+    frame = pd.DataFrame({"msoa21cd": table.frame["MSOA21CD"], "under3_msoa": counts.astype(float)})
+    return frame, table
 
 
-def read_imd(path: Path) -> pd.DataFrame:
+def read_imd(path: Path) -> tuple[pd.DataFrame, Table]:
     """IMD 2025 decile by LSOA 2021 (1 = most deprived 10%)."""
-    frame = _read_csv(path)
-    code = _pick_column(frame.columns, IMD_CODE_COLUMNS, path, "LSOA 2021 code")
-    decile = _pick_column(frame.columns, IMD_DECILE_COLUMNS, path, "IMD decile")
-    _check_codes(frame[code], path, code)
-    values = _numeric(frame, decile, path)
+    table = inputs.read_file(sources.get("imd"), path)
+    _check_codes(table.frame["LSOA21CD"], table, "LSOA21CD")
+    values = _numeric(table, "IMD_decile")
     _fail_at(
         ~values.between(1, 10),
         "IMD decile must be 1–10",
-        path,
-        decile,
+        table,
+        "IMD_decile",
         "use English Indices of Deprivation File 7",
-        frame[decile],
+        table.frame["IMD_decile"],
     )
-    return pd.DataFrame({"lsoa21cd": frame[code], "imd_decile": values.astype(np.int64)})
+    frame = pd.DataFrame(
+        {"lsoa21cd": table.frame["LSOA21CD"], "imd_decile": values.astype(np.int64)}
+    )
+    return frame, table
 
 
-def _require_same_codes(
-    reference: pd.Series, other: pd.Series, file: Path, field: str, header_row: int = 1
-) -> None:
-    """Every LSOA must be in every source: name the first unknown and the first missing code."""
+def _require_same_codes(reference: pd.Series, other: pd.Series, table: Table, field: str) -> None:
+    """Every LSOA must be in every source: name the first unknown and the first missing code.
+
+    Other countries' rows were dropped when the file was read, so an unknown
+    English code here means another vintage, and a shortfall with many rows of
+    another country means a file for the wrong country.
+    """
     known = pd.Index(reference)
     unknown = ~other.isin(known)
     hint = ""
@@ -348,19 +271,23 @@ def _require_same_codes(
     _fail_at(
         unknown,
         f"{int(unknown.sum())} area codes are not LSOA 2021 codes in England{hint}",
-        file,
+        table,
         field,
         "use a file on LSOA 2021 geography for England",
         other,
-        header_row,
     )
     absent = ~known.isin(pd.Index(other))
     if absent.any():
         first = known[np.flatnonzero(absent)[0]]
+        country = ""
+        if sum(table.dropped.values()) > len(other):
+            shown = ", ".join(f"{n:,} {c}" for c, n in sorted(table.dropped.items()))
+            country = f" (it holds more rows of another country: {shown}, dropped)"
         raise PlannerError(
-            f"{int(absent.sum())} LSOAs of the boundary file are missing here, e.g. {first}",
-            file=file,
-            field=field,
+            f"{int(absent.sum())} LSOAs of the boundary file are missing here, e.g. {first}"
+            + country,
+            file=table.file,
+            field=table.source_name(field),
             value=first,
             fix="use the complete England file (33,755 LSOA 2021 rows)",
         )
@@ -385,39 +312,39 @@ def assemble_areas(
     population: Population,
     imd: pd.DataFrame,
     under3_msoa: pd.DataFrame | None,
-    files: dict[str, Path],
+    read: dict[str, Table],
+    boundaries_file: Path,
     expected_rows: int | None = ENGLAND_LSOA21_COUNT,
 ) -> gpd.GeoDataFrame:
-    """Join the sources on LSOA code after checking they describe the same areas."""
+    """Join the sources on LSOA code after checking they describe the same areas.
+
+    `read` maps dataset name → the Table each frame came from (file, row numbers,
+    rows dropped by country), so errors name the file and row.
+    """
     codes = boundaries["lsoa21cd"]
     if expected_rows is not None and len(boundaries) != expected_rows:
         raise PlannerError(
-            f"{len(boundaries):,} LSOAs, expected {expected_rows:,} for England",
-            file=files["lsoa_boundaries"],
-            fix="use the England and Wales LSOA 2021 file (Welsh W01 codes are dropped) or download it again",
+            f"{len(boundaries):,} English LSOAs, expected {expected_rows:,}",
+            file=boundaries_file,
+            fix="use the complete LSOA 2021 boundary file for England (or England and Wales) "
+            "or download it again",
         )
-    _require_same_codes(codes, lookup["lsoa21cd"], files["lookup"], "LSOA21CD")
-    _require_same_codes(
-        codes,
-        population.table["lsoa21cd"],
-        files["population"],
-        population.table.columns[0],
-        population.table.attrs.get("header_row", 1),
-    )
-    _require_same_codes(codes, imd["lsoa21cd"], files["imd"], "LSOA21CD")
+    _require_same_codes(codes, lookup["lsoa21cd"], read["lookup"], "LSOA21CD")
+    _require_same_codes(codes, population.table["lsoa21cd"], population.source, "LSOA21CD")
+    _require_same_codes(codes, imd["lsoa21cd"], read["imd"], "LSOA21CD")
 
     table = lookup.merge(population.table, on="lsoa21cd").merge(imd, on="lsoa21cd")
     if not population.has_ages:
         if under3_msoa is None:
             raise PlannerError(
                 "no children aged 0–2: the population file has no ages by LSOA and the MSOA file is absent",
-                file=files["population"],
+                file=population.file,
                 fix="run `planner fetch` to get the Census 2021 TS007 MSOA file",
             )
         _require_same_codes(
             pd.Series(pd.unique(lookup["msoa21cd"])),
             under3_msoa["msoa21cd"],
-            files["under3_msoa"],
+            read["under3_msoa"],
             "MSOA21CD",
         )
         table["under3"] = (
@@ -430,7 +357,7 @@ def assemble_areas(
     areas = areas[AREA_COLUMNS]
     text = [c for c in AREA_COLUMNS if c.endswith(("cd", "cdh", "nm"))]
     areas[text] = areas[text].astype("str")
-    check_totals(areas, files["population"])
+    check_totals(areas, population.file)
     return areas
 
 
@@ -460,21 +387,21 @@ def build_areas(
 ) -> gpd.GeoDataFrame:
     """Read every source from `raw_dir` (mirror layout or downloads) and assemble the areas table."""
     raw_dir = Path(raw_dir)
-    files = {
-        name: sources.locate(name, raw_dir) for name in ("lsoa_boundaries", "population", "imd")
-    }
-    files["lookup"] = sources.locate("lookup", raw_dir)
-    population = read_population(files["population"])
+    boundaries_file = sources.locate("lsoa_boundaries", raw_dir)
+    population = read_population(sources.locate("population", raw_dir))
+    lookup, lookup_read = read_lookup(sources.locate("lookup", raw_dir))
+    imd, imd_read = read_imd(sources.locate("imd", raw_dir))
+    read = {"lookup": lookup_read, "imd": imd_read}
     under3_msoa = None
     if not population.has_ages:
-        files["under3_msoa"] = sources.locate("under3_msoa", raw_dir)
-        under3_msoa = read_under3_msoa(files["under3_msoa"])
+        under3_msoa, read["under3_msoa"] = read_under3_msoa(sources.locate("under3_msoa", raw_dir))
     return assemble_areas(
-        read_boundaries(files["lsoa_boundaries"]),
-        read_lookup(files["lookup"]),
+        read_boundaries(boundaries_file),
+        lookup,
         population,
-        read_imd(files["imd"]),
+        imd,
         under3_msoa,
-        files,
+        read,
+        boundaries_file,
         expected_rows,
     )

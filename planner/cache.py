@@ -44,29 +44,65 @@ def stage_key(parts: dict[str, object]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _cached(directory: Path, key: str) -> bool:
+def _product_files(directory: Path) -> dict[str, str]:
+    """sha256 of every file of a product (relative POSIX path -> hex), stage.json excluded."""
+    return {
+        path.relative_to(directory).as_posix(): sha256_file(path)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.name != STAGE_FILE
+    }
+
+
+def verified(directory: Path, key: str, label: str) -> bool:
+    """True if `directory` holds the product of `key` with every file as it was written.
+
+    A product whose files were deleted, truncated or altered since is reported
+    (a warning naming the file) and rebuilt, never used as it is.
+    """
     marker = directory / STAGE_FILE
     if not marker.exists():
         return False
     try:
-        return json.loads(marker.read_text())["key"] == key
-    except (ValueError, KeyError):
+        record = json.loads(marker.read_text())
+        if record["key"] != key:
+            return False
+        files: dict[str, str] = record["files"]
+    except (ValueError, KeyError, TypeError):
+        log.warning("%s: cache record %s is unreadable; rebuilding", label, marker)
         return False
+    for rel, want in files.items():
+        path = directory / rel
+        if not path.is_file():
+            log.warning("%s: cached file %s is missing; rebuilding", label, path)
+            return False
+        if sha256_file(path) != want:
+            log.warning(
+                "%s: cached file %s has changed since it was written; rebuilding", label, path
+            )
+            return False
+    return True
 
 
 def cached_stage(directory: Path, key: str, build: Callable[[Path], None], label: str) -> bool:
-    """Build `directory` with `build(staging)` unless its stage.json already has `key`.
+    """Build `directory` with `build(staging)` unless it verifiably holds the product of `key`.
 
-    Returns True when the product was rebuilt.
+    stage.json records the key and the sha256 of every file. Returns True when
+    the product was rebuilt.
     """
-    if _cached(directory, key):
+    if verified(directory, key, label):
         log.info("%s: up to date (%s)", label, directory)
         return False
     log.info("%s: building", label)
     with atomic_directory(directory) as staging:
         build(staging)
-        (staging / STAGE_FILE).write_text(json.dumps({"key": key}, indent=2) + "\n")
+        record = {"key": key, "files": _product_files(staging)}
+        (staging / STAGE_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return True
+
+
+def stage_key_of(directory: Path) -> str:
+    """The key a cached product was built from (part of the key of products made from it)."""
+    return json.loads((directory / STAGE_FILE).read_text())["key"]
 
 
 def raw_checksums(raw_dir: Path, names: Iterable[str]) -> dict[str, str]:

@@ -2,20 +2,24 @@
 
 Team ids are `<ICB short code>-<n>`, numbered north to south (then west to
 east) by each catchment's population-weighted centre, so they do not change
-when an unrelated ICB is redrawn.  Names are for people: the local authority
-that dominates the catchment, with a compass direction when that authority
-holds several catchments ("Leeds North"), or the two largest authorities when
-a catchment joins districts ("Rutland & Melton").
+when an unrelated ICB is redrawn (and `matching.carry_over_ids` keeps an
+earlier plan's ids for catchments that are mostly the same).  Names are for
+people: every district holding a fifth of the catchment's people, largest
+first, in the form people use ("Bristol", not "Bristol, City of"), as in
+"Rutland & Melton", with a compass label when several catchments share a
+district ("Leeds North").
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -56,9 +60,32 @@ QUALITY_COLUMNS = [
 # (Adjacency.offshore): Sheppey, Walney, Canvey, Scilly.  An islet belonging to a mainland
 # area (Looe Island, Lundy) does not make its catchment an island catchment.
 ISLAND_SHARE = 0.5
-# A catchment is named after one authority when it has at least this share of its people.
-DOMINANT_SHARE = 0.8
-COMPASS = ["East", "North-East", "North", "North-West", "West", "South-West", "South", "South-East"]
+# Every district holding at least this share of a catchment's people is in its name.
+NAMED_SHARE = 0.2
+# A team holding at least this share of a district's people is one of its "holders".
+HOLDER_SHARE = 0.15
+# ONS's inverted names ("Bristol, City of", "Herefordshire, County of").
+ONS_SUFFIX = re.compile(r",\s*(City|County) of$")
+# Compass labels: (name, bearing in degrees anticlockwise from east, extra cost). The
+# sixteen-wind ones cost more, so they are used only when a district leads more teams
+# than the eight main points (and "Central") can label.
+LABELS = [
+    (name, 22.5 * i, 0.0 if i % 2 == 0 else 30.0)
+    for i, name in enumerate(
+        ["East", "East-North-East", "North-East", "North-North-East", "North",
+         "North-North-West", "North-West", "West-North-West", "West", "West-South-West",
+         "South-West", "South-South-West", "South", "South-South-East", "South-East",
+         "East-South-East"]
+    )
+]  # fmt: skip
+# "Central" costs this many degrees per district radius between the team's and district's centre.
+CENTRAL_COST = 180.0
+
+
+def team_sort_key(team_id: str) -> tuple[str, int, str]:
+    """Sort key putting team ids in numeric order within their ICB (QOP-2 before QOP-10)."""
+    prefix, _, number = str(team_id).rpartition("-")
+    return (prefix, int(number), "") if number.isdigit() else (str(team_id), -1, str(team_id))
 
 
 def _centres(areas: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,17 +124,40 @@ def team_ids(areas: gpd.GeoDataFrame, labels: pd.Series | np.ndarray) -> pd.Seri
     return pd.Series(ids, index=areas.index, name="team_id", dtype=str)
 
 
-def _direction(dx: float, dy: float, scale: float) -> str:
-    if math.hypot(dx, dy) < 0.1 * scale:
-        return "Central"
-    angle = math.degrees(math.atan2(dy, dx)) % 360
-    return COMPASS[int(((angle + 22.5) % 360) // 45)]
+def place_name(lad24nm: str) -> str:
+    """The name people use for a district: ONS's "Bristol, City of" -> "Bristol"."""
+    return ONS_SUFFIX.sub("", str(lad24nm)).strip()
+
+
+def _bearing_costs(dx: np.ndarray, dy: np.ndarray, scale: float) -> np.ndarray:
+    """Cost of calling each team (offset dx, dy from its district's centre) by each label."""
+    angle = np.degrees(np.arctan2(dy, dx)) % 360
+    diff = np.abs((angle[:, None] - np.array([a for _, a, _ in LABELS])[None, :] + 180) % 360 - 180)
+    cost = diff + np.array([penalty for _, _, penalty in LABELS])[None, :]
+    distance = np.hypot(dx, dy) / max(scale, 1e-9)
+    central = CENTRAL_COST * distance
+    return np.column_stack([cost, central])
+
+
+def directions(dx: np.ndarray, dy: np.ndarray, scale: float) -> list[str]:
+    """A different compass label (or "Central") for each team around one district's centre.
+
+    The labels go to the teams by an optimal assignment on the angle between
+    each team's bearing and the label's; "Central" costs more the further a
+    team's centre is from the district's, so it goes to the team nearest it.
+    """
+    names = [name for name, _, _ in LABELS] + ["Central"]
+    rows, cols = linear_sum_assignment(_bearing_costs(np.asarray(dx), np.asarray(dy), scale))
+    out = [""] * len(dx)
+    for r, c in zip(rows, cols, strict=True):
+        out[r] = names[c]
+    return out
 
 
 def _lad_shares(areas: pd.DataFrame, team: pd.Series) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
-            "team_id": team.to_numpy(),
+            "team_id": np.asarray(team),
             "lad": areas["lad24nm"].astype(str).to_numpy(),
             "pop": areas["population"].to_numpy(dtype=float),
         }
@@ -121,13 +171,27 @@ def _lad_shares(areas: pd.DataFrame, team: pd.Series) -> pd.DataFrame:
 def lads_text(shares: pd.DataFrame) -> pd.Series:
     """'Rutland 27%; Melton 73%'-style text per team, largest share first."""
     parts = shares.assign(
-        text=shares["lad"] + " " + (shares["share"] * 100).round(0).astype(int).astype(str) + "%"
+        text=shares["lad"].map(place_name)
+        + " "
+        + (shares["share"] * 100).round(0).astype(int).astype(str)
+        + "%"
     )
     return parts.groupby("team_id", sort=True)["text"].agg("; ".join)
 
 
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " & " + names[-1]
+
+
 def team_names(areas: gpd.GeoDataFrame, team: pd.Series) -> pd.Series:
-    """A readable, nationally unique name per team id."""
+    """A readable, nationally unique name per team id, with no numbers in it.
+
+    Every district holding at least NAMED_SHARE of the team's people is named,
+    largest first ("Chesterfield, North East Derbyshire & Bolsover"). The first
+    district gets a compass label when several teams are named after it, or
+    when other teams hold a real part (HOLDER_SHARE) of it ("Leeds North").
+    """
+    team = pd.Series(np.asarray(team), index=areas.index)
     shares = _lad_shares(areas, team)
     x, y, w = _centres(areas)
     frame = pd.DataFrame(
@@ -142,28 +206,37 @@ def team_names(areas: gpd.GeoDataFrame, team: pd.Series) -> pd.Series:
     )
     by_team = frame.groupby("team_id", sort=True)[["wx", "wy", "w"]].sum()
     by_lad = frame.groupby("lad", sort=True)[["wx", "wy", "w", "area"]].sum()
-    # Teams holding a real part (≥ 15%) of a district, so slivers do not count.
-    holders = pd.DataFrame({"team_id": team.to_numpy(), "lad": frame["lad"], "pop": w})
-    holders = holders.groupby(["lad", "team_id"])["pop"].sum()
-    big_holders = (holders / holders.groupby("lad").transform("sum") >= 0.15).groupby("lad").sum()
-    names = {}
+    holders = frame.groupby(["lad", "team_id"])["w"].sum()
+    big_holders = (
+        (holders / holders.groupby("lad").transform("sum") >= HOLDER_SHARE).groupby("lad").sum()
+    )
+    named = {}
     for tid, rows in shares.groupby("team_id", sort=True):
-        top = rows.iloc[0]
-        lad = top["lad"]
-        if top["share"] < DOMINANT_SHARE and len(rows) > 1:
-            names[tid] = f"{lad} & {rows.iloc[1]['lad']}"
-        elif big_holders.get(lad, 0) > 1:
-            t, c = by_team.loc[tid], by_lad.loc[lad]
-            dx = t["wx"] / t["w"] - c["wx"] / c["w"]
-            dy = t["wy"] / t["w"] - c["wy"] / c["w"]
-            names[tid] = f"{lad} {_direction(dx, dy, math.sqrt(c['area'] / math.pi))}"
-        else:
-            names[tid] = lad
+        keep = rows[rows["share"] >= NAMED_SHARE]
+        named[tid] = list((keep if len(keep) else rows.iloc[:1])["lad"])
+    lead = pd.Series({tid: parts[0] for tid, parts in named.items()})
+    label = dict.fromkeys(named, "")
+    for lad, members in lead.groupby(lead, sort=True):
+        if len(members) == 1 and big_holders.get(lad, 0) <= 1:
+            continue
+        t, c = by_team.loc[members.index], by_lad.loc[lad]
+        dx = (t["wx"] / t["w"] - c["wx"] / c["w"]).to_numpy()
+        dy = (t["wy"] / t["w"] - c["wy"] / c["w"]).to_numpy()
+        scale = math.sqrt(c["area"] / math.pi)
+        label.update(zip(members.index, directions(dx, dy, scale), strict=True))
+    names = {}
+    for tid, parts in named.items():
+        first = f"{place_name(parts[0])} {label[tid]}".strip()
+        names[tid] = _join([first, *(place_name(p) for p in parts[1:])])
     out = pd.Series(names, name="name").sort_index()
-    # Unique nationally: repeated names get " 2", " 3" in team id order.
-    rank = out.groupby(out).cumcount() + 1
-    dup = out.groupby(out).transform("size") > 1
-    out = out.where(~dup | (rank == 1), out + " " + rank.astype(str))
+    repeated = out[out.duplicated(keep=False)]
+    if len(repeated):
+        raise PlannerError(
+            f"two teams would share the name {repeated.iloc[0]!r}",
+            field="name",
+            value=", ".join(repeated.index),
+            fix="report this: team names are meant to be unique",
+        )
     return out
 
 
@@ -222,12 +295,7 @@ def catchment_table(
     ends = np.r_[starts[1:], len(order)]
     dissolved = []
     for s, e in zip(starts, ends, strict=True):
-        part = geoms[order[s:e]]
-        try:
-            geom = shapely.coverage_union_all(part)
-        except shapely.errors.GEOSException:  # not a clean coverage: fall back to a full union
-            geom = shapely.union_all(part)
-        dissolved.append(geom)
+        dissolved.append(dissolve(geoms[order[s:e]]))
     geom_series = pd.Series(dissolved, index=pd.Index(sorted_ids[starts], name="team_id"))
     table["polsby_popper"] = [
         4 * math.pi * shapely.area(g) / shapely.length(g) ** 2 if shapely.length(g) > 0 else 0.0
@@ -242,13 +310,30 @@ def catchment_table(
     out = gpd.GeoDataFrame(
         table, geometry=list(geom_series.reindex(table["team_id"]).to_numpy()), crs=areas.crs
     )
-    out = out[CATCHMENT_COLUMNS].sort_values("team_id", kind="stable").reset_index(drop=True)
+    out = out[CATCHMENT_COLUMNS].sort_values("team_id", key=lambda s: s.map(team_sort_key))
+    out = out.reset_index(drop=True)
     assignment = (
         pd.DataFrame({"lsoa21cd": areas["lsoa21cd"].to_numpy(), "team_id": team.to_numpy()})
         .sort_values("lsoa21cd", kind="stable")
         .reset_index(drop=True)
     )
     return out, assignment
+
+
+def dissolve(parts: np.ndarray) -> shapely.Geometry:
+    """One valid (multi)polygon from a catchment's small areas.
+
+    The fast coverage union assumes the parts only touch; generalised (BSC)
+    boundaries sometimes overlap by slivers, and then it returns shells nested
+    in shells. Those catchments get a full overlay union instead.
+    """
+    try:
+        geom = shapely.coverage_union_all(parts)
+    except shapely.errors.GEOSException:
+        geom = None
+    if geom is None or not shapely.is_valid(geom):
+        geom = shapely.union_all(parts)
+    return geom
 
 
 def on_island(adjacency) -> np.ndarray:

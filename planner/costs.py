@@ -7,16 +7,27 @@ babies for teams coming into operation during a year; a national development
 programme on top. Values stay unrounded (floats) until display, where they are
 rounded half-up to whole pounds (the proposal's spreadsheet rounding, not
 Python's round-half-even).
+
+Two scenario options change who is costed how, never the arithmetic:
+- team.sizing = "need" scales each team's labour and babies by a size factor
+  that follows its need per head; the factors average exactly 1 within every
+  group of teams costed alike (same start year and ramp-up), which is exactly
+  what keeps every row of the national table the proposal's;
+- phasing.wave_one_without_service = "new" costs wave-one places that hold no
+  known service as teams coming into operation in wave one's year.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
+import numpy as np
 import pandas as pd
 
 from planner.config import Scenario, year_suffix
+from planner.errors import PlannerError
 
 STARTING, OPERATING = "starting", "operating"
 
@@ -55,6 +66,11 @@ PROPOSAL_TOTALS: dict[str, tuple[int, ...]] = {
 }
 PROPOSAL_SR_TOTAL = 87_836_029
 
+# wave_basis of a wave-one place with no known service (phasing's teams.csv column).
+BASIS_NEED = "need"
+BASIS_OF_READINESS = {"operating": "existing service", "emerging": "emerging provision"}
+SIZING_COLUMNS = ["wte", "babies_per_1000_under1"]
+
 TEAM_YEAR_COLUMNS = [
     "team_id",
     "wave",
@@ -84,29 +100,42 @@ def team_year_cost(scenario: Scenario, year_index: int) -> float:
     return scenario.salary_bill * scenario.oncost_uplift * scenario.pay_growth**year_index
 
 
-def team_year_costs(waves: pd.Series, scenario: Scenario) -> pd.DataFrame:
+def team_year_costs(
+    waves: pd.Series,
+    scenario: Scenario,
+    *,
+    ramp_up: pd.Series | None = None,
+    factors: pd.Series | None = None,
+) -> pd.DataFrame:
     """One row per team and year in which the team operates (long format).
 
     `waves` maps team_id -> wave number (1-based, as in scenario.waves).
-    status is "starting" in a ramp-up year (coming into operation during the
-    year), else "operating". Years before a team starts have no row.
+    `ramp_up` (team_id -> bool, default: the wave's) says whether a team comes
+    into operation during its first year; `factors` (team_id -> size factor,
+    default 1) scale its labour and babies. Training stays a cost per team.
+    status is "starting" in a ramp-up year, else "operating". Years before a
+    team starts have no row.
     """
     rows = []
     years = list(scenario.years)
     unit = [team_year_cost(scenario, t) for t in range(len(years))]
+    ramps = {} if ramp_up is None else {str(k): bool(v) for k, v in ramp_up.items()}
+    size = {} if factors is None else {str(k): float(v) for k, v in factors.items()}
     for team_id, wave in sorted(waves.items(), key=lambda kv: str(kv[0])):
         spec = scenario.waves[int(wave) - 1]
+        ramp = ramps.get(str(team_id), spec.ramp_up)
+        factor = size.get(str(team_id), 1.0)
         start = years.index(spec.start_year)
         for t in range(start, len(years)):
-            starting = spec.ramp_up and t == start
+            starting = ramp and t == start
             if starting:
-                labour = scenario.starting_labour_share * unit[t]
+                labour = scenario.starting_labour_share * unit[t] * factor
                 training = scenario.training_first_year
-                babies = scenario.babies_first_year
+                babies = scenario.babies_first_year * factor
             else:
-                labour = unit[t]
-                training = scenario.training_second_year if spec.ramp_up and t == start + 1 else 0.0
-                babies = scenario.babies_full_year
+                labour = unit[t] * factor
+                training = scenario.training_second_year if ramp and t == start + 1 else 0.0
+                babies = scenario.babies_full_year * factor
             rows.append(
                 (
                     str(team_id),
@@ -122,6 +151,144 @@ def team_year_costs(waves: pd.Series, scenario: Scenario) -> pd.DataFrame:
             )
     out = pd.DataFrame(rows, columns=TEAM_YEAR_COLUMNS)
     return out.astype({"wave": "int64", "year_index": "int64"})
+
+
+# ----------------------------------------------------------------------------- who is costed how
+
+
+def wave_basis(plan: pd.DataFrame) -> pd.Series:
+    """Each team's wave_basis (existing service / emerging provision / need), by team_id.
+
+    Phasing's `wave_basis` column when the plan has it, else the same thing
+    read from `readiness`.
+    """
+    if "wave_basis" in plan.columns:
+        basis = plan["wave_basis"].astype(str)
+    else:
+        basis = plan["readiness"].astype(str).map(BASIS_OF_READINESS).fillna(BASIS_NEED)
+    return pd.Series(basis.to_numpy(), index=plan["team_id"].astype(str), name="wave_basis")
+
+
+def costed_ramp_up(plan: pd.DataFrame, scenario: Scenario) -> pd.Series:
+    """team_id -> whether the team is costed as coming into operation during its first year.
+
+    Its wave's ramp_up, except that with wave_one_without_service = "new" a
+    wave-one team whose place is filled by need (no known service) is costed as
+    a team starting that year: part-year labour, training, babies_first_year.
+    """
+    waves = plan.set_index(plan["team_id"].astype(str))["wave"].astype(int)
+    ramp = waves.map(lambda w: scenario.waves[w - 1].ramp_up).astype(bool)
+    if scenario.wave_one_without_service == "new":
+        by_need = (waves == 1) & (wave_basis(plan) == BASIS_NEED)
+        ramp = ramp | by_need
+    return ramp.rename("ramp_up")
+
+
+def cohorts(
+    plan: pd.DataFrame, scenario: Scenario, *, ramp_up: pd.Series | None = None
+) -> pd.Series:
+    """team_id -> "<start year> full" or "<start year> ramp-up": the teams costed alike."""
+    ramp = costed_ramp_up(plan, scenario) if ramp_up is None else ramp_up
+    waves = plan.set_index(plan["team_id"].astype(str))["wave"].astype(int)
+    labels = [
+        f"{scenario.waves[w - 1].start_year} {'ramp-up' if ramp[t] else 'full'}"
+        for t, w in waves.items()
+    ]
+    return pd.Series(labels, index=waves.index, name="cohort")
+
+
+def need_per_head(plan: pd.DataFrame) -> pd.Series:
+    """team_id -> need score ÷ population (0 for an empty catchment)."""
+    pop = plan["population"].astype(float).to_numpy()
+    need = plan["need_score"].astype(float).to_numpy()
+    ratio = np.divide(need, pop, out=np.zeros_like(need), where=pop > 0)
+    return pd.Series(ratio, index=plan["team_id"].astype(str), name="need_per_head")
+
+
+def size_units(scenario: Scenario) -> int:
+    """How finely size is shared: hundredths of a WTE (513 for 5.13 WTE), else thousandths."""
+    hundredths = scenario.wte * 100
+    return round(hundredths) if abs(hundredths - round(hundredths)) < 1e-9 else 1000
+
+
+def size_factors(
+    plan: pd.DataFrame, scenario: Scenario, *, ramp_up: pd.Series | None = None
+) -> pd.Series:
+    """team_id -> size factor (1 for every team when team.sizing is "uniform").
+
+    With "need", a team's factor follows its need per head, clipped to
+    [sizing_min, sizing_max] (water-filling: the clipped teams' surplus or
+    shortfall is shared among the others). Factors are normalised to average
+    exactly 1 within each cohort of teams costed alike, i.e. the same start year
+    and ramp-up (`ramp_up` from costed_ramp_up): every row of the national
+    table sums one cohort or several whole ones, so each keeps the proposal's
+    value. They are whole hundredths of a WTE (k / size_units), shared by
+    largest remainder, so each cohort's sum is exact, not merely close.
+    """
+    teams = plan["team_id"].astype(str)
+    if scenario.team_sizing == "uniform":
+        return pd.Series(1.0, index=teams, name="size_factor")
+    cohort = cohorts(plan, scenario, ramp_up=ramp_up).to_dict()
+    ratio = need_per_head(plan)
+    units = size_units(scenario)
+    low = math.ceil(scenario.team_sizing_min * units - 1e-9)
+    high = math.floor(scenario.team_sizing_max * units + 1e-9)
+    out: dict[str, float] = {}
+    for key in sorted(set(cohort.values())):
+        members = sorted(t for t, c in cohort.items() if c == key)
+        shares = _bounded_shares(ratio[members], units * len(members), low, high)
+        out.update({t: shares[t] / units for t in members})
+    return pd.Series([out[t] for t in teams], index=teams, name="size_factor")
+
+
+def _bounded_shares(weights: pd.Series, total: int, low: int, high: int) -> dict[str, int]:
+    """Whole units ∝ weights, each within [low, high], summing to `total` exactly.
+
+    The proportional level is found by bisection (the clipped sum rises with
+    it); the remainders then go by largest remainder, ties by team id.
+    """
+    w = weights.to_numpy(dtype=float)
+    if not (w > 0).any():  # no need anywhere in the cohort: all alike (total = units × teams)
+        return {t: total // len(w) for t in weights.index}
+
+    def filled(level: float) -> np.ndarray:
+        return np.clip(level * w, low, high)
+
+    lo, hi = 0.0, total / w.sum()
+    while filled(hi).sum() < total and hi < 1e300:
+        hi *= 2
+    if filled(hi).sum() < total:
+        raise PlannerError(
+            "need per head is zero for too many teams to size them by need",
+            field="team.sizing",
+            value="need",
+            fix='use team.sizing = "uniform", or check the need weights',
+        )
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if filled(mid).sum() < total else (lo, mid)
+    quota = filled(hi)
+    base = np.floor(quota).astype(np.int64)
+    rest = quota - base
+    ids = list(weights.index)
+    left = total - int(base.sum())
+    # largest remainders first (ties by id) while room is left; over-shoot removes from the smallest
+    order = sorted(range(len(ids)), key=lambda i: (-rest[i], ids[i]))
+    for i in order if left > 0 else reversed(order):
+        if left == 0:
+            break
+        step = 1 if left > 0 else -1
+        if low <= base[i] + step <= high:
+            base[i] += step
+            left -= step
+    if left:
+        raise PlannerError(
+            f"cannot share {total} size units within the bounds",
+            field="team.sizing_min / team.sizing_max",
+            value=(low, high),
+            fix="widen the bounds so that sizing_min <= 1 <= sizing_max",
+        )
+    return {t: int(b) for t, b in zip(ids, base, strict=True)}
 
 
 def national_table(team_costs: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
@@ -204,6 +371,158 @@ def attach_costs(plan: pd.DataFrame, team_costs: pd.DataFrame, scenario: Scenari
         for year in years:
             out[prefix + year_suffix(year)] = wide[year].to_numpy(dtype="float64")
     return out
+
+
+def under_ones(plan: pd.DataFrame) -> pd.Series:
+    """team_id -> children under 1: the plan's `under1` when it has one, else under3 ÷ 3.
+
+    The areas table carries under-3s only (Census ages 0-2 by MSOA shared over
+    LSOAs); a third of them is the under-1 estimate.
+    """
+    base = plan["under1"] if "under1" in plan.columns else plan["under3"] / 3
+    return pd.Series(base.astype(float).to_numpy(), index=plan["team_id"].astype(str))
+
+
+def attach_sizing(plan: pd.DataFrame, factors: pd.Series, scenario: Scenario) -> pd.DataFrame:
+    """The plan with `wte` (the team's whole-time equivalents) and `babies_per_1000_under1`.
+
+    babies_per_1000_under1: babies seen in a full year per 1,000 children under
+    1 in the catchment (see under_ones), the team's coverage.
+    """
+    out = plan.copy()
+    f = factors.reindex(out["team_id"].astype(str)).to_numpy(dtype=float)
+    out["wte"] = np.round(f * scenario.wte, 6)
+    out["babies_per_1000_under1"] = coverage(plan, factors, scenario).to_numpy()
+    return out
+
+
+def coverage(plan: pd.DataFrame, factors: pd.Series, scenario: Scenario) -> pd.Series:
+    """team_id -> babies seen in a full year per 1,000 under-1s (NaN for a catchment without)."""
+    under1 = under_ones(plan)
+    babies = factors.reindex(under1.index).astype(float) * scenario.babies_full_year
+    return (1000 * babies / under1.where(under1 > 0)).rename("babies_per_1000_under1")
+
+
+def cost_plan(plan: pd.DataFrame, scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(plan with wte, babies_per_1000_under1, cost_<year>, babies_<year>; team-year costs).
+
+    The costing stage as one call: who starts how (wave_one_without_service),
+    how big each team is (team.sizing), then the proposal's arithmetic.
+    """
+    ramp = costed_ramp_up(plan, scenario)
+    factors = size_factors(plan, scenario, ramp_up=ramp)
+    waves = plan.set_index(plan["team_id"].astype(str))["wave"]
+    team_costs = team_year_costs(waves, scenario, ramp_up=ramp, factors=factors)
+    out = attach_costs(attach_sizing(plan, factors, scenario), team_costs, scenario)
+    return out, team_costs
+
+
+@dataclass(frozen=True)
+class CoverageSpread:
+    """How evenly a sizing covers England: babies per 1,000 under-1s across the teams."""
+
+    sizing: str
+    minimum: float
+    median: float
+    maximum: float
+    rank_correlation: float  # Spearman, against need per head, over all teams
+    rank_correlation_in_cohorts: float  # the same within each cohort, weighted by its teams
+
+    def describe(self) -> str:
+        return (
+            f"coverage with {self.sizing} teams: {self.minimum:.1f} / {self.median:.1f} / "
+            f"{self.maximum:.1f} babies a year per 1,000 under-1s (min / median / max); "
+            f"rank correlation with need per head {self.rank_correlation:+.2f} "
+            f"({self.rank_correlation_in_cohorts:+.2f} among teams starting together)"
+        )
+
+
+def coverage_spread(plan: pd.DataFrame, scenario: Scenario, *, sizing: str) -> CoverageSpread:
+    """The coverage spread if teams were sized `sizing` ("uniform" or "need")."""
+    sized = replace(scenario, team_sizing=sizing)
+    cover = coverage(plan, size_factors(plan, sized), sized)
+    ranked = pd.DataFrame(
+        {"cover": cover, "need": need_per_head(plan), "cohort": cohorts(plan, sized)}
+    ).dropna()
+    inside = [
+        (len(g), _spearman(g["cover"], g["need"]))
+        for _, g in ranked.groupby("cohort", sort=True)
+        if len(g) > 2
+    ]
+    weight = sum(n for n, _ in inside)
+    return CoverageSpread(
+        sizing,
+        float(ranked["cover"].min()),
+        float(ranked["cover"].median()),
+        float(ranked["cover"].max()),
+        _spearman(ranked["cover"], ranked["need"]),
+        math.fsum(n * r for n, r in inside) / weight if weight else math.nan,
+    )
+
+
+def _spearman(a: pd.Series, b: pd.Series) -> float:
+    return float(a.rank().corr(b.rank()))
+
+
+def coverage_spreads(plan: pd.DataFrame, scenario: Scenario) -> list[CoverageSpread]:
+    """Both sizings, the scenario's own first (for the run summary and the benchmark)."""
+    order = sorted(("uniform", "need"), key=lambda s: s != scenario.team_sizing)
+    return [coverage_spread(plan, scenario, sizing=s) for s in order]
+
+
+@dataclass(frozen=True)
+class WaveOneChange:
+    """What costing wave one's need-filled places as new teams changes in wave one's year."""
+
+    year: str
+    teams: int  # wave-one places filled by need (no known service)
+    chosen: str  # the scenario's wave_one_without_service
+    cost_full: float
+    cost_new: float
+    babies_full: float
+    babies_new: float
+
+    def describe(self) -> str:
+        if self.teams == 0:
+            return f"wave one: every place holds a known service ({self.year} unchanged)"
+        cost = self.cost_new - self.cost_full
+        babies = self.babies_new - self.babies_full
+        return (
+            f"wave one: {self.teams} places filled by need, costed "
+            f'"{self.chosen}"; costing them as new teams ("new") instead of running fully '
+            f'from 1 April ("full") changes {self.year}: cost £{round_half_up(self.cost_full):,}'
+            f" -> £{round_half_up(self.cost_new):,} ({_signed(cost)}), babies seen "
+            f"{round_half_up(self.babies_full):,} -> {round_half_up(self.babies_new):,}"
+            f" ({_signed(babies, money=False)})"
+        )
+
+
+def _signed(value: float, *, money: bool = True) -> str:
+    sign = "-" if value < 0 else "+"
+    return f"{sign}{'£' if money else ''}{round_half_up(abs(value)):,}"
+
+
+def wave_one_change(plan: pd.DataFrame, scenario: Scenario) -> WaveOneChange:
+    """Wave one's year under wave_one_without_service "full" and "new" (national totals)."""
+    year = scenario.waves[0].start_year
+    figures = {}
+    for option in ("full", "new"):
+        _, team_costs = cost_plan(plan, replace(scenario, wave_one_without_service=option))
+        table = national_table(team_costs, replace(scenario, wave_one_without_service=option))
+        row = table.set_index("item")[year]
+        figures[option] = (float(row[ROW_TOTAL]), float(row[ROW_BABIES]))
+    basis = wave_basis(plan)
+    waves = plan.set_index(plan["team_id"].astype(str))["wave"].astype(int)
+    teams = int(((waves == 1) & (basis == BASIS_NEED)).sum())
+    return WaveOneChange(
+        year,
+        teams,
+        scenario.wave_one_without_service,
+        figures["full"][0],
+        figures["new"][0],
+        figures["full"][1],
+        figures["new"][1],
+    )
 
 
 def aggregate(team_costs: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:

@@ -7,48 +7,43 @@ bad download (every write goes to a temporary sibling and is renamed in place
 only after its checks pass), and files whose checksum already matches are not
 fetched again.
 
-Online, ArcGIS FeatureServer services are paged (`resultOffset` /
-`resultRecordCount`, ordered by the object-id field) and every feature must
-arrive exactly once, matching `returnCountOnly`; a repeat or a shortfall is an
-error, never silently de-duplicated. Plain files are streamed and checked
-against Content-Length, emptiness, HTML error pages and any expected sha256.
+Only what the plan reads is fetched by default (`sources.PLAN_INPUTS`); the
+NHS region boundaries are downloaded only when the ICB → region lookup service
+fails and the region must be derived from them. Every selected dataset is
+tried, then every failure is reported together, each with the sources.py entry
+to edit. A mirror is verified against its MANIFEST.md (refused without one,
+unless `verify=False`); online, ArcGIS services keep England's rows only and
+plain files are checked for length, HTML error pages and known checksums (a
+differing checksum is a publisher's revision: a warning, not an error).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import logging
 import re
 import shutil
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import requests
-from requests.adapters import HTTPAdapter
-from tqdm import tqdm
-from urllib3.util.retry import Retry
 
+from planner import inputs, lookup, sources, web
 from planner.errors import PlannerError
 from planner.fsutil import atomic_file, sha256_file
-from planner.sources import ARCGIS_BASE, DATASETS, LOOKUP_COLUMNS, Dataset, OnlinePart, get
+from planner.sources import ARCGIS_BASE, DATASETS, Dataset, OnlinePart, get
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
-RETRY_STATUSES = (429, 500, 502, 503, 504)
-MAX_RETRY_AFTER = 120  # seconds; a server asking for longer is treated as down
-USER_AGENT = "planner (parent-infant team coverage planner; python-requests)"
-_CHUNK = 1 << 16
-_HEAD = 1 << 16  # bytes kept from the start of a file for HTML sniffing and the CSV header
-RETRY_FIX = "retry later, or use `planner fetch --mirror <dir>` with the offline mirror"
+USER_AGENT = web.USER_AGENT
 
 
 # --------------------------------------------------------------------------- manifest
@@ -115,21 +110,56 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _record(path: Path, sha: str, source: str, dataset: str, part: str | None) -> dict[str, Any]:
+def _record(
+    path: Path, sha: str, source: str, dataset: Dataset, part: str | None
+) -> dict[str, Any]:
+    """A manifest entry: what the file is (dataset, vintage), where it came from, its checksum."""
     rec: dict[str, Any] = {
-        "dataset": dataset,
+        "dataset": dataset.name,
         "fetched_at": _now(),
         "sha256": sha,
         "size": path.stat().st_size,
         "source": source,
+        "vintage": dataset.vintage,
     }
-    if part and part != dataset:
+    if part and part != dataset.name:
         rec["part"] = part
     return rec
 
 
 def _up_to_date(path: Path, want: str | None) -> bool:
     return want is not None and path.is_file() and sha256_file(path) == want
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One dataset that could not be fetched, and where its description lives."""
+
+    dataset: Dataset
+    part: OnlinePart | None
+    error: PlannerError
+
+    def line(self, with_fix: bool) -> str:
+        error = self.error
+        if not with_fix:
+            error = PlannerError(
+                error.detail, file=error.file, row=error.row, field=error.field, value=error.value
+            )
+        return f"  - {self.dataset.name} [{self.dataset.entry(self.part)}]: {error}"
+
+
+def failure_report(failures: list[Failure], selected: int) -> PlannerError:
+    """One error listing every failed dataset; a fix they all share is said once, at the end."""
+    fixes = {f.error.fix for f in failures}
+    common = fixes.pop() if len(fixes) == 1 else None
+    lines = [f.line(with_fix=common is None) for f in failures]
+    return PlannerError(
+        f"{len(failures)} of {selected} datasets could not be fetched "
+        "(files already fetched are kept):\n" + "\n".join(lines),
+        fix=(common + "; then run `planner fetch` again")
+        if common
+        else "fix each as its line says, then run `planner fetch` again",
+    )
 
 
 # --------------------------------------------------------------------------- fetch
@@ -143,117 +173,152 @@ def fetch(
     base_url: str = ARCGIS_BASE,
     progress: bool = True,
     page_size: int = 2000,
-    timeout: float = 60,
+    timeout: float = 30,
     *,
     retries: int = 5,
     backoff_factor: float = 0.5,
+    deadline: float = 120,
+    file_deadline: float = 1800,
+    force: bool = False,
+    verify: bool = True,
     datasets: Mapping[str, Dataset] | None = None,
 ) -> dict[str, Any]:
-    """Bring the selected datasets (default: all) into `raw_dir`; return the manifest.
+    """Bring the selected datasets (default: those the plan reads) into `raw_dir`.
 
-    With `mirror`, copy each dataset's file from the offline mirror (checked
-    against the mirror's MANIFEST.md); otherwise use what is already in `raw_dir`
-    in the mirror layout and download the online parts of the rest.
-    `datasets` replaces the registry (tests); `retries`/`backoff_factor` tune the
-    urllib3 Retry policy.
+    With `mirror`, copy each dataset's file from the offline mirror, checked
+    against the mirror's MANIFEST.md (`verify=False` skips that check, with a
+    warning); otherwise use what is already in `raw_dir` in the mirror layout
+    and download the online parts of the rest. `force` fetches every selected
+    dataset again, replacing what raw_dir holds (e.g. an HTML page saved in
+    place of a file). Network limits: `timeout` s without data fails a read;
+    one ArcGIS request, retries included, ends within `deadline` s and one
+    file download within `file_deadline` s; a host that refuses the connection
+    fails at once. Every dataset is tried; then one PlannerError lists every
+    failure with the sources.py entry to edit. Returns the manifest.
+    `datasets` replaces the registry (tests).
     """
     raw_dir = Path(raw_dir)
     registry = dict(DATASETS if datasets is None else datasets)
-    selected = [get(n, registry) for n in (sorted(registry) if names is None else names)]
+    if names is None:
+        names = [n for n, d in registry.items() if d.purpose == "plan"]
+    selected = [get(n, registry) for n in names]
     raw_dir.mkdir(parents=True, exist_ok=True)
     manifest = load_manifest(raw_dir)
-    show = progress and sys.stderr.isatty()
+    failures: list[Failure] = []
     try:
         if mirror is not None:
-            _fetch_mirror(raw_dir, Path(mirror), selected, manifest)
+            failures = _fetch_mirror(raw_dir, Path(mirror), selected, manifest, force, verify)
         else:
+            limits = web.Limits(timeout, deadline, file_deadline, retries, backoff_factor)
             own = session is None
-            sess = session or make_session(retries=retries, backoff_factor=backoff_factor)
+            sess = session or web.make_session()
             try:
-                fetcher = _Online(sess, base_url, page_size, timeout, show, retries)
-                for dataset in selected:
-                    if not _keep_present(raw_dir, dataset, manifest):
-                        fetcher.fetch_dataset(raw_dir, dataset, manifest)
+                client = web.Client(sess, limits, progress and sys.stderr.isatty())
+                online = _Online(client, base_url, page_size, raw_dir, manifest, registry)
+                failures = online.fetch_all(selected, force)
             finally:
                 if own:
                     sess.close()
     finally:
-        # keep records of everything that did succeed, even when a later file failed
+        # keep records of everything that did succeed, even when another dataset failed
         write_manifest(raw_dir, manifest)
+    if failures:
+        raise failure_report(failures, len(selected))
     return manifest
 
 
-def _keep_present(raw_dir: Path, dataset: Dataset, manifest: dict[str, Any]) -> bool:
-    """Online mode: a dataset already in raw_dir in the mirror layout is used, not downloaded.
-
-    Readers prefer the mirror-layout file (`sources.locate`), so downloading the
-    online parts beside it would change nothing but cost the network (and fail
-    offline after a `fetch --mirror`). The manifest is brought up to date with
-    the file's real sha256, so the stage cache notices a file replaced by hand;
-    a file that no longer matches its record is used with a warning.
-    """
-    rel = dataset.mirror_path
-    dest = raw_dir / rel
-    if not dest.is_file():
-        return False
-    have = sha256_file(dest)
-    rec = manifest["files"].get(rel)
-    if rec and rec.get("sha256") == have:
-        log.debug("%s already present", rel)
-        return True
-    if rec:
-        log.warning(
-            "%s changed since it was fetched (sha256 %s, was %s); using it as it is "
-            "(run `planner fetch --mirror <dir>` or delete it to get the published file)",
-            rel,
-            have[:12],
-            str(rec.get("sha256"))[:12],
-        )
-        source = f"changed in place (fetched from {rec.get('source')})"
-    else:
-        log.info("%s found in the raw folder; using it", rel)
-        source = "found in the raw folder"
-    manifest["files"][rel] = _record(dest, have, source, dataset.name, None)
-    return True
+def bad_content(path: Path) -> str | None:
+    """Why a raw file cannot be data (empty, or an HTML page), or None."""
+    if path.stat().st_size == 0:
+        return "is empty (0 bytes)"
+    with open(path, "rb") as handle:
+        if inputs.looks_like_html(handle.read(512)):
+            return "is an HTML page, not data"
+    return None
 
 
 # --------------------------------------------------------------------------- mirror
 
 
 def _fetch_mirror(
-    raw_dir: Path, mirror: Path, selected: list[Dataset], manifest: dict[str, Any]
-) -> None:
+    raw_dir: Path,
+    mirror: Path,
+    selected: list[Dataset],
+    manifest: dict[str, Any],
+    force: bool,
+    verify: bool,
+) -> list[Failure]:
     if not mirror.is_dir():
         raise PlannerError(
             "mirror folder not found",
             file=mirror,
             fix="pass the open-data folder that holds MANIFEST.md to --mirror",
         )
-    listed = parse_mirror_manifest(mirror / "MANIFEST.md")
+    listing = mirror / "MANIFEST.md"
+    if not verify:
+        log.warning(
+            "mirror files are NOT verified (--no-verify): %s is not checked against a MANIFEST.md",
+            mirror,
+        )
+        listed: dict[str, str] = {}
+    elif not listing.is_file():
+        raise PlannerError(
+            "the mirror has no MANIFEST.md, so its files cannot be verified; refused",
+            file=listing,
+            fix="point --mirror at the open-data folder that holds MANIFEST.md, or pass "
+            "--no-verify to copy unverified files at your own risk",
+        )
+    else:
+        listed = parse_mirror_manifest(listing)
+    failures = []
     for dataset in selected:
-        rel = dataset.mirror_path
-        src = mirror / rel
-        if not src.is_file():
-            if dataset.required:
-                raise PlannerError(
-                    f"the mirror has no file for required dataset '{dataset.name}'",
-                    file=src,
-                    fix="check --mirror points at the open-data folder, or fetch online",
-                )
-            log.info("mirror has no %s (optional dataset %s); skipped", rel, dataset.name)
-            continue
-        dest = raw_dir / rel
-        want = listed.get(rel)
-        have = sha256_file(dest) if dest.is_file() else None
-        if have is not None and have == (want or sha256_file(src)):
-            log.debug("%s already up to date", rel)
-            rec = manifest["files"].get(rel)
-            if not rec or rec.get("sha256") != have:
-                manifest["files"][rel] = _record(dest, have, str(src), dataset.name, None)
-            continue
-        sha = _copy_checked(src, dest, want)
-        manifest["files"][rel] = _record(dest, sha, str(src), dataset.name, None)
-        log.info("copied %s", rel)
+        try:
+            _copy_dataset(raw_dir, mirror, dataset, manifest, listed, force, verify)
+        except PlannerError as exc:
+            failures.append(Failure(dataset, None, exc))
+    return failures
+
+
+def _copy_dataset(
+    raw_dir: Path,
+    mirror: Path,
+    dataset: Dataset,
+    manifest: dict[str, Any],
+    listed: dict[str, str],
+    force: bool,
+    verify: bool,
+) -> None:
+    rel = dataset.mirror_path
+    src = mirror / rel
+    if not src.is_file():
+        if dataset.required:
+            raise PlannerError(
+                f"the mirror has no file for required dataset '{dataset.name}'",
+                file=src,
+                fix="check --mirror points at the open-data folder, or fetch online",
+            )
+        log.info("mirror has no %s (optional dataset %s); skipped", rel, dataset.name)
+        return
+    want = listed.get(rel)
+    if verify and want is None:
+        raise PlannerError(
+            "the file is not listed with a sha256 in the mirror's MANIFEST.md; not copied",
+            file=src,
+            fix="add its '- size: …; sha256: `…`' line under a '### `"
+            + rel
+            + "`' heading in MANIFEST.md, or pass --no-verify",
+        )
+    dest = raw_dir / rel
+    have = sha256_file(dest) if dest.is_file() and not force else None
+    if have is not None and have == (want or sha256_file(src)):
+        log.debug("%s already up to date", rel)
+        rec = manifest["files"].get(rel)
+        if not rec or rec.get("sha256") != have:
+            manifest["files"][rel] = _record(dest, have, str(src), dataset, None)
+        return
+    sha = _copy_checked(src, dest, want)
+    manifest["files"][rel] = _record(dest, sha, str(src), dataset, None)
+    log.info("copied %s", rel)
 
 
 def _copy_checked(src: Path, dest: Path, want: str | None) -> str:
@@ -278,456 +343,267 @@ def _copy_checked(src: Path, dest: Path, want: str | None) -> str:
 # --------------------------------------------------------------------------- online
 
 
-def make_session(retries: int = 5, backoff_factor: float = 0.5) -> requests.Session:
-    """A Session that retries GETs on 429/5xx and connection trouble, honouring Retry-After."""
-    retry = Retry(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        backoff_factor=backoff_factor,
-        backoff_max=60,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET"}),
-        respect_retry_after_header=True,
-        retry_after_max=MAX_RETRY_AFTER,
-        raise_on_status=True,
-    )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    return session
-
-
-def _require_fields(
-    what: str, problem: str, expected: Iterable[str], present: list[str], source: str
-) -> None:
-    """A download whose columns are not the registered ones means the publisher changed it."""
-    missing = [c for c in expected if c not in present]
-    if missing:
-        raise PlannerError(
-            f"{what}: {problem} {missing[0]!r} (found: {', '.join(present[:12])})",
-            file=source,
-            field=missing[0],
-            fix="the publisher changed the layout: update planner/sources.py, or use --mirror",
-        )
-
-
-def _looks_like_html(head: bytes) -> bool:
-    start = head.lstrip()[:64].lower()
-    return start.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
-
-
 class _Online:
-    """One online fetch run: a session, its limits, and the per-part downloaders."""
+    """One online fetch run: the HTTP client, where files go, and the manifest."""
 
     def __init__(
         self,
-        session: requests.Session,
+        client: web.Client,
         base_url: str,
         page_size: int,
-        timeout: float,
-        show: bool,
-        retries: int,
+        raw_dir: Path,
+        manifest: dict[str, Any],
+        registry: Mapping[str, Dataset],
     ) -> None:
-        self.session = session
+        self.client = client
         self.base_url = base_url
         self.page_size = max(1, int(page_size))
-        self.timeout = (min(10.0, float(timeout)), float(timeout))
-        self.show = show
-        self.retries = retries
+        self.raw_dir = raw_dir
+        self.manifest = manifest
+        self.registry = registry
 
-    # ---- datasets
+    def fetch_all(self, selected: list[Dataset], force: bool) -> list[Failure]:
+        failures = []
+        for dataset in selected:
+            try:
+                if force or not self.keep_present(dataset):
+                    self.fetch_dataset(dataset, force)
+            except _PartFailed as failed:
+                failures.append(Failure(dataset, failed.part, failed.error))
+            except PlannerError as exc:
+                failures.append(Failure(dataset, None, exc))
+        return failures
 
-    def fetch_dataset(self, raw_dir: Path, dataset: Dataset, manifest: dict[str, Any]) -> None:
-        if not dataset.online:
-            log.info("dataset %s has no online source; skipped (use --mirror)", dataset.name)
+    def keep_present(self, dataset: Dataset) -> bool:
+        """A dataset already in raw_dir in the mirror layout is used, not downloaded.
+
+        Readers prefer the mirror-layout file (`sources.locate`), so downloading
+        the online parts beside it would change nothing but cost the network (and
+        fail offline after a `fetch --mirror`). The manifest is brought up to date
+        with the file's real sha256, so the stage cache notices a file replaced by
+        hand; a changed file is used with a warning, but an empty file or an HTML
+        page is an error that `fetch --force` repairs.
+        """
+        rel = dataset.mirror_path
+        dest = self.raw_dir / rel
+        if not dest.is_file():
+            return False
+        problem = bad_content(dest)
+        if problem:
+            raise PlannerError(
+                f"the raw file {problem}",
+                file=dest,
+                fix="run `planner fetch --force` to replace it (or `planner fetch --mirror "
+                "<dir> --force` without internet)",
+            )
+        have = sha256_file(dest)
+        rec = self.manifest["files"].get(rel)
+        if rec and rec.get("sha256") == have:
+            log.debug("%s already present", rel)
+            return True
+        if rec:
+            log.warning(
+                "%s changed since it was fetched (sha256 %s, was %s); using it as it is "
+                "(run `planner fetch --force` to get the published file)",
+                rel,
+                have[:12],
+                str(rec.get("sha256"))[:12],
+            )
+            source = f"changed in place (fetched from {rec.get('source')})"
+        else:
+            log.info("%s found in the raw folder; using it", rel)
+            source = "found in the raw folder"
+        self.manifest["files"][rel] = _record(dest, have, source, dataset, None)
+        return True
+
+    def fetch_dataset(self, dataset: Dataset, force: bool = False) -> None:
+        if not dataset.online and not dataset.required:
+            log.info("dataset %s has no online source and is optional; skipped", dataset.name)
             return
+        if not dataset.online:
+            raise PlannerError(
+                f"dataset '{dataset.name}' has no online source",
+                file=self.raw_dir / dataset.mirror_path,
+                fix="copy it from the offline mirror: `planner fetch --mirror <dir>`",
+            )
         changed = False
+        failed: _PartFailed | None = None
         for part in dataset.online:
-            changed |= self.fetch_part(raw_dir, dataset, part, manifest)
+            try:
+                changed |= self.fetch_part(dataset, part, force)
+            except PlannerError as exc:
+                if part.name != "lookup_icb_nhser":
+                    raise _PartFailed(part, exc) from None
+                failed = _PartFailed(part, exc)
+                log.warning("%s; the ICB → NHS region lookup will be derived instead", exc)
         if dataset.assembled_online:
-            self._assemble(raw_dir, dataset, manifest, changed)
+            self.assemble(dataset, changed, failed)
+        else:
+            self.drop_shadowing(dataset)
 
-    def fetch_part(
-        self, raw_dir: Path, dataset: Dataset, part: OnlinePart, manifest: dict[str, Any]
-    ) -> bool:
+    def drop_shadowing(self, dataset: Dataset) -> None:
+        """After a forced download, a mirror-layout file would hide it from readers: remove it."""
+        rel = dataset.mirror_path
+        stale = self.raw_dir / rel
+        if stale.exists() and dataset.download_path and rel != dataset.download_path:
+            log.info("%s replaced by the download %s", rel, dataset.download_path)
+            stale.unlink()
+            self.manifest["files"].pop(rel, None)
+
+    def fetch_part(self, dataset: Dataset, part: OnlinePart, force: bool = False) -> bool:
         """Download one part unless its file already matches; True when it was (re)written."""
         rel = part.download_path
-        dest = raw_dir / rel
-        rec = manifest["files"].get(rel) or {}
-        want = part.expected_sha256 or rec.get("sha256")
+        dest = self.raw_dir / rel
+        rec = self.manifest["files"].get(rel) or {}
         source = part.source(self.base_url)
-        if _up_to_date(dest, want):
+        if not force and _up_to_date(dest, rec.get("sha256")):
             log.debug("%s already up to date", rel)
-            if rec.get("sha256") != want:
-                manifest["files"][rel] = _record(dest, str(want), source, dataset.name, part.name)
             return False
+        fix_moved = (
+            f"the {'service' if part.kind != 'file' else 'file'} may have been renamed or "
+            f"moved: find the current one on the publisher's page and edit "
+            f"{dataset.entry(part)}, or use --mirror"
+        )
         if part.kind == "file":
-            sha = self.download_file(part, dest)
+            sha = self.download_file(dataset, part, dest, fix_moved)
         else:
-            sha = self.download_arcgis(part, dest)
-        manifest["files"][rel] = _record(dest, sha, source, dataset.name, part.name)
+            sha = self.download_arcgis(dataset, part, dest, fix_moved)
+        self.manifest["files"][rel] = _record(dest, sha, source, dataset, part.name)
         log.info("downloaded %s", rel)
         return True
 
-    def _assemble(
-        self, raw_dir: Path, dataset: Dataset, manifest: dict[str, Any], changed: bool
-    ) -> None:
-        rel = dataset.mirror_path
-        dest = raw_dir / rel
-        rec = manifest["files"].get(rel) or {}
-        if not changed and _up_to_date(dest, rec.get("sha256")):
-            return
-        frames = {}
-        for part in dataset.online:
-            path = raw_dir / part.download_path
-            frames[part.name] = (path, pd.read_csv(path, dtype=str, keep_default_na=False))
-        table = assemble_lookup(frames)
-        with atomic_file(dest, "w") as handle:
-            table.to_csv(handle, index=False, lineterminator="\n")
-        source = "assembled from " + ", ".join(p.download_path for p in dataset.online)
-        manifest["files"][rel] = _record(dest, sha256_file(dest), source, dataset.name, None)
-
-    # ---- HTTP
-
-    def _get(self, url: str, params: Mapping[str, Any] | None, what: str, stream: bool = False):
-        try:
-            response = self.session.get(url, params=params, timeout=self.timeout, stream=stream)
-        except requests.exceptions.RetryError as exc:
-            raise PlannerError(
-                f"{what}: the server kept answering with an error status after "
-                f"{self.retries} retries ({_reason(exc)})",
-                file=url,
-                fix=RETRY_FIX,
-            ) from None
-        except requests.exceptions.RequestException as exc:
-            raise PlannerError(
-                f"{what}: {_reason(exc, self.timeout[1])}", file=url, fix=RETRY_FIX
-            ) from None
-        if response.status_code != 200:
-            response.close()
-            fix = RETRY_FIX
-            if response.status_code in (400, 404, 410):
-                fix = (
-                    "the service or file may have moved: check the ONS/gov.uk page for the "
-                    "current name and update planner/sources.py, or use --mirror"
-                )
-            raise PlannerError(
-                f"{what}: HTTP {response.status_code} {response.reason}",
-                file=url,
-                fix=fix,
-            )
-        return response
-
-    def _json(self, url: str, params: Mapping[str, Any], what: str) -> dict[str, Any]:
-        response = self._get(url, params, what)
-        try:
-            data = response.json()
-        except (ValueError, requests.exceptions.RequestException):
-            kind = "an HTML page" if _looks_like_html(response.content[:512]) else "not JSON"
-            raise PlannerError(
-                f"{what}: the answer is {kind} (first bytes {response.content[:60]!r})",
-                file=response.url,
-                fix=RETRY_FIX,
-            ) from None
-        if not isinstance(data, dict):
-            raise PlannerError(f"{what}: unexpected JSON answer", file=response.url, fix=RETRY_FIX)
-        if "error" in data:
-            err = data["error"] or {}
-            raise PlannerError(
-                f"{what}: ArcGIS error {err.get('code')}: {err.get('message')} "
-                f"{'; '.join(map(str, err.get('details') or []))}".rstrip(),
-                file=response.url,
-                fix=RETRY_FIX,
-            )
-        return data
-
     # ---- plain files
 
-    def download_file(self, part: OnlinePart, dest: Path) -> str:
+    def download_file(self, dataset: Dataset, part: OnlinePart, dest: Path, fix_moved: str) -> str:
         url = str(part.url)
         what = f"download of '{part.name}'"
-        response = self._get(url, None, what, stream=True)
-        try:
-            with response, atomic_file(dest, "wb") as out:
-                ctype = response.headers.get("Content-Type", "")
-                if "text/html" in ctype and part.format not in ("html", "htm"):
-                    raise PlannerError(
-                        f"{what}: the server sent an HTML page ({ctype}) instead of {part.format}",
-                        file=url,
-                        fix="the link has probably moved: get the current one from the "
-                        "publisher's page, or use --mirror",
+        with atomic_file(dest, "wb") as out:
+            sha, size, head = self.client.download_file(url, what, out, part.format, fix_moved)
+            if part.format == "csv" and part.columns:
+                header = web.csv_header(head)
+                if header is not None:
+                    sources.check_columns(
+                        header,
+                        part,
+                        url,
+                        fix="the publisher changed the layout: edit " + dataset.entry(part),
                     )
-                length = response.headers.get("Content-Length")
-                encoded = response.headers.get("Content-Encoding", "identity") != "identity"
-                expected = int(length) if (length and length.isdigit() and not encoded) else None
-                digest = hashlib.sha256()
-                size = 0
-                head = b""
-                with tqdm(
-                    total=expected, unit="B", unit_scale=True, desc=part.name, disable=not self.show
-                ) as bar:
-                    for chunk in response.iter_content(_CHUNK):
-                        if len(head) < _HEAD:
-                            head += chunk[: _HEAD - len(head)]
-                        out.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
-                        bar.update(len(chunk))
-                sha = digest.hexdigest()
-                self._check_file(part, url, what, size, expected, head, sha)
-        except requests.exceptions.RequestException as exc:
-            raise PlannerError(
-                f"{what}: the transfer broke off ({_reason(exc, self.timeout[1])}); nothing kept",
-                file=url,
-                fix=RETRY_FIX,
-            ) from None
-        return sha
-
-    def _check_file(
-        self,
-        part: OnlinePart,
-        url: str,
-        what: str,
-        size: int,
-        expected: int | None,
-        head: bytes,
-        sha: str,
-    ) -> None:
-        if size == 0:
-            raise PlannerError(
-                f"{what}: the server sent an empty (0-byte) file", file=url, fix=RETRY_FIX
-            )
-        if expected is not None and size != expected:
-            raise PlannerError(
-                f"{what}: truncated, got {size:,} of {expected:,} bytes (Content-Length)",
-                file=url,
-                fix=RETRY_FIX,
-            )
-        if _looks_like_html(head):
-            raise PlannerError(
-                f"{what}: the server sent an HTML page instead of {part.format}",
-                file=url,
-                fix="the link has probably moved: get the current one from the publisher's "
-                "page, or use --mirror",
-            )
+        revised = []
+        if part.expected_size is not None and size != part.expected_size:
+            revised.append(f"size {size:,} bytes, recorded {part.expected_size:,}")
         if part.expected_sha256 and sha != part.expected_sha256:
-            raise PlannerError(
-                f"{what}: sha256 {sha} differs from the expected {part.expected_sha256}",
-                file=url,
-                fix="the publisher may have revised the file: check it and update "
-                "expected_sha256 in planner/sources.py, or use --mirror",
+            revised.append(f"sha256 {sha[:12]}…, recorded {part.expected_sha256[:12]}…")
+        if revised:
+            log.warning(
+                "%s: the published file differs from the one recorded (%s); the publisher has "
+                "probably revised it, so it is used as it is. Check it, then update "
+                "expected_sha256/expected_size in %s",
+                url,
+                "; ".join(revised),
+                dataset.entry(part),
             )
-        if part.format == "csv" and part.columns:
-            text = head.decode("utf-8-sig", errors="replace")
-            if "\n" not in text:  # header longer than what we kept: cannot judge
-                return
-            header = next(csv.reader([text.splitlines()[0]]), [])
-            _require_fields(what, "header lacks column", part.columns, header, url)
+        return sha
 
     # ---- ArcGIS
 
-    def download_arcgis(self, part: OnlinePart, dest: Path) -> str:
-        service = str(part.service)
-        what = f"ArcGIS service {service}"
-        layer = self._json(part.layer_url(self.base_url), {"f": "json"}, what)
-        oid = layer.get("objectIdField") or next(
-            (f["name"] for f in layer.get("fields") or [] if f.get("type") == "esriFieldTypeOID"),
-            None,
+    def download_arcgis(
+        self, dataset: Dataset, part: OnlinePart, dest: Path, fix_moved: str
+    ) -> str:
+        features, columns, geojson = web.arcgis_features(
+            self.client, part, self.base_url, self.page_size, fix_moved
         )
-        if not oid:
-            raise PlannerError(
-                f"{what}: layer description names no object-id field",
-                file=part.layer_url(self.base_url),
-                fix=RETRY_FIX,
-            )
-        page = min(self.page_size, int(layer.get("maxRecordCount") or self.page_size))
         query = part.query_url(self.base_url)
-        count_data = self._json(
-            query, {"where": "1=1", "returnCountOnly": "true", "f": "json"}, what
+        spelled = sources.check_columns(
+            columns,
+            part,
+            query,
+            fix="the publisher changed the layout: edit " + dataset.entry(part),
         )
-        count = count_data.get("count")
-        if not isinstance(count, int) or count < 0:
-            raise PlannerError(f"{what}: returnCountOnly gave no count", file=query, fix=RETRY_FIX)
-        geojson = part.kind == "layer"
-        base_params: dict[str, Any] = {
-            "where": "1=1",
-            "outFields": "*",
-            "orderByFields": f"{oid} ASC",
-            "resultRecordCount": page,
-            "f": "geojson" if geojson else "json",
-            "returnGeometry": "true" if geojson else "false",
-        }
-        if geojson:
-            base_params["outSR"] = "4326"
-        features: dict[Any, dict[str, Any]] = {}
-        fields: list[str] | None = None
-        offset = 0
-        max_pages = count // max(page, 1) + 3
-        with tqdm(total=count, unit="feature", desc=service, disable=not self.show) as bar:
-            for page_no in range(max_pages + 1):
-                if page_no == max_pages:
-                    raise PlannerError(
-                        f"{what}: still paging after {max_pages} pages for {count} features",
-                        file=query,
-                        fix=RETRY_FIX,
-                    )
-                data = self._json(query, {**base_params, "resultOffset": offset}, what)
-                batch = data.get("features")
-                if not isinstance(batch, list):
-                    raise PlannerError(
-                        f"{what}: page without 'features'", file=query, fix=RETRY_FIX
-                    )
-                if fields is None and not geojson:
-                    fields = [f["name"] for f in data.get("fields") or [] if "name" in f]
-                for feature in batch:
-                    key = _object_id(feature, oid, geojson)
-                    if key is None:
-                        raise PlannerError(
-                            f"{what}: a feature at offset {offset} has no {oid}",
-                            file=query,
-                            fix=RETRY_FIX,
-                        )
-                    if key in features:
-                        raise PlannerError(
-                            f"{what}: feature {oid}={key} arrived twice (page at offset "
-                            f"{offset}); the paging is inconsistent",
-                            file=query,
-                            fix="retry later (the service may be updating), or use --mirror",
-                        )
-                    features[key] = feature
-                offset += len(batch)
-                bar.update(len(batch))
-                exceeded = data.get("exceededTransferLimit")
-                if exceeded is None:
-                    exceeded = (data.get("properties") or {}).get("exceededTransferLimit", False)
-                if not batch or not exceeded:
-                    break
-        if len(features) != count:
-            raise PlannerError(
-                f"{what}: got {len(features)} features but returnCountOnly said {count}",
-                file=query,
-                fix="retry later (the service may be updating), or use --mirror",
-            )
-        ordered = [features[k] for k in sorted(features, key=_sort_key)]
-        columns = _columns_of(ordered, geojson, fields)
-        _require_fields(what, "features lack field", part.columns, columns, query)
-        payload = _geojson_bytes(ordered) if geojson else _csv_bytes(ordered, columns)
-        with atomic_file(dest, "wb") as out:
-            out.write(payload)
-        return hashlib.sha256(payload).hexdigest()
+        if part.code_column:
+            code = next(a for a, r in spelled.items() if r == part.code_column)
+            codes = [str(web.attributes(f, geojson).get(code) or "") for f in features]
+            dropped = sources.other_countries(codes)
+            if dropped:
+                log.info(
+                    "ArcGIS service %s: %s",
+                    part.service,
+                    sources.describe_dropped(len(features), dropped),
+                )
+                features = [
+                    f
+                    for f, c in zip(features, codes, strict=True)
+                    if not sources.OTHER_COUNTRY_CODE.match(c.strip())
+                ]
+        payload = web.features_bytes(features, columns, geojson, spelled)
+        return web.write_atomic_bytes(dest, payload)
+
+    # ---- the lookup
+
+    def assemble(self, dataset: Dataset, changed: bool, failed: _PartFailed | None) -> None:
+        rel = dataset.mirror_path
+        dest = self.raw_dir / rel
+        rec = self.manifest["files"].get(rel) or {}
+        if not changed and failed is None and _up_to_date(dest, rec.get("sha256")):
+            return
+        frames = lookup.read_parts(self.raw_dir, dataset)
+        parts = [p.download_path for p in dataset.online if p.name in frames]
+        regions = frames.get("lookup_icb_nhser")
+        uncovered = (
+            []
+            if regions is None
+            else lookup.uncovered_icbs(regions[1], frames["lookup_lsoa_icb"][1])
+        )
+        if failed is not None or uncovered:
+            if uncovered:
+                log.warning(
+                    "the ICB → NHS region lookup misses %d ICB(s), e.g. %s; deriving it instead",
+                    len(uncovered),
+                    uncovered[0],
+                )
+            derived, used = self.derive_regions(dataset, frames["lookup_lsoa_icb"][1], failed)
+            frames["lookup_icb_nhser"] = derived
+            parts = [p for p in parts if p != dataset.part("lookup_icb_nhser").download_path]
+            parts.append(used)
+        table = lookup.assemble_lookup(frames)
+        with atomic_file(dest, "w") as handle:
+            table.to_csv(handle, index=False, lineterminator="\n")
+        source = "assembled from " + ", ".join(parts)
+        self.manifest["files"][rel] = _record(dest, sha256_file(dest), source, dataset, None)
+
+    def derive_regions(
+        self, dataset: Dataset, lsoa_icb: pd.DataFrame, failed: _PartFailed | None
+    ) -> tuple[tuple[Path, pd.DataFrame], str]:
+        """ICB → NHS region from the NHS region boundaries (downloaded now if needed)."""
+        name = "nhser_boundaries"
+        registry = dict(DATASETS) | dict(self.registry)
+        try:
+            if not self.keep_present(registry[name]):
+                self.fetch_dataset(registry[name])
+            regions = inputs.read_table(name, self.raw_dir, registry)
+            boundaries = inputs.read_table("lsoa_boundaries", self.raw_dir, registry)
+            table = lookup.derive_icb_regions(lsoa_icb, boundaries.frame, regions.frame)
+        except (PlannerError, _PartFailed) as exc:
+            error = exc.error if isinstance(exc, _PartFailed) else exc
+            part = dataset.part("lookup_icb_nhser")
+            cause = f" after {failed.error.detail}" if failed is not None else ""
+            raise _PartFailed(
+                part,
+                PlannerError(
+                    f"ICB → NHS region: the lookup service failed{cause}, and deriving it from "
+                    f"the NHS region boundaries failed too: {error}",
+                    fix="edit " + dataset.entry(part) + ", or use --mirror",
+                ),
+            ) from None
+        return (
+            regions.file,
+            table,
+        ), f"{regions.file.relative_to(self.raw_dir).as_posix()} (spatial)"
 
 
-def _object_id(feature: Mapping[str, Any], oid: str, geojson: bool) -> Any:
-    if geojson:
-        props = feature.get("properties") or {}
-        return props.get(oid, feature.get("id"))
-    return (feature.get("attributes") or {}).get(oid)
+class _PartFailed(Exception):
+    """An online part failed: carries the part so the report can name its entry."""
 
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    return (0, value) if isinstance(value, int | float) else (1, str(value))
-
-
-def _columns_of(
-    features: list[dict[str, Any]], geojson: bool, fields: list[str] | None
-) -> list[str]:
-    if fields:
-        return fields
-    key = "properties" if geojson else "attributes"
-    seen: dict[str, None] = {}
-    for feature in features:
-        for name in feature.get(key) or {}:
-            seen.setdefault(name, None)
-    return list(seen)
-
-
-def _geojson_bytes(features: list[dict[str, Any]]) -> bytes:
-    collection = {"type": "FeatureCollection", "features": features}
-    return (json.dumps(collection, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-
-
-def _csv_bytes(features: list[dict[str, Any]], columns: list[str]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for feature in features:
-        attrs = feature.get("attributes") or {}
-        writer.writerow(["" if attrs.get(c) is None else attrs.get(c) for c in columns])
-    return buffer.getvalue().encode("utf-8")
-
-
-def _reason(exc: BaseException, timeout: float | None = None) -> str:
-    """A short human reason for a requests exception (timeouts said plainly)."""
-    text = str(exc)
-    if isinstance(exc, requests.exceptions.Timeout) or "timed out" in text.lower():
-        return f"no answer within {timeout:g} s (timeout)" if timeout else "timed out"
-    if "reset" in text.lower():
-        return "connection reset by the server"
-    if "IncompleteRead" in text or "incomplete" in text.lower():
-        return "the body ended before Content-Length bytes arrived"
-    return text if len(text) < 300 else text[:297] + "..."
-
-
-# --------------------------------------------------------------------------- lookup
-
-
-def assemble_lookup(frames: Mapping[str, tuple[Path, pd.DataFrame]]) -> pd.DataFrame:
-    """Join the online lookup parts into the mirror's one-row-per-LSOA layout.
-
-    `frames` maps part name → (file, table). Each join must be one-to-one and
-    leave no gaps; otherwise the error names the part file and the first code.
-    """
-
-    lookup = DATASETS["lookup"]
-
-    def pick(name: str, key: str, present: Iterable[str] = ()) -> pd.DataFrame:
-        """The part's registered columns (less those already joined), one row per `key`."""
-        path, df = frames[name]
-        cols = [c for c in lookup.part(name).columns if c == key or c not in set(present)]
-        missing = [c for c in cols if c not in df.columns]
-        if missing:
-            raise PlannerError(
-                f"lookup part '{name}' lacks column {missing[0]!r}",
-                file=path,
-                field=missing[0],
-                fix="delete it and run `planner fetch` again, or use --mirror",
-            )
-        out = df[cols].drop_duplicates()
-        dup = out[key][out[key].duplicated()]
-        if len(dup):
-            raise PlannerError(
-                f"lookup part '{name}' maps {key} {dup.iloc[0]} to more than one row",
-                file=path,
-                field=key,
-                value=dup.iloc[0],
-                fix="ONS changed the lookup: check it, or use --mirror",
-            )
-        return out
-
-    table = pick("lookup_lsoa_icb", "LSOA21CD")
-    table = table[table["LSOA21CD"].str.startswith("E")]
-    joins = [
-        ("lookup_lsoa_msoa", "LSOA21CD"),
-        ("lookup_lsoa_ward_lad", "LSOA21CD"),
-        ("lookup_lad_rgn", "LAD24CD"),
-        ("lookup_icb_nhser", "ICB24CD"),
-    ]
-    for name, key in joins:
-        right = pick(name, key, present=table.columns)
-        table = table.merge(right, on=key, how="left", validate="many_to_one")
-        first_value = next(c for c in right.columns if c != key)
-        gap = table[first_value].isna() | (table[first_value] == "")
-        if gap.any():
-            code = table.loc[gap, key].iloc[0]
-            raise PlannerError(
-                f"lookup part '{name}' has no row for {key} {code} ({int(gap.sum())} missing)",
-                file=frames[name][0],
-                field=key,
-                value=code,
-                fix="the lookups are of different vintages: re-fetch them, or use --mirror",
-            )
-    return table[list(LOOKUP_COLUMNS)].sort_values("LSOA21CD", ignore_index=True)
+    def __init__(self, part: OnlinePart, error: PlannerError) -> None:
+        super().__init__(str(error))
+        self.part = part
+        self.error = error

@@ -1,239 +1,97 @@
-"""Phasing: readiness + need -> wave, start year, national rank and a one-line rationale.
+"""Phasing: readiness + need -> wave, start year, ranks, wave basis and a one-line rationale.
 
-Teams that already have a service (or emerging provision) go first, then the
-greatest need; each wave's places are shared across the NHS regions in
-proportion to their teams so that every region has wave-one sites. The user's
-knowledge of local services comes in as a small CSV, usually typed in a
-spreadsheet, so reading it is forgiving about Excel's habits (BOM, CRLF,
-cp1252) and precise about everything else: each problem names the file, the
-spreadsheet row (header = row 1), the field and the value.
+A team holds a listed service when it has at least half of the area's
+population, or the area is at least half of the team's (SHARE_TO_HOLD): a
+sliver of a district is not a service. Teams holding an operating service go
+first, then the greatest need; planner.waves fills the waves (existing
+services first, then fair shares across NHS regions). The user's knowledge of
+local services is read by planner.readiness.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Mapping
-from fractions import Fraction
-from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from planner import waves
 from planner.config import READINESS_LEVELS, Scenario, wave_dates
 from planner.errors import PlannerError
+from planner.readiness import (
+    CODE_COLUMNS,
+    READINESS_COLUMNS,
+    known_area_codes,
+    read_readiness,
+    validate_readiness_file,
+)
 
-READINESS_COLUMNS = ["row", "area_code", "readiness", "note", "area_name"]
+# The reader lives in planner.readiness, the wave filling in planner.waves; these names
+# stay here for callers of phasing.
+__all__ = [
+    "NEED_SCORE_UNIT",
+    "PLAN_COLUMNS",
+    "READINESS_COLUMNS",
+    "SHARE_TO_HOLD",
+    "WAVE_BASIS",
+    "area_overlaps",
+    "assign_phasing",
+    "first_team_years",
+    "known_area_codes",
+    "need_score_explanation",
+    "need_scores",
+    "phasing_report",
+    "read_readiness",
+    "service_areas",
+    "share_seats",
+    "team_readiness",
+    "validate_readiness_file",
+]
+share_seats = waves.share_seats
+
 PLAN_COLUMNS = [
     "wave",
     "operating_from",
     "full_from",
     "readiness",
     "readiness_note",
+    "wave_basis",
+    "to_confirm",
     "need_score",
     "priority_rank",
+    "region_rank",
     "rationale",
 ]
+# A team holds a listed area's service with this share of the area, or of itself.
+SHARE_TO_HOLD = 0.5
+# readiness -> teams.csv `wave_basis`; wave-one places with basis "need" are "to confirm"
+WAVE_BASIS = {"operating": "existing service", "emerging": "emerging provision", "none": "need"}
 _LEVEL = {name: i for i, name in enumerate(READINESS_LEVELS)}
-# area code columns a readiness file may refer to -> their name columns
-_CODE_COLUMNS = [
-    ("lad24cd", "lad24nm"),
-    ("icb24cd", "icb24nm"),
-    ("icb24cdh", "icb24nm"),
-    ("sicbl24cd", "sicbl24nm"),
-]
-_FIX_CODES = (
-    "use a local authority district (lad24cd, e.g. E08000035), ICB (icb24cd or its ODS "
-    "code, e.g. QWO), sub-ICB location (sicbl24cd) or team id"
-)
-
-
-# ----------------------------------------------------------------------------- readiness CSV
-
-
-def known_area_codes(areas: pd.DataFrame, catchments: pd.DataFrame | None = None) -> dict[str, str]:
-    """Codes a readiness file may use -> human name (LAD, ICB and its ODS code, sub-ICB, team id)."""
-    known: dict[str, str] = {}
-    for code, name in _CODE_COLUMNS:
-        if code not in areas.columns:
-            continue
-        names = areas[name] if name in areas.columns else "sub-ICB location " + areas[code]
-        frame = pd.DataFrame({"c": areas[code].astype(str), "n": names.astype(str)})
-        for c, n in frame.drop_duplicates("c").itertuples(index=False):
-            known[c] = n
-    if catchments is not None:
-        for c, n in zip(
-            catchments["team_id"].astype(str), catchments["name"].astype(str), strict=True
-        ):
-            known[c] = n
-    return known
-
-
-def _decode(path: Path, raw: bytes) -> str:
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise PlannerError(
-            "the file is UTF-16 (Excel's 'Unicode Text'), not CSV",
-            file=path,
-            fix='save it from your spreadsheet as "CSV UTF-8 (comma delimited)"',
-        )
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        # Excel's "CSV" on Windows is cp1252; accept it (names with accents, £, curly quotes).
-        return raw.decode("cp1252")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise PlannerError(
-            f"cannot read the text: byte 0x{raw[exc.start]:02x} on line {line} is neither "
-            "UTF-8 nor Windows-1252",
-            file=path,
-            row=line,
-            fix='save it from your spreadsheet as "CSV UTF-8 (comma delimited)"',
-        ) from None
-
-
-def _check_row(
-    path: Path, row: int, code: str, readiness: str, upper: Mapping[str, str], seen: dict[str, int]
-) -> tuple[str, list[PlannerError]]:
-    """One data row: its code as known (case fixed) and every problem in it; records it in `seen`."""
-    found: list[PlannerError] = []
-
-    def problem(message: str, field: str, value: str, fix: str) -> None:
-        found.append(PlannerError(message, file=path, row=row, field=field, value=value, fix=fix))
-
-    if not code:
-        problem("area_code is empty", "area_code", code, _FIX_CODES)
-    elif code.upper() not in upper:
-        problem("unknown area code", "area_code", code, _FIX_CODES)
-    else:
-        code = upper[code.upper()]
-        if code in seen:
-            problem(
-                f"area code already given on row {seen[code]}",
-                "area_code",
-                code,
-                "give each area once (keep the row that is right)",
-            )
-        else:
-            seen[code] = row
-    if readiness.lower() not in _LEVEL:
-        problem(
-            "unknown readiness", "readiness", readiness, f"use one of {', '.join(READINESS_LEVELS)}"
-        )
-    return code, found
-
-
-def _parse_readiness(
-    path: Path, known_codes: Mapping[str, str]
-) -> tuple[pd.DataFrame, list[PlannerError]]:
-    """Parse and check every row; returns the rows that are good and every problem found."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise PlannerError(
-            "readiness file not found",
-            file=path,
-            fix="give the path of a CSV with columns area_code, readiness[, note]",
-        ) from None
-    text = _decode(path, raw)
-    if not text.strip():
-        raise PlannerError(
-            "the file is empty",
-            file=path,
-            fix="add a header line 'area_code,readiness,note' and one row per area",
-        )
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    header = [h.strip().lower() for h in rows[0]]
-    if len(header) == 1 and ";" in rows[0][0]:
-        raise PlannerError(
-            "the file is separated by semicolons, not commas",
-            file=path,
-            row=1,
-            value=rows[0][0],
-            fix='save it as "CSV UTF-8 (comma delimited)" or replace the semicolons with commas',
-        )
-    for required in ("area_code", "readiness"):
-        if required not in header:
-            raise PlannerError(
-                f"the header has no '{required}' column",
-                file=path,
-                row=1,
-                field=required,
-                value=",".join(rows[0]),
-                fix="the first line must name the columns: area_code,readiness,note",
-            )
-    i_code, i_ready = header.index("area_code"), header.index("readiness")
-    i_note = header.index("note") if "note" in header else None
-    upper = {str(k).upper(): str(k) for k in known_codes}
-    errors: list[PlannerError] = []
-    seen: dict[str, int] = {}
-    good = []
-    for n, cells in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in cells):
-            continue  # blank line (common at the end of spreadsheet exports)
-
-        def cell(i: int | None, cells: list[str] = cells) -> str:
-            return cells[i].strip() if i is not None and i < len(cells) else ""
-
-        code, found = _check_row(path, n, cell(i_code), cell(i_ready), upper, seen)
-        errors.extend(found)
-        if not found:
-            good.append((n, code, cell(i_ready).lower(), cell(i_note), known_codes[code]))
-    if not good and not errors:
-        errors.append(
-            PlannerError(
-                "the file has a header but no data rows",
-                file=path,
-                row=2,
-                fix="add one row per area: area_code,readiness,note",
-            )
-        )
-    frame = pd.DataFrame(good, columns=READINESS_COLUMNS).astype({"row": "int64"})
-    return frame, errors
-
-
-def validate_readiness_file(path: str | Path, known_codes: Mapping[str, str]) -> list[PlannerError]:
-    """Every problem in a readiness CSV (empty list: the file is good)."""
-    try:
-        _, errors = _parse_readiness(Path(path), known_codes)
-    except PlannerError as exc:
-        return [exc]
-    return errors
-
-
-def read_readiness(path: str | Path, known_codes: Mapping[str, str]) -> pd.DataFrame:
-    """Read a readiness CSV: columns row, area_code, readiness, note, area_name.
-
-    `known_codes` maps every acceptable code to its name (see known_area_codes).
-    All unknown codes are reported together; otherwise the first problem is raised.
-    """
-    path = Path(path)
-    frame, errors = _parse_readiness(path, known_codes)
-    unknown = [e for e in errors if e.detail == "unknown area code"]
-    if len(unknown) > 1:
-        listing = ", ".join(f"{e.value} (row {e.row})" for e in unknown)
-        raise PlannerError(
-            f"{len(unknown)} unknown area codes: {listing}",
-            file=path,
-            row=unknown[0].row,
-            field="area_code",
-            value=[e.value for e in unknown],
-            fix=_FIX_CODES,
-        )
-    if errors:
-        raise errors[0]
-    return frame
 
 
 # ----------------------------------------------------------------------------- need
 
 
+def need_score_explanation(scenario: Scenario) -> str:
+    """The need score's formula and unit, in words, for tables and maps to show beside it."""
+    deciles = (
+        "decile 1"
+        if scenario.need_deprived_max_decile == 1
+        else f"deciles 1–{scenario.need_deprived_max_decile}"
+    )
+    return (
+        f"Need score = estimated children under 3 in the catchment × ({scenario.need_base_weight:g}"
+        f" + {scenario.need_deprived_weight:g} × the share of them living in the most deprived "
+        f"small areas, IMD 2025 {deciles}). Unit: {NEED_SCORE_UNIT}; higher means more need."
+    )
+
+
+NEED_SCORE_UNIT = "deprivation-weighted children under 3"
+
+
 def need_scores(areas: pd.DataFrame, assignment: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
-    """team_id, under3, share_deprived, need_score.
+    """team_id, under3, share_deprived, need_score (see need_score_explanation).
 
     need = under3 × (base_weight + deprived_weight × share of the catchment's
     under-3s living in LSOAs with IMD decile <= deprived_max_decile).
@@ -259,34 +117,63 @@ def need_scores(areas: pd.DataFrame, assignment: pd.DataFrame, scenario: Scenari
 # ----------------------------------------------------------------------------- readiness per team
 
 
-def team_readiness(
-    areas: pd.DataFrame, assignment: pd.DataFrame, readiness: pd.DataFrame | None
-) -> pd.DataFrame:
-    """team_id, readiness, readiness_note, readiness_area (name), readiness_code.
+def area_overlaps(areas: pd.DataFrame, assignment: pd.DataFrame) -> pd.DataFrame:
+    """team_id, area_code, overlap, area_share, team_share: population each team holds of each area.
 
-    A catchment takes the best readiness of any listed area it overlaps by
-    population (ties: the larger overlap, then the code).
+    Areas are every code a readiness file may use (LAD, ICB and its ODS code,
+    sub-ICB location) and the team ids themselves.
     """
-    teams = sorted(assignment["team_id"].astype(str).unique())
-    base = pd.DataFrame({"team_id": teams})
-    empty = base.assign(readiness="none", readiness_note="", readiness_area="", readiness_code="")
-    if readiness is None or readiness.empty:
-        return empty
-    cols = ["lsoa21cd", *(c for c, _ in _CODE_COLUMNS if c in areas.columns)]
+    cols = ["lsoa21cd", *(c for c, _ in CODE_COLUMNS if c in areas.columns)]
     lsoa = assignment[["lsoa21cd", "team_id"]].merge(
         areas[[*cols, "population"]], on="lsoa21cd", how="left", validate="1:1"
     )
     lsoa["team_id"] = lsoa["team_id"].astype(str)
-    overlaps = []
+    team_pop = lsoa.groupby("team_id", sort=True)["population"].sum()
+    overlaps = [
+        pd.DataFrame({"team_id": team_pop.index, "area_code": team_pop.index, "overlap": team_pop})
+    ]
     for col in cols[1:]:
         g = lsoa.groupby(["team_id", col], sort=True)["population"].sum().reset_index()
         overlaps.append(g.rename(columns={col: "area_code", "population": "overlap"}))
-    per_team = lsoa.groupby("team_id", sort=True)["population"].sum().reset_index()
-    overlaps.append(
-        per_team.assign(area_code=per_team["team_id"]).rename(columns={"population": "overlap"})
+    ov = pd.concat(overlaps, ignore_index=True).astype({"area_code": str, "team_id": str})
+    ov = ov[ov["overlap"] > 0].reset_index(drop=True)
+    area_pop = ov.groupby("area_code")["overlap"].transform("sum")
+    # a team id is counted once above, but its "area" is the team itself
+    area_pop = area_pop.where(ov["area_code"] != ov["team_id"], ov["overlap"])
+    return ov.assign(
+        area_share=ov["overlap"] / area_pop,
+        team_share=ov["overlap"] / ov["team_id"].map(team_pop),
     )
-    ov = pd.concat(overlaps, ignore_index=True)
-    ov = ov[ov["overlap"] > 0].astype({"area_code": str})
+
+
+def team_readiness(
+    areas: pd.DataFrame, assignment: pd.DataFrame, readiness: pd.DataFrame | None
+) -> pd.DataFrame:
+    """team_id, readiness, readiness_note, readiness_area, readiness_code, area_share,
+    team_share, holds_service.
+
+    A catchment takes a listed area's readiness only when it holds at least
+    half of that area's population, or the area is at least half of the
+    catchment's (SHARE_TO_HOLD); among those, the best readiness, then the
+    larger overlap, then the code. holds_service: it holds at least half of
+    an area at that readiness (a service's own team, not one of several
+    teams inside a larger service area).
+    """
+    teams = sorted(assignment["team_id"].astype(str).unique())
+    base = pd.DataFrame({"team_id": teams})
+    empty = base.assign(
+        readiness="none",
+        readiness_note="",
+        readiness_area="",
+        readiness_code="",
+        area_share=0.0,
+        team_share=0.0,
+        holds_service=False,
+    )
+    if readiness is None or readiness.empty:
+        return empty
+    ov = area_overlaps(areas, assignment)
+    ov = ov[(ov["area_share"] >= SHARE_TO_HOLD) | (ov["team_share"] >= SHARE_TO_HOLD)]
     ready = readiness.assign(area_code=readiness["area_code"].astype(str))
     if "note" not in ready.columns:
         ready = ready.assign(note="")
@@ -298,7 +185,10 @@ def team_readiness(
         ["team_id", "level", "overlap", "area_code"], ascending=[True, True, False, True]
     )
     best = hits.drop_duplicates("team_id")
+    top = hits.merge(best[["team_id", "level"]], on=["team_id", "level"])
+    holds = top.groupby("team_id")["area_share"].max() >= SHARE_TO_HOLD
     out = base.merge(best, on="team_id", how="left")
+    out["holds_service"] = out["team_id"].map(holds).fillna(False).astype(bool)
     return pd.DataFrame(
         {
             "team_id": out["team_id"],
@@ -306,121 +196,89 @@ def team_readiness(
             "readiness_note": out["note"].fillna("").astype(str),
             "readiness_area": out["area_name"].fillna("").astype(str),
             "readiness_code": out["area_code"].fillna("").astype(str),
+            "area_share": out["area_share"].fillna(0.0).astype(float),
+            "team_share": out["team_share"].fillna(0.0).astype(float),
+            "holds_service": out["holds_service"],
         }
     )
 
 
-# ----------------------------------------------------------------------------- waves
+def service_areas(readiness: pd.DataFrame | None, areas: pd.DataFrame) -> pd.Series:
+    """For each row of `areas`: the code of the service area it lies in, NA elsewhere.
 
-
-def share_seats(
-    total: int, weights: Mapping[str, int], low: Mapping[str, int], high: Mapping[str, int]
-) -> dict[str, int]:
-    """Largest remainder with bounds: seats ∝ weights, low[r] <= seats[r] <= high[r].
-
-    Exact (fractions), deterministic (ties go to the earlier key in sorted order).
+    Service areas are the districts, sub-ICB locations and ICBs the readiness
+    file names operating or emerging (team ids are not areas). An LSOA in two
+    listed areas (a district and its ICB) takes the smaller one. The
+    partitioner keeps each service area whole.
     """
-    keys = sorted(weights)
-    fixed: dict[str, int] = {}
-    while True:
-        free = [k for k in keys if k not in fixed]
-        left = total - sum(fixed.values())
-        wsum = sum(weights[k] for k in free)
-        quota = {k: Fraction(left * weights[k], wsum) if wsum else Fraction(0) for k in free}
-        under = [k for k in free if quota[k] < low[k]]
-        over = [k for k in free if quota[k] > high[k]]
-        if not under and not over:
-            break
-        for k in under:
-            fixed[k] = low[k]
-        for k in over:
-            fixed[k] = high[k]
-    seats = {**fixed, **{k: math.floor(quota[k]) for k in free}}
-    short = total - sum(seats.values())
-    order = sorted(free, key=lambda k: (-(quota[k] - math.floor(quota[k])), k))
-    for k in order:
-        if short <= 0:
-            break
-        if seats[k] < high[k]:
-            seats[k] += 1
-            short -= 1
-    if short != 0 or any(seats[k] < low[k] or seats[k] > high[k] for k in keys):
-        raise PlannerError(
-            "cannot share the wave's places across regions with these locks",
-            field="phasing.locks",
-            fix="lock fewer teams into this wave",
+    out = pd.Series(pd.NA, index=areas.index, dtype="string", name="service_area")
+    if readiness is None or readiness.empty:
+        return out
+    listed = readiness.loc[readiness["readiness"].isin(["operating", "emerging"]), "area_code"]
+    listed = set(listed.astype(str))
+    size = pd.Series(len(areas) + 1, index=areas.index)
+    for col, _ in CODE_COLUMNS:
+        if col not in areas.columns:
+            continue
+        codes = areas[col].astype(str)
+        counts = codes.map(codes.value_counts())
+        take = codes.isin(listed) & (
+            (counts < size) | ((counts == size) & (codes < out.fillna("~")))
         )
-    return seats
-
-
-def _check_locks(locks: Mapping[str, int], teams: list[str], scenario: Scenario) -> None:
-    known = set(teams)
-    for team, wave in sorted(locks.items()):
-        if team not in known:
-            raise PlannerError(
-                "lock names an unknown team",
-                file=scenario.source,
-                field=f"phasing.locks.{team}",
-                value=team,
-                fix="use a team_id from exports/teams.csv",
-            )
-        if not 1 <= int(wave) <= len(scenario.waves):
-            raise PlannerError(
-                f"there are {len(scenario.waves)} waves",
-                file=scenario.source,
-                field=f"phasing.locks.{team}",
-                value=wave,
-                fix=f"lock to a wave between 1 and {len(scenario.waves)}",
-            )
-    for w, spec in enumerate(scenario.waves, start=1):
-        n = sum(1 for v in locks.values() if int(v) == w)
-        if n > spec.teams:
-            raise PlannerError(
-                f"{n} teams are locked into wave {w}, which has {spec.teams} places",
-                file=scenario.source,
-                field="phasing.locks",
-                value=sorted(t for t, v in locks.items() if int(v) == w),
-                fix=f"lock at most {spec.teams} teams into wave {w} (or enlarge the wave)",
-            )
-
-
-def _fill_waves(
-    ranked: pd.DataFrame, scenario: Scenario, locks: Mapping[str, int]
-) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
-    """team -> wave, and team -> (slot, slots) within its group's share of the wave.
-
-    `ranked` (team_id, group) is in priority order; group is the NHS region
-    when regional fair shares are on, else one national group.
-    """
-    order = list(ranked["team_id"])
-    group = dict(zip(ranked["team_id"], ranked["group"], strict=True))
-    groups = sorted(set(group.values()))
-    wave_of: dict[str, int] = {}
-    slot_of: dict[str, tuple[int, int]] = {}
-    for w, spec in enumerate(scenario.waves, start=1):
-        remaining = [t for t in order if t not in wave_of]
-        weights = {g: sum(1 for t in remaining if group[t] == g) for g in groups}
-        locked = {
-            g: sum(1 for t in remaining if group[t] == g and locks.get(t) == w) for g in groups
-        }
-        unlocked = {
-            g: sum(1 for t in remaining if group[t] == g and t not in locks) for g in groups
-        }
-        high = {g: unlocked[g] + locked[g] for g in groups}
-        seats = share_seats(spec.teams, weights, locked, high)
-        for g in groups:
-            chosen = [t for t in remaining if group[t] == g and locks.get(t) == w]
-            chosen += [t for t in remaining if group[t] == g and t not in locks][
-                : seats[g] - len(chosen)
-            ]
-            chosen.sort(key=order.index)
-            for i, t in enumerate(chosen, start=1):
-                wave_of[t] = w
-                slot_of[t] = (i, seats[g])
-    return wave_of, slot_of
+        out = out.mask(take, codes)
+        size = size.mask(take, counts)
+    return out
 
 
 # ----------------------------------------------------------------------------- the plan
+
+
+def _percent(share: float) -> str:
+    """Whole per cent, rounded down (99.7% of an area is not all of it)."""
+    return f"{math.floor(share * 100 + 1e-9)}%"
+
+
+def _readiness_words(r: Any) -> str:
+    """e.g. "operating service in Tameside (100% of Tameside)"."""
+    area = r.readiness_area
+    if not area:
+        return "no known service"
+    words = f"no service in {area}" if r.readiness == "none" else f"{r.readiness} service in {area}"
+    held = f"{_percent(r.area_share)} of {area}"
+    if r.area_share < SHARE_TO_HOLD:
+        held += f", {_percent(r.team_share)} of this catchment"
+    return f"{words} ({held})"
+
+
+def _place_words(r: Any, fill: waves.WaveFill, scenario: Scenario, locked: bool) -> str:
+    """Why the team is in its wave, e.g. "wave-1 slot 2 of 6 for London"."""
+    team, w = r.team_id, r.wave
+    how = fill.how[team]
+    if how == waves.BY_SERVICE:
+        widened = w == 1 and fill.sizes[0] > scenario.waves[0].teams
+        return f"wave {w}{' (widened)' if widened else ''}: existing services go first"
+    if how == waves.PUSHED:
+        return (
+            f"wave {w}: operating services outnumber wave one's places; teams holding at "
+            "least half of a service, then higher need, went first"
+        )
+    if how == waves.FIRST_TEAM:
+        return (
+            f"wave {w}: first team of {r.icb24nm} "
+            f"(phasing.first_team_by_wave = {scenario.first_team_by_wave})"
+        )
+    slot, slots = fill.slot[team]
+    where = f"for {r.nhser24nm}" if scenario.regional_fair_shares else "nationally"
+    place = f"wave-{w} slot {slot} of {slots} {where}"
+    return f"locked into wave {w}; {place}" if locked else place
+
+
+def _share_weight(plan: pd.DataFrame, scenario: Scenario) -> pd.Series:
+    if scenario.share_by == "population":
+        return plan["population"].astype(float)
+    if scenario.share_by == "need":
+        return plan["need_score"].astype(float)
+    return pd.Series(1.0, index=plan.index)
 
 
 def assign_phasing(
@@ -431,7 +289,7 @@ def assign_phasing(
     scenario: Scenario,
     locks: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
-    """The plan: catchment fields (no geometry) + wave, dates, readiness, need, rank, rationale.
+    """The plan: catchment fields (no geometry) + PLAN_COLUMNS.
 
     Pure. `locks` (team_id -> wave) are added to, and override, the scenario's.
     Sorted by team_id.
@@ -440,9 +298,10 @@ def assign_phasing(
     plan = pd.DataFrame(catchments[cols]).copy()
     plan["team_id"] = plan["team_id"].astype(str)
     plan = plan.sort_values("team_id", kind="stable").reset_index(drop=True)
-    if "nhser24nm" not in plan.columns:
-        names = areas[["nhser24cd", "nhser24nm"]].drop_duplicates("nhser24cd")
-        plan = plan.merge(names, on="nhser24cd", how="left")
+    for code, name in (("nhser24cd", "nhser24nm"), ("icb24cd", "icb24nm")):
+        if name not in plan.columns:
+            names = areas[[code, name]].drop_duplicates(code)
+            plan = plan.merge(names, on=code, how="left")
     teams = list(plan["team_id"])
     if len(teams) != scenario.teams:
         raise PlannerError(
@@ -453,47 +312,137 @@ def assign_phasing(
             fix="run the catchments with the same scenario",
         )
     all_locks = {**scenario.locks_dict, **dict(locks or {})}
-    _check_locks(all_locks, teams, scenario)
+    waves.check_locks(all_locks, teams, scenario)
 
     need = need_scores(areas, assignment, scenario)[["team_id", "need_score"]]
     ready = team_readiness(areas, assignment, readiness)
     plan = plan.merge(need, on="team_id", how="left").merge(ready, on="team_id", how="left")
     plan["need_score"] = plan["need_score"].fillna(0.0)
-    plan["readiness"] = plan["readiness"].fillna("none")
-    for c in ("readiness_note", "readiness_area"):
-        plan[c] = plan[c].fillna("")
+    if "population" not in plan.columns:
+        pop = areas[["lsoa21cd", "population"]].merge(assignment, on="lsoa21cd")
+        plan = plan.merge(pop.groupby("team_id")["population"].sum().reset_index(), on="team_id")
 
-    level = plan["readiness"].map(_LEVEL)
-    ranked = plan.assign(level=level, neg_need=-plan["need_score"]).sort_values(
-        ["level", "neg_need", "team_id"], kind="stable"
-    )
+    ranked = plan.assign(level=plan["readiness"].map(_LEVEL), neg_need=-plan["need_score"])
+    ranked = ranked.sort_values(["level", "neg_need", "team_id"], kind="stable")
     plan["priority_rank"] = 0
     plan.loc[ranked.index, "priority_rank"] = range(1, len(plan) + 1)
-    need_order = plan.assign(neg_need=-plan["need_score"]).sort_values(["neg_need", "team_id"])
-    need_rank = dict(zip(need_order["team_id"], range(1, len(plan) + 1), strict=True))
+    plan["region_rank"] = (
+        plan.groupby("nhser24cd")["priority_rank"].rank(method="first").astype("int64")
+    )
+    region_size = plan.groupby("nhser24cd")["team_id"].transform("size")
 
     group = ranked["nhser24cd"].astype(str) if scenario.regional_fair_shares else "England"
-    wave_of, slot_of = _fill_waves(
-        pd.DataFrame({"team_id": ranked["team_id"], "group": group}), scenario, all_locks
+    fill = waves.fill_waves(
+        pd.DataFrame(
+            {
+                "team_id": ranked["team_id"],
+                "group": group,
+                "icb24cd": ranked["icb24cd"].astype(str),
+                "operating": ranked["readiness"] == "operating",
+                "holds_service": ranked["holds_service"],
+                "weight": _share_weight(ranked, scenario),
+            }
+        ),
+        scenario,
+        all_locks,
     )
-    plan["wave"] = plan["team_id"].map(wave_of).astype("int64")
+    plan["wave"] = plan["team_id"].map(fill.wave).astype("int64")
     dates = {w: wave_dates(scenario, w) for w in range(1, len(scenario.waves) + 1)}
     plan["operating_from"] = plan["wave"].map(lambda w: dates[w][0]).astype(str)
     plan["full_from"] = plan["wave"].map(lambda w: dates[w][1]).astype(str)
+    plan["wave_basis"] = plan["readiness"].map(WAVE_BASIS).astype(str)
+    plan["to_confirm"] = (plan["wave"] == 1) & (plan["wave_basis"] == WAVE_BASIS["none"])
 
-    n = len(plan)
     rationale = []
-    for r in plan.itertuples(index=False):
-        if r.readiness == "none":
-            first = f"no service in {r.readiness_area}" if r.readiness_area else "no known service"
-        else:
-            first = f"{r.readiness} service in {r.readiness_area}"
-        slot, slots = slot_of[r.team_id]
-        where = f"for {r.nhser24nm}" if scenario.regional_fair_shares else "nationally"
-        place = f"wave-{r.wave} slot {slot} of {slots} {where}"
-        if r.team_id in all_locks:
-            place = f"locked into wave {r.wave}; {place}"
-        rationale.append(f"{first}; need rank {need_rank[r.team_id]} of {n}; {place}")
+    for r, n in zip(plan.itertuples(index=False), region_size, strict=True):
+        rank = f"rank {r.region_rank} of {n} in {r.nhser24nm} (national rank {r.priority_rank})"
+        place = _place_words(r, fill, scenario, r.team_id in all_locks)
+        rationale.append(f"{_readiness_words(r)}; {rank}; {place}")
     plan["rationale"] = rationale
-    plan = plan.drop(columns=["readiness_area", "readiness_code"])
+    plan = plan.drop(
+        columns=["readiness_area", "readiness_code", "area_share", "team_share", "holds_service"]
+    )
     return plan[[*(c for c in plan.columns if c not in PLAN_COLUMNS), *PLAN_COLUMNS]]
+
+
+# ----------------------------------------------------------------------------- the run summary
+
+
+def first_team_years(plan: pd.DataFrame) -> pd.DataFrame:
+    """icb24cd, icb24nm, nhser24nm, first_wave, first_year: when each ICB's first team starts."""
+    first = plan.sort_values(["wave", "team_id"]).drop_duplicates("icb24cd")
+    out = first[["icb24cd", "icb24nm", "nhser24nm", "wave", "operating_from"]]
+    out = out.rename(columns={"wave": "first_wave", "operating_from": "first_year"})
+    return out.sort_values(["first_wave", "icb24nm"]).reset_index(drop=True)
+
+
+def phasing_report(plan: pd.DataFrame, scenario: Scenario) -> list[str]:
+    """Lines for the run summary: the sharing rule, wave one's basis, overflow, first teams.
+
+    Lines that start with "Warning:" are warnings the run should also print as such.
+    """
+    lines = []
+    places = scenario.waves[0].teams
+    wave1 = plan[plan["wave"] == 1]
+    rule = {
+        "teams": "the number of teams each region still has waiting",
+        "population": "the population of the teams each region still has waiting",
+        "need": "the need score of the teams each region still has waiting",
+    }[scenario.share_by]
+    if scenario.regional_fair_shares:
+        lines.append(
+            f"Waves: existing services first; the places left are shared across NHS regions "
+            f"by {rule} (phasing.share_by = {scenario.share_by!r})."
+        )
+    else:
+        lines.append("Waves: existing services first, then one national ranking.")
+    basis = wave1["wave_basis"].value_counts()
+    lines.append(
+        "Wave one: "
+        + ", ".join(f"{basis.get(b, 0)} {b}" for b in WAVE_BASIS.values())
+        + f" ({len(wave1)} places)."
+    )
+    confirm = wave1[wave1["to_confirm"]].sort_values("priority_rank")
+    if len(confirm):
+        costed = {
+            "full": "costed as running fully from the start of wave one's year, as the proposal",
+            "new": "costed as teams starting that year",
+        }[scenario.wave_one_without_service]
+        lines.append(
+            f"Warning: {len(confirm)} of wave one's {len(wave1)} places go to teams with no known "
+            f"service (to confirm): {', '.join(confirm['team_id'])}; {costed} "
+            f"(phasing.wave_one_without_service = {scenario.wave_one_without_service!r})."
+        )
+    operating = plan[plan["wave_basis"] == WAVE_BASIS["operating"]]
+    if len(wave1) > places:
+        lines.append(
+            f"Warning: {len(operating)} teams hold an operating service but wave one has "
+            f"{places} places: wave one widened to {len(wave1)}, the later waves shrink "
+            "(phasing.operating_overflow = 'widen')."
+        )
+    pushed = operating[operating["wave"] > 1].sort_values("priority_rank")
+    locked = set(scenario.locks_dict)
+    pushed = pushed[~pushed["team_id"].isin(locked)]
+    if len(pushed):
+        lines.append(
+            f"Warning: {len(operating)} teams hold an operating service but wave one has "
+            f"{places} places; these {len(pushed)} start later (teams holding at least half "
+            "of a service go first, then higher need): "
+            + ", ".join(
+                f"{t} (wave {w})" for t, w in zip(pushed["team_id"], pushed["wave"], strict=True)
+            )
+            + " (phasing.operating_overflow = 'push'; 'widen' puts them all in wave one)."
+        )
+    firsts = first_team_years(plan)
+    for i, (year, part) in enumerate(firsts.groupby("first_year", sort=True)):
+        names = "" if i == 0 else f": {', '.join(part['icb24nm'])}"
+        lines.append(f"First team in {year}: {len(part)} ICBs{names}.")
+    goal = scenario.first_team_by_wave
+    if goal is not None:
+        late = firsts[firsts["first_wave"] > goal]
+        if len(late):
+            lines.append(
+                f"Warning: phasing.first_team_by_wave = {goal}, but wave {goal} and earlier "
+                f"have too few places for {len(late)} ICBs: {', '.join(late['icb24nm'])}."
+            )
+    return lines

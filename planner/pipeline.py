@@ -19,31 +19,38 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 
 from planner import adjacency as adjacency_stage
 from planner import (
     apportion,
     catchments,
+    clusters,
+    compare,
     config,
     costs,
     download,
+    matching,
     partition,
     phasing,
+    provenance,
+    readiness,
+    scenario_file,
+    sources,
     tables,
 )
 from planner import areas as areas_stage
 from planner import maps as map_pages
 from planner.adjacency import Adjacency
-from planner.cache import STAGE_FILE, cached_stage, code_hash, raw_checksums, stage_key
+from planner.cache import cached_stage, code_hash, raw_checksums, stage_key, stage_key_of
 from planner.errors import PlannerError
-from planner.fsutil import atomic_directory
+from planner.fsutil import atomic_directories, atomic_directory, recover_commit
 from planner.plan import Plan
+from planner.provenance import MANIFEST_NAME
 
 log = logging.getLogger("planner")
 logging.getLogger("pyogrio").setLevel(logging.WARNING)  # "Created N records" is noise to users
 
-GPKG_DATE = "2000-01-01T00:00:00.000Z"
+COMMIT_JOURNAL = ".planner-commit.json"
 AREA_SOURCES = ("lsoa_boundaries", "lookup", "population", "imd", "under3_msoa")
 
 
@@ -79,7 +86,7 @@ def prepare(workspace: Workspace) -> Path:
     key = stage_key(
         {
             "raw": raw_checksums(workspace.raw, AREA_SOURCES),
-            "code": code_hash("areas", "adjacency", "sources"),
+            "code": code_hash("areas", "adjacency", "sources", "inputs", "lookup"),
         }
     )
 
@@ -141,11 +148,19 @@ def load_areas(directory: Path) -> tuple[gpd.GeoDataFrame, Adjacency]:
 # ---------------------------------------------------------------- fetch and validate
 
 
+def finish_interrupted_commit(workspace: Workspace) -> None:
+    """Complete outputs a killed run was swapping in, before anything else touches them."""
+    recover_commit(workspace.root / COMMIT_JOURNAL)
+
+
 def fetch(
     workspace: Workspace,
     mirror: Path | None = None,
     names: Iterable[str] | None = None,
     progress: bool = True,
+    *,
+    force: bool = False,
+    verify: bool = True,
 ) -> dict:
     """Bring the inputs into data/raw (from ONS, or from a mirror folder)."""
     if mirror is not None and not Path(mirror).is_dir():
@@ -154,7 +169,9 @@ def fetch(
             file=mirror,
             fix="give the folder laid out like shared/open-data (with MANIFEST.md)",
         )
-    return download.fetch(workspace.raw, mirror=mirror, names=names, progress=progress)
+    return download.fetch(
+        workspace.raw, mirror=mirror, names=names, progress=progress, force=force, verify=verify
+    )
 
 
 # ---------------------------------------------------------------- catchments
@@ -168,65 +185,86 @@ class PlanOptions:
     readiness: Path | None = None
     seed: int | None = None
     preset: str | None = None
+    previous: Path | None = None
 
     def load_scenario(self) -> config.Scenario:
         return config.with_overrides(
-            config.load_scenario(self.scenario), seed=self.seed, preset=self.preset
+            scenario_file.load_scenario(self.scenario), seed=self.seed, preset=self.preset
         )
 
 
-def _stage_key_of(directory: Path) -> str:
-    return json.loads((directory / STAGE_FILE).read_text())["key"]
-
-
 def build_catchments(
-    areas: gpd.GeoDataFrame, adjacency: Adjacency, scenario: config.Scenario
-) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Apportion the teams to ICBs and split every ICB: catchments, assignment, quality tables."""
+    areas: gpd.GeoDataFrame,
+    adjacency: Adjacency,
+    scenario: config.Scenario,
+    *,
+    services: pd.Series | None = None,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Apportion the teams to ICBs and split every ICB, keeping existing services whole.
+
+    Returns the catchments, the LSOA assignment, the quality per ICB, the
+    apportionment and what became of each existing service area.
+    """
     teams = apportion.apportion(areas.groupby("icb24cd")["population"].sum(), scenario.teams)
     settings = partition.PartitionSettings(
         scenario.partition_preset, scenario.partition_tolerance, scenario.seed
     )
-    labels = partition.partition_england(areas, adjacency, teams["teams"], settings)
-    team = catchments.team_ids(areas, labels)
+    result = partition.partition_england(
+        areas, adjacency, teams["teams"], settings, services=services
+    )
+    team = catchments.team_ids(areas, result.labels)
     table, assignment = catchments.catchment_table(areas, adjacency, team)
     icb_quality = catchments.quality_report(
         table, areas, team, tolerance=scenario.partition_tolerance
     )
-    return table, assignment, icb_quality, teams
+    return table, assignment, icb_quality, teams, result.services
 
 
-def catchments_stage(workspace: Workspace, areas_dir: Path, scenario: config.Scenario) -> Path:
+def catchments_stage(
+    workspace: Workspace,
+    areas_dir: Path,
+    scenario: config.Scenario,
+    services: pd.Series | None = None,
+) -> Path:
     """Catchments cached in data/processed/catchments/ (rebuilt when areas or settings change)."""
     directory = workspace.processed / "catchments"
+    held = None if services is None else sorted(services.dropna().astype(str).unique())
     key = stage_key(
         {
-            "areas": _stage_key_of(areas_dir),
+            "areas": stage_key_of(areas_dir),
             "teams": scenario.teams,
             "preset": scenario.partition_preset,
             "tolerance": scenario.partition_tolerance,
             "seed": scenario.seed,
+            "services": held,
             "code": code_hash("apportion", "partition", "catchments"),
         }
     )
 
     def build(staging: Path) -> None:
         areas, adjacency = load_areas(areas_dir)
-        table, assignment, icb_quality, teams = build_catchments(areas, adjacency, scenario)
+        table, assignment, icb_quality, teams, kept = build_catchments(
+            areas, adjacency, scenario, services=services
+        )
         table.to_parquet(staging / "catchments.parquet", index=False)
         assignment.to_parquet(staging / "assignment.parquet", index=False)
         icb_quality.to_parquet(staging / "icb_quality.parquet")
         teams.to_parquet(staging / "apportionment.parquet")
+        kept.to_parquet(staging / "services.parquet", index=False)
 
     cached_stage(directory, key, build, "catchments")
     return directory
 
 
-def load_catchments(directory: Path) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
+def load_catchments(
+    directory: Path,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Catchments, assignment, ICB quality and the existing services' fate, as cached."""
     return (
         gpd.read_parquet(directory / "catchments.parquet"),
         pd.read_parquet(directory / "assignment.parquet"),
         pd.read_parquet(directory / "icb_quality.parquet"),
+        pd.read_parquet(directory / "services.parquet"),
     )
 
 
@@ -249,87 +287,231 @@ def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
     scenario = options.load_scenario()
     areas_dir = prepare(workspace)
     areas, adjacency = load_areas(areas_dir)
+    scenario = config.resolve_teams(scenario, areas)
+    services = None
     if options.readiness is not None:
         # Check the user's file before any stage writes to the cache.
-        phasing.read_readiness(options.readiness, expected_codes(areas, scenario))
-    catchment_dir = catchments_stage(workspace, areas_dir, scenario)
-    table, assignment, icb_quality = load_catchments(catchment_dir)
-    readiness = None
+        early = phasing.read_readiness(options.readiness, expected_codes(areas, scenario))
+        services = phasing.service_areas(early, areas)
+    record = provenance.record(
+        scenario=scenario,
+        scenario_path=options.scenario,
+        readiness_path=options.readiness,
+        previous_path=options.previous,
+        seed_given=options.seed is not None,
+        preset_given=options.preset is not None,
+        raw_dir=workspace.raw,
+        dataset_names=AREA_SOURCES,
+    )
+    catchment_dir = catchments_stage(workspace, areas_dir, scenario, services)
+    table, assignment, icb_quality, kept = load_catchments(catchment_dir)
+    names = phasing.known_area_codes(areas)
+    for note in partition.service_notes(kept, names=names):
+        log.warning("existing service not kept whole: %s", note)
+    if options.previous is not None:
+        table, assignment = matching.carry_over_ids(table, assignment, areas, options.previous)
+    warn_outside_tolerance(table, scenario.partition_tolerance)
+    services_known = None
     if options.readiness is not None:
         known = phasing.known_area_codes(areas, table)
-        readiness = phasing.read_readiness(options.readiness, known)
-    plan = phasing.assign_phasing(table, areas, assignment, readiness, scenario)
-    team_costs = costs.team_year_costs(plan.set_index("team_id")["wave"], scenario)
-    plan = costs.attach_costs(plan, team_costs, scenario)
+        services_known = phasing.read_readiness(options.readiness, known)
+    plan = phasing.assign_phasing(table, areas, assignment, services_known, scenario)
+    team_clusters = clusters.assign_clusters(table, assignment, adjacency.edges)
+    plan = plan.merge(team_clusters, on="team_id", how="left", validate="1:1")
+    cluster_leads = clusters.cluster_table(
+        table, team_clusters, lead_wte_per_team=clusters.lead_wte_per_team(scenario)
+    )
+    plan, team_costs = costs.cost_plan(plan, scenario)
     national = costs.national_table(team_costs, scenario)
     return Plan(
-        scenario, areas, adjacency, table, assignment, icb_quality, plan, team_costs, national
+        scenario,
+        areas,
+        adjacency,
+        table,
+        assignment,
+        icb_quality,
+        plan,
+        team_costs,
+        national,
+        cluster_leads,
+        record,
     )
 
 
-VINTAGE = (
-    "Data: Census 2021 population (ONS), LSOA 2021 boundaries, ONS/NHS lookups April 2024, "
-    "English Indices of Deprivation 2025"
-)
-
-
-def write_planner_exports(directory: Path, result: Plan) -> None:
-    """Everything in exports/: the tables module's files plus the geometry and quality files."""
-    tables.write_exports(
-        directory,
-        result.plan,
-        result.team_costs,
-        result.national,
-        result.areas,
-        result.assignment,
-        result.scenario,
-    )
-    result.assignment.to_csv(directory / "lsoa_to_team.csv", index=False, lineterminator="\n")
-    quality = pd.DataFrame(result.catchments.drop(columns="geometry"))
-    (directory / "catchment_quality.csv").write_text(tables.to_csv_text(quality))
-    icb_quality = result.icb_quality
-    if "icb24cd" not in icb_quality.columns:
-        icb_quality = icb_quality.reset_index()
-    (directory / "icb_quality.csv").write_text(tables.to_csv_text(icb_quality))
-    (directory / "bridges.csv").write_text(tables.to_csv_text(result.adjacency.bridges))
-    plan_only = [c for c in result.plan.columns if c == "team_id" or c not in result.catchments]
-    geo = result.catchments.merge(result.plan[plan_only], on="team_id")
-    # GDAL stamps the write time into GeoPackage metadata; a fixed date keeps
-    # two runs of the same plan byte-identical.
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
-    try:
-        geo.to_file(directory / "catchments.gpkg", driver="GPKG", layer="catchments")
-    finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
-
-
-def run(workspace: Workspace, options: PlanOptions, exports: bool = True, maps: bool = True) -> str:
-    """Build the plan, then swap in exports/ and maps/ (each only once complete)."""
-    result = make_plan(workspace, options)
-    if exports:
-        log.info("exports: writing %s", workspace.exports)
-        with atomic_directory(workspace.exports) as staging:
-            write_planner_exports(staging, result)
-    if maps:
-        log.info("maps: writing %s", workspace.maps)
-        with atomic_directory(workspace.maps) as staging:
-            map_pages.write_maps(
-                staging,
-                result.plan,
-                result.areas,
-                result.assignment,
-                result.scenario.years,
-                VINTAGE,
-            )
-    summary = tables.summary_text(result.plan, result.national, result.scenario)
-    written = []
-    if exports:
-        written.append(
-            f"Exports for planners: {workspace.exports}/ (teams.csv, lsoa_to_team.csv, catchments.gpkg, …)"
+def warn_outside_tolerance(table: pd.DataFrame, tolerance: float) -> list[str]:
+    """Catchments the partition could not bring within the tolerance, each named in a warning."""
+    outside = table.loc[table["deviation_pct"].abs() > tolerance * 100 + 1e-9]
+    names = [
+        f"{row.team_id} {row.name} ({row.deviation_pct:+.2f}%)"
+        for row in outside.sort_values("team_id").itertuples(index=False)
+    ]
+    if names:
+        log.warning(
+            "%d catchment(s) are outside the tolerance of ±%s%%: %s",
+            len(names),
+            f"{tolerance * 100:g}",
+            ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else ""),
         )
+    return names
+
+
+# ---------------------------------------------------------------- the recorded plan
+
+RECORD_FILES = ("plan.parquet", "assignment.parquet", MANIFEST_NAME)
+
+
+def record_dir(workspace: Workspace) -> Path:
+    """data/processed/plan: the plan the current exports show, which `planner maps` draws."""
+    return workspace.processed / "plan"
+
+
+def write_record(directory: Path, result: Plan, manifest: dict) -> None:
+    plan = pd.DataFrame(result.plan.drop(columns="geometry", errors="ignore"))
+    plan.to_parquet(directory / "plan.parquet", index=False)
+    result.assignment.to_parquet(directory / "assignment.parquet", index=False)
+    (directory / MANIFEST_NAME).write_text(provenance.manifest_text(manifest))
+
+
+@dataclass(frozen=True)
+class RecordedPlan:
+    """What the maps are drawn from: the recorded plan, its provenance and the areas."""
+
+    plan: pd.DataFrame
+    assignment: pd.DataFrame
+    areas: gpd.GeoDataFrame
+    provenance: provenance.Provenance
+
+
+def load_record(workspace: Workspace) -> RecordedPlan:
+    """The recorded plan, checked to be whole and made from the areas now cached."""
+    directory = record_dir(workspace)
+    fix = "run `planner plan` (or `planner run`) to make the plan first"
+    if not all((directory / name).is_file() for name in RECORD_FILES):
+        raise PlannerError("no recorded plan to draw", file=directory, fix=fix)
+    try:
+        manifest = json.loads((directory / MANIFEST_NAME).read_text())
+        plan = pd.read_parquet(directory / "plan.parquet")
+        assignment = pd.read_parquet(directory / "assignment.parquet")
+    except (OSError, ValueError) as exc:
+        raise PlannerError(
+            f"the recorded plan is unreadable ({exc})", file=directory, fix=fix
+        ) from exc
+    areas_dir = workspace.processed / "areas"
+    if manifest.get("areas_key") != (
+        stage_key_of(areas_dir) if (areas_dir / "stage.json").exists() else None
+    ):
+        raise PlannerError(
+            "the recorded plan was made from other small-area data than data/processed holds",
+            file=directory,
+            fix=fix,
+        )
+    areas, _ = load_areas(areas_dir)
+    manifest.pop("created", None)
+    manifest.pop("areas_key", None)
+    return RecordedPlan(plan, assignment, areas, provenance.Provenance(manifest))
+
+
+def draw_maps(directory: Path, plan: pd.DataFrame, areas, assignment, record) -> None:
+    """The HTML maps of one plan, with its provenance in every footer and in manifest.json."""
+    map_pages.write_maps(
+        directory, plan, areas, assignment, record.manifest["years"], record.line()
+    )
+    (directory / MANIFEST_NAME).write_text(provenance.manifest_text(record.manifest))
+
+
+def run(workspace: Workspace, options: PlanOptions, *, maps: bool = True) -> str:
+    """Make the plan, then commit its record, exports and (optionally) maps together.
+
+    Everything is built in staging first; the folders are swapped in together
+    at the end, so a failure at any point leaves the previous outputs whole.
+    """
+    result = make_plan(workspace, options)
+    record = result.provenance
+    manifest = {**record.with_time(), "areas_key": stage_key_of(workspace.processed / "areas")}
+    folders = [record_dir(workspace), workspace.exports] + ([workspace.maps] if maps else [])
+    with atomic_directories(*folders, journal=workspace.root / COMMIT_JOURNAL) as staging:
+        write_record(staging[0], result, manifest)
+        log.info("exports: writing %s", workspace.exports)
+        tables.write_plan_exports(staging[1], result, provenance=record.line())
+        exported = {k: v for k, v in manifest.items() if k != "areas_key"}
+        (staging[1] / MANIFEST_NAME).write_text(provenance.manifest_text(exported))
+        if maps:
+            log.info("maps: writing %s", workspace.maps)
+            draw_maps(staging[2], result.plan, result.areas, result.assignment, record)
+    lines = [*record.summary_lines(), *plan_report(result)]
+    lines.append(tables.summary_text(result.plan, result.national, result.scenario).rstrip("\n"))
+    lines.append(
+        f"Exports for planners: {workspace.exports}/ (teams.csv, lsoa_to_team.csv, "
+        "catchments.gpkg, manifest.json, …)"
+    )
     if maps:
-        written.append(f"Maps for commissioners: {workspace.maps / 'index.html'}")
-    return "\n".join([summary.rstrip("\n"), *written])
+        lines.append(f"Maps for commissioners: {workspace.maps / 'index.html'}")
+    else:
+        lines.extend(stale_maps_warning(workspace, record.plan_id))
+    return "\n".join(lines)
+
+
+def plan_report(result: Plan) -> list[str]:
+    """Summary lines on how the plan was made: teams, waves' basis, sizing and coverage.
+
+    Lines the stages mark "Warning:" are also logged as warnings.
+    """
+    scenario, plan = result.scenario, result.plan
+    lines = [config.describe_teams(scenario, int(result.areas["population"].sum()))]
+    lines.extend(phasing.phasing_report(plan, scenario))
+    lines.append(costs.wave_one_change(plan, scenario).describe())
+    lines.extend(spread.describe() for spread in costs.coverage_spreads(plan, scenario))
+    for line in lines:
+        if line.startswith("Warning:"):
+            log.warning("%s", line.removeprefix("Warning:").strip())
+    return lines
+
+
+def stale_maps_warning(workspace: Workspace, plan_id: str) -> list[str]:
+    """Say so when maps/ shows another plan than the exports (after `plan` or `run --no-maps`)."""
+    shown = provenance.recorded_plan_id(workspace.maps)
+    if not workspace.maps.exists() or shown == plan_id:
+        return []
+    message = (
+        f"maps/ still show {'plan ' + shown if shown else 'an earlier plan'}, not plan {plan_id}: "
+        "run `planner maps` to draw this one"
+    )
+    log.warning(message)
+    return [f"Warning: {message}"]
+
+
+def compare_plans(old: Path, new: Path, out: Path) -> list[str]:
+    """`planner compare`: the change report between two exports folders, in `out`."""
+    return [path.name for path in compare.write_report(old, new, out)]
+
+
+def maps_only(workspace: Workspace) -> str:
+    """Draw the recorded plan (never re-plan): the maps then show exactly what exports/ shows."""
+    recorded = load_record(workspace)
+    log.info("maps: writing %s for plan %s", workspace.maps, recorded.provenance.plan_id)
+    with atomic_directory(workspace.maps) as staging:
+        draw_maps(staging, recorded.plan, recorded.areas, recorded.assignment, recorded.provenance)
+    return (
+        f"Maps of plan {recorded.provenance.plan_id} for commissioners: "
+        f"{workspace.maps / 'index.html'}"
+    )
+
+
+def areas_at_hand(workspace: Workspace, mirror: Path | None) -> gpd.GeoDataFrame | bool:
+    """The areas table if it can be had without the internet (a mirror, or data/raw), else False.
+
+    `validate` must work on a laptop with no data and no network: it then
+    checks what needs no data and says what it could not check.
+    """
+    if mirror is not None:
+        fetch(workspace, mirror=mirror, progress=False)
+    else:
+        for name in AREA_SOURCES:
+            try:
+                sources.locate(name, workspace.raw)
+            except PlannerError:
+                return False
+    return load_areas(prepare(workspace))[0]
 
 
 def validate_files(
@@ -337,14 +519,14 @@ def validate_files(
 ) -> list[str]:
     """Every problem in the given scenario (.toml) and readiness (.csv) files, without a run."""
     problems: list[str] = []
-    areas = None
+    areas: gpd.GeoDataFrame | bool | None = None
     scenario = config.default_scenario()
     for file in files:
         if file.suffix.lower() == ".toml":
-            errors = config.validate_scenario_file(file)
+            errors = scenario_file.validate_scenario_file(file)
             problems.extend(str(e) for e in errors)
             if not errors:
-                scenario = config.load_scenario(file)
+                scenario = scenario_file.load_scenario(file)
     for file in files:
         suffix = file.suffix.lower()
         if suffix == ".toml":
@@ -361,8 +543,16 @@ def validate_files(
             )
             continue
         if areas is None:
-            fetch(workspace, mirror=mirror, progress=False)
-            areas, _ = load_areas(prepare(workspace))
+            areas = areas_at_hand(workspace, mirror)
+        if areas is False:
+            found = readiness.validate_readiness_file(file, readiness.KnownCodes())
+            problems.extend(str(e) for e in found if e.detail != "unknown area code")
+            log.warning(
+                "%s: area codes not checked, as this workdir has no small-area data yet; "
+                "run `planner fetch` (or give --mirror DIR) and validate again to check them",
+                file,
+            )
+            continue
         known = expected_codes(areas, scenario)
         problems.extend(str(e) for e in phasing.validate_readiness_file(file, known))
     return problems

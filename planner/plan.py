@@ -9,6 +9,7 @@ import pandas as pd
 
 from planner import config
 from planner.adjacency import Adjacency
+from planner.provenance import Provenance
 
 
 @dataclass(frozen=True)
@@ -24,3 +25,5 @@ class Plan:
     plan: pd.DataFrame
     team_costs: pd.DataFrame
     national: pd.DataFrame
+    clusters: pd.DataFrame
+    provenance: Provenance

@@ -3,13 +3,18 @@
 Each dataset has one canonical file in the mirror layout (`mirror_path`, relative
 to the mirror root and, after `planner fetch --mirror`, to the raw directory) and
 zero or more online parts (ArcGIS FeatureServer services or plain files) that a
-user with internet downloads instead. Readers call `locate` and then
-`check_columns`, so a missing or wrongly shaped input fails with one line that
-names the file and the fix, instead of a KeyError deep inside a stage.
+user with internet downloads instead. This module is the one description of
+each input: its columns, how they are renamed for the readers, the workbook
+sheet and header row, the area-code column and the vintage. Readers call
+`planner.inputs.read_table`, which finds the file, reads it as described, checks its columns
+(the one missing-column check), renames them and keeps England's rows, logging
+what it dropped by country. A missing or wrongly shaped input fails with one
+line that names the file and the fix, instead of a KeyError deep inside a stage.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -18,6 +23,7 @@ from typing import Literal
 from planner.errors import PlannerError
 
 ARCGIS_BASE = "https://services1.arcgis.com/ESMARspQHYMw9BZ9/arcgis/rest/services"
+SOURCES_FILE = "planner/sources.py"
 
 OGL = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
@@ -25,8 +31,39 @@ OGL = (
 )
 
 FETCH_FIX = "run `planner fetch` (or `planner fetch --mirror <dir>` without internet)"
+FORCE_FIX = (
+    "run `planner fetch --force` to replace it (or `planner fetch --mirror <dir>` without internet)"
+)
 
 PartKind = Literal["layer", "table", "file"]
+# plan: read by every plan; derivation: downloaded only when a derivation needs it;
+# reference: fetched only on request (`fetch --only`); example: mirror-only sample input.
+Purpose = Literal["plan", "derivation", "reference", "example"]
+
+# ONS/GSS codes start with a letter for the country; the planner covers England only.
+COUNTRIES = {"E": "English", "W": "Welsh", "S": "Scottish", "N": "Northern Irish"}
+OTHER_COUNTRY_CODE = re.compile(r"^[WSN]\d{8}$")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one file is laid out: what a reader needs to read it and name its columns.
+
+    `columns` are the file's own names (matched ignoring case, as ArcGIS services
+    differ); `rename` maps them to the names readers use; `code_column` (a
+    reader's name) holds the area code whose first letter gives the country;
+    `sheet` and `header_row` (1-based) locate the table in a workbook.
+    """
+
+    columns: tuple[str, ...]
+    rename: tuple[tuple[str, str], ...] = ()
+    code_column: str | None = None
+    sheet: str | None = None
+    header_row: int = 1
+    layer: str | None = None
+
+    def renamed(self, column: str) -> str:
+        return dict(self.rename).get(column, column)
 
 
 @dataclass(frozen=True)
@@ -35,8 +72,12 @@ class OnlinePart:
 
     `kind` decides the download: "layer" → paged f=geojson (EPSG:4326) written as
     GeoJSON; "table" → paged f=json attributes written as CSV; "file" → streamed
-    as is from `url`. `columns` are the source's own names; `rename` maps them to
-    the mirror's names so readers can normalise either layout.
+    as is from `url`. `columns` are the source's own names (an ArcGIS download is
+    written with exactly these spellings); `rename` maps them to the readers'
+    names. ArcGIS downloads keep only England's rows (by `code_column`, a
+    source name); plain files are kept as published and filtered when read.
+    `expected_sha256`/`expected_size` record the published file where known:
+    a file that differs is a revision, reported as a warning.
     """
 
     name: str
@@ -46,9 +87,11 @@ class OnlinePart:
     url: str | None = None
     columns: tuple[str, ...] = ()
     rename: tuple[tuple[str, str], ...] = ()
+    code_column: str | None = None
     sheet: str | None = None
-    header_row: int | None = None  # 1-based row of the header in a workbook sheet
+    header_row: int = 1  # 1-based row of the header in a workbook sheet
     expected_sha256: str | None = None
+    expected_size: int | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -61,6 +104,11 @@ class OnlinePart:
     def format(self) -> str:
         """File format of the downloaded file, from its extension."""
         return PurePosixPath(self.download_path).suffix.lstrip(".")
+
+    @property
+    def layout(self) -> Layout:
+        code = self.renamed(self.code_column) if self.code_column else None
+        return Layout(self.columns, self.rename, code, self.sheet, self.header_row)
 
     def layer_url(self, base_url: str = ARCGIS_BASE) -> str:
         """The FeatureServer layer endpoint (its `?f=json` gives the object-id field)."""
@@ -84,9 +132,10 @@ class OnlinePart:
 class Dataset:
     """An input dataset: one mirror-layout file, or its online part(s).
 
-    `columns` and `layer` describe the mirror-layout file. When a dataset has
-    several online parts (the lookup), `planner fetch` assembles them into the
-    mirror layout, so readers only ever see one file per dataset.
+    `columns`, `rename`, `code_column` and `layer` describe the mirror-layout
+    file. When a dataset has several online parts (the lookup), `planner fetch`
+    assembles them into the mirror layout, so readers only ever see one file
+    per dataset.
     """
 
     name: str
@@ -101,17 +150,29 @@ class Dataset:
     licence: str = OGL
     note: str = ""
     assembled_online: bool = field(default=False)
+    rename: tuple[tuple[str, str], ...] = ()
+    code_column: str | None = None
+    purpose: Purpose = "plan"
 
     @property
     def download_path(self) -> str | None:
         """Download location of a single-part dataset (None when 0 or several parts)."""
         return self.online[0].download_path if len(self.online) == 1 else None
 
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.columns, self.rename, self.code_column, layer=self.layer)
+
     def part(self, name: str) -> OnlinePart:
         for part in self.online:
             if part.name == name:
                 return part
         raise KeyError(name)
+
+    def entry(self, part: OnlinePart | None = None) -> str:
+        """Where to edit this input's description, for messages."""
+        where = f"{SOURCES_FILE}, dataset '{self.name}'"
+        return where + (f", part '{part.name}'" if part is not None else "")
 
 
 def _pairs(**kw: str) -> tuple[tuple[str, str], ...]:
@@ -168,6 +229,7 @@ def _boundaries(
     layer: str,
     service: str,
     download_note: str = "",
+    purpose: Purpose = "plan",
 ) -> Dataset:
     """An ONS boundary layer: mirror GeoPackage `boundaries/<layer>_bsc_england.gpkg`, online GeoJSON.
 
@@ -182,6 +244,8 @@ def _boundaries(
         format="gpkg",
         layer=layer,
         columns=columns,
+        code_column=columns[0],
+        purpose=purpose,
         online=(
             OnlinePart(
                 name=name,
@@ -189,6 +253,7 @@ def _boundaries(
                 kind="layer",
                 service=service,
                 columns=columns,
+                code_column=columns[0],
                 description=download_note,
             ),
         ),
@@ -202,7 +267,7 @@ _DATASETS: tuple[Dataset, ...] = (
         "December 2021",
         "lsoa21",
         "Lower_layer_Super_Output_Areas_December_2021_Boundaries_EW_BSC_V4",
-        "England and Wales, EPSG:4326; keep codes starting E",
+        "England and Wales (35,672), EPSG:4326; England's 33,755 kept",
     ),
     Dataset(
         name="lookup",
@@ -214,6 +279,7 @@ _DATASETS: tuple[Dataset, ...] = (
         mirror_path="lookups/lsoa21_msoa21_wd24_lad24_rgn24_sicbl24_icb24_nhser24_england.csv",
         format="csv",
         columns=LOOKUP_COLUMNS,
+        code_column="LSOA21CD",
         assembled_online=True,
         note="Online, fetch joins the parts on their codes into the mirror layout.",
         online=(
@@ -232,6 +298,7 @@ _DATASETS: tuple[Dataset, ...] = (
                     "ICB24CDH",
                     "ICB24NM",
                 ),
+                code_column="LSOA21CD",
             ),
             OnlinePart(
                 name="lookup_lsoa_ward_lad",
@@ -239,7 +306,9 @@ _DATASETS: tuple[Dataset, ...] = (
                 kind="table",
                 service="LSOA21_WD24_LAD24_EW_LU",
                 columns=("LSOA21CD", "WD24CD", "WD24NM", "LAD24CD", "LAD24NM"),
-                description="best-fit lookup (ward/LAD holding most of the LSOA's population)",
+                code_column="LSOA21CD",
+                description="best-fit lookup (ward/LAD holding most of the LSOA's population); "
+                "England and Wales",
             ),
             OnlinePart(
                 name="lookup_lsoa_msoa",
@@ -247,7 +316,9 @@ _DATASETS: tuple[Dataset, ...] = (
                 kind="table",
                 service="OA_LSOA_MSOA_EW_DEC_2021_LU_v3",
                 columns=("LSOA21CD", "MSOA21CD", "MSOA21NM"),
-                description="one row per Output Area; LSOA→MSOA is the distinct pairs",
+                code_column="LSOA21CD",
+                description="one row per Output Area (England and Wales); LSOA→MSOA is the "
+                "distinct pairs",
             ),
             OnlinePart(
                 name="lookup_lad_rgn",
@@ -255,13 +326,23 @@ _DATASETS: tuple[Dataset, ...] = (
                 kind="table",
                 service="LAD24_RGN24_EN_LU",
                 columns=("LAD24CD", "RGN24CD", "RGN24NM"),
+                code_column="LAD24CD",
             ),
             OnlinePart(
+                # The April 2024 SICBL→ICB→NHSER service name is not confirmed by any public
+                # source; the April 2023 one is queried by public code. ICB April 2023 codes
+                # equal April 2024's (42, checked in the mirror). When this service fails or
+                # misses an ICB, fetch derives each ICB's region spatially from the NHS
+                # region boundaries ('nhser_boundaries'), as the mirror was built.
                 name="lookup_icb_nhser",
-                download_path="ons/sicbl24_icb24_nhser24_en_lu.csv",
+                download_path="ons/sicbl23_icb23_nhser23_en_lu.csv",
                 kind="table",
-                service="SICBL24_ICB24_NHSER24_EN_LU",
-                columns=("SICBL24CD", "ICB24CD", "NHSER24CD", "NHSER24NM"),
+                service="SICBL23_ICB23_NHSER23_EN_LU",
+                columns=("ICB23CD", "NHSER23CD", "NHSER23NM"),
+                rename=_pairs(ICB23CD="ICB24CD", NHSER23CD="NHSER24CD", NHSER23NM="NHSER24NM"),
+                code_column="ICB23CD",
+                description="ICB → NHS England region (April 2023 = 2024 codes); "
+                "fallback: derived spatially from nhser_boundaries",
             ),
         ),
     ),
@@ -275,6 +356,8 @@ _DATASETS: tuple[Dataset, ...] = (
         mirror_path="population/census2021_ts001_usual_residents_lsoa21_england.csv",
         format="csv",
         columns=("LSOA21CD", "usual_residents_total"),
+        rename=_pairs(usual_residents_total="population"),
+        code_column="LSOA21CD",
         online=(
             OnlinePart(
                 name="population",
@@ -284,8 +367,9 @@ _DATASETS: tuple[Dataset, ...] = (
                 sheet="Mid-2022 LSOA 2021",
                 header_row=4,
                 columns=("LSOA 2021 Code", "Total", *SAPE_AGES),
-                rename=_pairs(**{"LSOA 2021 Code": "LSOA21CD"}),
-                description="England and Wales; keep codes starting E",
+                rename=_pairs(**{"LSOA 2021 Code": "LSOA21CD", "Total": "population"}),
+                code_column="LSOA 2021 Code",
+                description="England and Wales; England's rows are kept when read",
             ),
         ),
     ),
@@ -295,7 +379,8 @@ _DATASETS: tuple[Dataset, ...] = (
         vintage="Census 2021",
         mirror_path="population/census2021_ts007_age_0_to_4_by_single_year_msoa21_england.csv",
         format="csv",
-        columns=("MSOA21CD", "age_0", "age_1", "age_2", "age_0_2"),
+        columns=("MSOA21CD", "age_0_2"),
+        code_column="MSOA21CD",
         required=False,
         note=(
             "Needed only with the Census population (no ages by LSOA); the online "
@@ -309,6 +394,7 @@ _DATASETS: tuple[Dataset, ...] = (
         mirror_path="deprivation/imd2025_lsoa21_england.csv",
         format="csv",
         columns=("LSOA21CD", "IMD_decile"),
+        code_column="LSOA21CD",
         online=(
             OnlinePart(
                 name="imd",
@@ -317,6 +403,7 @@ _DATASETS: tuple[Dataset, ...] = (
                 url=_IMD_URL,
                 columns=("LSOA code (2021)", IMD_ONLINE_DECILE),
                 rename=_pairs(**{"LSOA code (2021)": "LSOA21CD", IMD_ONLINE_DECILE: "IMD_decile"}),
+                code_column="LSOA code (2021)",
             ),
         ),
     ),
@@ -326,6 +413,7 @@ _DATASETS: tuple[Dataset, ...] = (
         "April 2023",
         "icb23",
         "Integrated_Care_Boards_April_2023_EN_BSC",
+        purpose="reference",
     ),
     _boundaries(
         "lad_boundaries",
@@ -333,7 +421,8 @@ _DATASETS: tuple[Dataset, ...] = (
         "May 2024",
         "lad24",
         "Local_Authority_Districts_May_2024_Boundaries_UK_BSC",
-        "UK; keep codes starting E",
+        "UK; England's rows kept",
+        purpose="reference",
     ),
     _boundaries(
         "nhser_boundaries",
@@ -341,6 +430,7 @@ _DATASETS: tuple[Dataset, ...] = (
         "January 2024",
         "nhser24",
         "NHS_England_Regions_January_2024_EN_BSC",
+        purpose="derivation",
     ),
     Dataset(
         name="readiness_example",
@@ -350,11 +440,13 @@ _DATASETS: tuple[Dataset, ...] = (
         format="csv",
         columns=("area_code", "readiness", "note"),
         required=False,
+        purpose="example",
         licence="Compiled from public web pages listed in its `source` column",
     ),
 )
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in _DATASETS}
+PLAN_INPUTS = tuple(d.name for d in _DATASETS if d.purpose == "plan")
 
 
 def get(name: str, datasets: dict[str, Dataset] | None = None) -> Dataset:
@@ -397,33 +489,97 @@ def locate(name: str, raw_dir: Path, datasets: dict[str, Dataset] | None = None)
     )
 
 
+def layout_for(dataset: Dataset, file: str | Path) -> Layout:
+    """How `file` is laid out: the online part's layout if it is a download, else the mirror's.
+
+    Files are told apart by name, so a download kept elsewhere still reads as one.
+    """
+    for part in dataset.online:
+        if Path(file).name == PurePosixPath(part.download_path).name:
+            return part.layout
+    return dataset.layout
+
+
 def columns_for(dataset: Dataset, file: str | Path) -> tuple[str, ...]:
     """Expected columns of `file`: the online part's own names if it is a download."""
-    posix = Path(file).as_posix()
-    for part in dataset.online:
-        if posix.endswith(part.download_path):
-            return part.columns
-    return dataset.columns
+    return layout_for(dataset, file).columns
 
 
-def check_columns(df: object, dataset: str | Dataset | OnlinePart, file: str | Path) -> None:
-    """Raise a PlannerError naming `file` and the first missing expected column."""
+def check_columns(
+    df: object,
+    dataset: str | Dataset | OnlinePart,
+    file: str | Path,
+    *,
+    fix: str | None = None,
+) -> dict[str, str]:
+    """Match the expected columns (ignoring case); map each present name to its registered one.
+
+    The one missing-column check: a PlannerError naming `file`, the first
+    missing column, what was found, and `fix` (default: fetch the file again).
+    """
     if isinstance(dataset, str):
         dataset = get(dataset)
     expected = dataset.columns if isinstance(dataset, OnlinePart) else columns_for(dataset, file)
     present = _column_names(df)
-    missing = [c for c in expected if c not in present]
+    by_fold: dict[str, str] = {}
+    for name in present:
+        by_fold.setdefault(name.casefold(), name)
+    matched = {by_fold[c.casefold()]: c for c in expected if c.casefold() in by_fold}
+    missing = [c for c in expected if c.casefold() not in by_fold]
     if missing:
         shown = ", ".join(missing[:5]) + (
             f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
         )
+        hint = other_vintage(missing, present)
+        if hint and isinstance(dataset, Dataset):
+            hint += f" (expected: {dataset.vintage})"
         raise PlannerError(
             f"dataset '{dataset.name}' lacks expected column(s) {shown}; "
-            f"found {', '.join(list(present)[:12])}",
+            f"found {', '.join(list(present)[:12])}{hint}",
             file=file,
             field=missing[0],
-            fix="the file is not the expected product or version: delete it and " + FETCH_FIX,
+            fix=fix or "the file is not the expected product or version: " + FORCE_FIX,
         )
+    return matched
+
+
+CODE_COLUMN = re.compile(r"^([A-Za-z]+?)(\d{2})(CDH?|NM)$")
+
+
+def other_vintage(missing: Iterable[str], present: Iterable[str]) -> str:
+    """' — LSOA11CD is another vintage of LSOA21CD' when a column differs only by its year."""
+    present = list(present)
+    for column in missing:
+        want = CODE_COLUMN.match(column)
+        if not want:
+            continue
+        for name in present:
+            have = CODE_COLUMN.match(name)
+            if (
+                have
+                and have.group(1).casefold() == want.group(1).casefold()
+                and have.group(3).casefold() == want.group(3).casefold()
+                and have.group(2) != want.group(2)
+            ):
+                return f" — {name} is another vintage of {column}: this is another vintage's file"
+    return ""
+
+
+def other_countries(codes: Iterable[object]) -> dict[str, int]:
+    """Count the codes of Wales, Scotland and Northern Ireland, by country adjective."""
+    counts: dict[str, int] = {}
+    for code in codes:
+        text = str(code).strip()
+        if OTHER_COUNTRY_CODE.match(text):
+            country = COUNTRIES[text[0]]
+            counts[country] = counts.get(country, 0) + 1
+    return counts
+
+
+def describe_dropped(total: int, dropped: dict[str, int]) -> str:
+    """ "35,672 rows; 1,917 Welsh rows dropped" (the log line for an England filter)."""
+    parts = [f"{n:,} {country} rows" for country, n in sorted(dropped.items())]
+    return f"{total:,} rows; " + (", ".join(parts) + " dropped" if parts else "none dropped")
 
 
 def _column_names(df: object) -> list[str]:

@@ -33,6 +33,7 @@ class FakeService:
     count_override: int | None = None  # returnCountOnly answers this instead of the truth
     serve_only: int | None = None  # pages are cut from only the first n rows
     repeat_on_later_pages: bool = False  # every page after the first starts with the previous row
+    shapes: dict[Any, dict[str, Any]] | None = None  # object id → GeoJSON geometry (EPSG:4326)
 
     def fields(self) -> list[dict[str, str]]:
         names = list(self.rows[0]) if self.rows else [self.oid_field]
@@ -47,7 +48,11 @@ class FakeService:
 
 @dataclass(frozen=True)
 class Fault:
-    """A scripted misbehaviour for one request: kind is status|truncate|reset."""
+    """A scripted misbehaviour for one request.
+
+    kind: status (HTTP `status`), arcgis (HTTP 200 with an ArcGIS error body of
+    code `status`), truncate, reset, or trickle (headers, then a byte every 0.2 s).
+    """
 
     kind: str
     status: int = 503
@@ -63,6 +68,7 @@ class FakeServer:
     hang: set[str] = field(default_factory=set)  # paths that never answer
     hits: Counter[str] = field(default_factory=Counter)
     log: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._release = threading.Event()
@@ -123,6 +129,14 @@ def _square(i: int) -> dict[str, Any]:
     return {"type": "Polygon", "coordinates": [ring]}
 
 
+def _geometry(service: FakeService, oid: Any) -> dict[str, Any] | None:
+    if not service.geometry:
+        return None
+    if service.shapes is not None:
+        return service.shapes[oid]
+    return _square(int(oid))
+
+
 def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -135,6 +149,7 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             path = parsed.path
             params = {k: v[0] for k, v in parse_qs(parsed.query).items()}
             server.log.append((path, params))
+            server.agents.append(self.headers.get("User-Agent", ""))
             fault = server._next_fault(path)
             if path in server.hang:
                 server._release.wait(30)
@@ -182,6 +197,23 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
 
         def _fault(self, fault: Fault, body: bytes | None, ctype: str) -> None:
             body = body or b""
+            if fault.kind == "arcgis":
+                message = "Invalid URL" if fault.status == 400 else "Service busy"
+                error = {"error": {"code": fault.status, "message": message, "details": [message]}}
+                self._send(200, json.dumps(error).encode(), "application/json")
+                return
+            if fault.kind == "trickle":
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                for i in range(len(body)):
+                    if server._release.wait(0.2):
+                        break
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                self.close_connection = True
+                return
             if fault.kind == "status":
                 self._send(fault.status, b'{"error": "busy"}', "application/json", fault.headers)
                 return
@@ -226,7 +258,7 @@ def _query(service: FakeService, params: dict[str, str]) -> dict[str, Any]:
             {
                 "type": "Feature",
                 "id": r[service.oid_field],
-                "geometry": _square(int(r[service.oid_field])) if service.geometry else None,
+                "geometry": _geometry(service, r[service.oid_field]),
                 "properties": dict(r),
             }
             for r in page

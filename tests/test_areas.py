@@ -14,6 +14,7 @@ from conftest import link_mirror
 from planner import areas as areas_mod
 from planner import pipeline
 from planner.errors import PlannerError
+from planner.sources import DATASETS
 
 POPULATION = "population/census2021_ts001_usual_residents_lsoa21_england.csv"
 LOOKUP = "lookups/lsoa21_msoa21_wd24_lad24_rgn24_sicbl24_icb24_nhser24_england.csv"
@@ -82,7 +83,7 @@ def _expect(raw: Path, *fragments: str) -> PlannerError:
 
 def test_missing_column_is_named(raw):
     _replace_csv(raw, POPULATION, lambda f: f.drop(columns=["usual_residents_total"]))
-    _expect(raw, "census2021_ts001", "usual_residents_total", "total population")
+    _expect(raw, "census2021_ts001", "usual_residents_total", "lacks expected column", "--force")
 
 
 def test_duplicated_lsoa_names_both_rows(raw):
@@ -163,6 +164,9 @@ def test_failed_prepare_leaves_processed_untouched(raw, tmp_path):
     assert sorted(p.name for p in workspace.processed.iterdir()) == ["areas"]
 
 
+SHEET = DATASETS["population"].online[0].sheet
+
+
 def test_workbook_ages_are_used_directly(tmp_path):
     header = ["LSOA 2021 Code", "LSOA 2021 Name", "Total"] + [
         f"{sex}{age}" for sex in "FM" for age in range(91)
@@ -172,9 +176,9 @@ def test_workbook_ages_are_used_directly(tmp_path):
     path = tmp_path / "sapelsoasyoa20222024.xlsx"
     with pd.ExcelWriter(path) as writer:
         pd.DataFrame([["title"], ["notes"], [""]]).to_excel(
-            writer, sheet_name=areas_mod.WORKBOOK_SHEET, index=False, header=False
+            writer, sheet_name=SHEET, index=False, header=False
         )
-        frame.to_excel(writer, sheet_name=areas_mod.WORKBOOK_SHEET, index=False, startrow=3)
+        frame.to_excel(writer, sheet_name=SHEET, index=False, startrow=3)
     population = areas_mod.read_population(path)
     assert population.has_ages
     assert population.table["population"].tolist() == [10]
@@ -212,3 +216,92 @@ def test_imd_decile_out_of_range_names_row_and_value(raw):
 def test_negative_population_names_row_and_value(raw):
     _set_cell(raw, POPULATION, 2, "usual_residents_total", "-5")
     _expect(raw, "row 4", "usual_residents_total", "not a non-negative number", "'-5'")
+
+
+# ---------------------------------------------------------------- England and Wales files
+
+
+@pytest.fixture(scope="module")
+def welsh_copy(mirror_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from welsh_mirror import build_welsh_mirror
+
+    copy = tmp_path_factory.mktemp("welsh") / "open-data"
+    added = build_welsh_mirror(mirror_dir, copy)
+    assert set(added) >= {POPULATION, LOOKUP, BOUNDARIES, IMD}
+    assert all(n > 0 for n in added.values())
+    return copy
+
+
+def test_welsh_rows_are_dropped_and_counted(
+    welsh_copy: Path, tmp_path: Path, prepared, caplog: pytest.LogCaptureFixture
+) -> None:
+    from planner import download
+
+    raw = tmp_path / "raw"
+    download.fetch(raw, mirror=welsh_copy, progress=False)  # verifies the new MANIFEST.md
+    with caplog.at_level("INFO"):
+        table = areas_mod.build_areas(raw)
+    _, areas, _ = prepared
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(table.drop(columns="geometry")), pd.DataFrame(areas.drop(columns="geometry"))
+    )
+    assert "lsoa21_bsc_england.gpkg: 33,795 rows; 40 Welsh rows dropped" in caplog.text
+    assert "imd2025_lsoa21_england.csv: 33,795 rows; 40 Welsh rows dropped" in caplog.text
+
+
+def test_a_file_of_another_country_is_named_so(raw: Path) -> None:
+    def wales_only(frame):
+        frame["LSOA21CD"] = "W" + frame["LSOA21CD"].str[1:]
+        return frame
+
+    _replace_csv(raw, IMD, wales_only)
+    _expect(raw, "imd2025", "no English rows", "33,755 Welsh", "another country, not England")
+
+
+@pytest.mark.slow
+def test_run_on_the_welsh_copy_gives_the_same_plan(welsh_copy: Path, mirror_dir: Path, tmp_path):
+    import subprocess
+    import sys
+
+    outputs = {}
+    command = [sys.executable, "-m", "planner.cli", "-q", "run", "--no-maps"]
+    for label, mirror in (("clean", mirror_dir), ("welsh", welsh_copy)):
+        work = tmp_path / label
+        done = subprocess.run(
+            [*command, "--mirror", str(mirror), "--workdir", str(work)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        outputs[label] = {
+            name: (work / "exports" / name).read_bytes()
+            for name in ("lsoa_to_team.csv", "teams.csv")
+        }
+    assert outputs["welsh"] == outputs["clean"]
+
+
+def test_workbook_rows_keep_their_numbers_after_welsh_rows_are_dropped(tmp_path, caplog):
+    header = ["LSOA 2021 Code", "LSOA 2021 Name", "Total"] + [
+        f"{sex}{age}" for sex in "FM" for age in range(91)
+    ]
+    ones = [1] * 182
+    rows = [
+        ["W01000001", "Cardiff 001A", 182, *ones],
+        ["E01000001", "City of London 001A", 182, *ones],
+        ["W01000002", "Cardiff 001B", 182, *ones],
+        ["E01000002", "City of London 001B", -5, *ones],
+    ]
+    path = tmp_path / "sapelsoasyoa20222024.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame([["title"], ["notes"], [""]]).to_excel(
+            writer, sheet_name=SHEET, index=False, header=False
+        )
+        pd.DataFrame(rows, columns=header).to_excel(
+            writer, sheet_name=SHEET, index=False, startrow=3
+        )
+    with caplog.at_level("INFO"), pytest.raises(PlannerError) as info:
+        areas_mod.read_population(path)
+    assert "sapelsoasyoa20222024.xlsx: 4 rows; 2 Welsh rows dropped" in caplog.text
+    text = str(info.value)
+    assert "row 8, field 'Total': not a non-negative number (value: -5)" in text

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from planner import catchments
 from planner.adjacency import build_adjacency
 from planner.catchments import (
     CATCHMENT_COLUMNS,
@@ -108,8 +109,10 @@ def test_two_authority_name_and_shares(areas) -> None:
     labels = np.where(ys > 2000, 0, 1)  # north half / south half, each 50:50 Alpha & Beta
     table, _ = catchment_table(areas, adjacency, team_ids(areas, labels))
     north = table.set_index("team_id").loc["QXX-1"]
-    # Beta's squares hold a few more people, so Beta comes first
-    assert north["name"] == "Beta & Alpha"
+    # Beta's squares hold a few more people, so Beta comes first; both teams are named
+    # after Beta, so each gets its bearing from Beta's centre
+    assert north["name"] == "Beta North-West & Alpha"
+    assert table.set_index("team_id").at["QXX-2", "name"] == "Beta South-West & Alpha"
     assert north["lads"] == "Beta 50%; Alpha 50%"
     assert table["name"].is_unique
 
@@ -167,3 +170,69 @@ def test_team_ids_deterministic_for_row_order(areas) -> None:
     a = team_ids(areas, lab)
     b = team_ids(shuffled, lab[::-1])
     pd.testing.assert_series_equal(a.sort_index(), b.sort_index())
+
+
+def test_place_names_people_use() -> None:
+    assert catchments.place_name("Bristol, City of") == "Bristol"
+    assert catchments.place_name("Kingston upon Hull, City of") == "Kingston upon Hull"
+    assert catchments.place_name("Herefordshire, County of") == "Herefordshire"
+    assert catchments.place_name("City of London") == "City of London"
+    assert catchments.place_name("Bournemouth, Christchurch and Poole") == (
+        "Bournemouth, Christchurch and Poole"
+    )
+
+
+def test_every_fifth_is_named_and_ons_forms_dropped(areas) -> None:
+    """Three districts of 50%, 25% and 25% are all named; a 'City of' name is shortened."""
+    areas = areas.copy()
+    xs = areas.geometry.centroid.x.to_numpy()
+    areas["lad24nm"] = np.where(
+        xs < 2000, "Bristol, City of", np.where(xs < 3000, "Gamma", "Delta")
+    )
+    areas["population"] = 1000
+    table, _ = catchment_table(areas, build_adjacency(areas), team_ids(areas, np.zeros(16, int)))
+    assert table["name"].tolist() == ["Bristol, Delta & Gamma"]
+    assert table["lads"].tolist() == ["Bristol 50%; Delta 25%; Gamma 25%"]
+
+
+def test_directions_are_distinct() -> None:
+    angles = np.radians(np.arange(0, 360, 360 / 12))
+    labels = catchments.directions(np.cos(angles), np.sin(angles), 1.0)
+    assert len(set(labels)) == 12 and labels[0] == "East" and labels[3] == "North"
+    near = catchments.directions(np.array([0.01, 0.9, -0.9]), np.array([0.0, 0.0, 0.0]), 1.0)
+    assert near == ["Central", "East", "West"]
+
+
+def test_team_sort_key_is_numeric() -> None:
+    ids = ["QOP-10", "QOP-2", "QE1-1", "QOP-1"]
+    assert sorted(ids, key=catchments.team_sort_key) == ["QE1-1", "QOP-1", "QOP-2", "QOP-10"]
+
+
+def test_dissolve_repairs_overlapping_parts() -> None:
+    """Generalised boundaries can overlap; the coverage union then nests shells."""
+    parts = np.array([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10),
+                      shapely.box(9.999, 2, 10.5, 3)])  # fmt: skip
+    assert not shapely.is_valid(shapely.coverage_union_all(parts))
+    geom = catchments.dissolve(parts)
+    assert shapely.is_valid(geom) and geom.area == pytest.approx(200)
+    clean = catchments.dissolve(parts[:2])
+    assert shapely.is_valid(clean) and clean.geom_type == "Polygon"
+
+
+@pytest.mark.slow
+def test_real_catchments_valid_and_named(national_plan) -> None:
+    """Every catchment of the real plan is a valid shape with a name people use."""
+    table = national_plan.catchments
+    invalid = table.loc[~shapely.is_valid(table.geometry.to_numpy()), "team_id"].tolist()
+    assert invalid == []
+    names = table.set_index("team_id")["name"]
+    assert names.is_unique
+    assert not names.str.contains(r"[0-9]|, (?:City|County) of").any()
+    assert {"Bristol North", "Kingston upon Hull"} <= set(names)
+    assert any(n.startswith("Herefordshire") and "Malvern Hills" in n for n in names)
+    areas, assignment = national_plan.areas, national_plan.assignment
+    lsoa = areas.merge(assignment, on="lsoa21cd")
+    pop = lsoa.groupby(["team_id", "lad24nm"])["population"].sum()
+    share = pop / pop.groupby("team_id").transform("sum")
+    for (tid, lad), s in share[share >= catchments.NAMED_SHARE].items():
+        assert catchments.place_name(lad) in names[tid], (tid, lad, s)

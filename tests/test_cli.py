@@ -15,6 +15,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import json
 import os
 import shutil
 import signal
@@ -33,7 +34,7 @@ import pytest
 import shapely
 from conftest import link_mirror
 
-from planner import config, pipeline
+from planner import cache, config, runlock
 
 TIMEOUT = 600
 OUTPUTS = ("exports", "maps", "data/processed")
@@ -49,14 +50,17 @@ def _command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "planner.cli"]
 
 
-def planner(*args: str | Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
-    """Run the real `planner` command; never raises on a non-zero exit."""
+def planner(
+    *args: str | Path, timeout: float = TIMEOUT, umask: int = 0o022
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `planner` command (under a shared drive's umask); never raises on failure."""
     return subprocess.run(
         [*_command(), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+        umask=umask,
     )
 
 
@@ -65,7 +69,7 @@ def snapshot(root: Path) -> dict[str, str]:
     result = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if rel == "data/raw" or rel.startswith("data/raw/"):
+        if rel == "data/raw" or rel.startswith("data/raw/") or rel == runlock.LOCK_NAME:
             continue
         if path.is_dir():
             result[rel + "/"] = "dir"
@@ -94,7 +98,7 @@ def error_line(stderr: str) -> str:
 def code_state() -> str:
     """Hash of the planner package's source (the stage cache keys on it)."""
     digest = hashlib.sha256()
-    for path in sorted(pipeline.PACKAGE_DIR.glob("*.py")):
+    for path in sorted(cache.PACKAGE_DIR.glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -245,9 +249,10 @@ def test_bad_readiness_file(case: str, baseline: Baseline, tmp_path: Path) -> No
     if status == 0:
         # merely unusual (Excel's BOM and CRLF): the same plan as the baseline's
         with comparable(baseline):
-            done = run_unchanged(workdir, "plan", "--readiness", bad)
+            done = planner("-q", "plan", "--readiness", bad, "--workdir", workdir)
             assert done.returncode == 0, done.stderr
             assert "planner: error" not in done.stderr
+            assert _csvs(workdir / "exports") == _csvs(baseline.root / "exports")
         return
     done = run_unchanged(workdir, "plan", "--readiness", bad)
     assert done.returncode == status, done.stderr
@@ -394,7 +399,7 @@ DATA_CASES = {
         POPULATION,
         _lsoa11_header,
         "population",
-        ["no LSOA 2021 code column", "LSOA11CD", "Fix:"],
+        ["LSOA21CD", "LSOA11CD", "another vintage", "Fix:"],
     ),
     "population with LSOA 2011 codes": (
         POPULATION,
@@ -572,25 +577,18 @@ def test_sigterm_while_building_catchments_keeps_everything(
 
 
 @pytest.mark.slow
-def test_sigterm_while_writing_maps_keeps_the_previous_maps(
+def test_sigterm_while_writing_maps_keeps_the_previous_exports_and_maps(
     baseline: Baseline, tmp_path: Path
 ) -> None:
+    """All or nothing: a run killed while drawing the maps swaps in no exports either."""
     workdir = copy_workdir(baseline, tmp_path / "work")
     before = snapshot(workdir)
-    with comparable(baseline):
-        process = _start(workdir, "--readiness", baseline.readiness)
-        log = _terminate_at(process, "maps: writing", delay=2.0)
-        assert process.returncode == 128 + signal.SIGTERM, "".join(log)
-        assert "Traceback" not in "".join(log)
-        after = snapshot(workdir)
-        assert leftovers(workdir) == []
-        # maps and cache untouched; exports were swapped in whole before the maps began
-        for prefix in ("maps", "data/processed"):
-            assert {k: v for k, v in after.items() if k.startswith(prefix)} == {
-                k: v for k, v in before.items() if k.startswith(prefix)
-            }
-        assert _csvs(workdir / "exports") == _csvs(baseline.root / "exports")
-        assert_same_gpkg(workdir / GPKG, baseline.root / GPKG)
+    process = _start(workdir)  # no readiness: a different plan, so a swap would show
+    log = _terminate_at(process, "maps: writing", delay=2.0)
+    assert process.returncode == 128 + signal.SIGTERM, "".join(log)
+    assert "Traceback" not in "".join(log)
+    assert snapshot(workdir) == before
+    assert leftovers(workdir) == []
 
 
 # ----------------------------------------------------------------------------- determinism
@@ -613,3 +611,201 @@ def test_two_runs_in_separate_workdirs_give_identical_exports(
         for name in ours:
             assert ours[name] == theirs[name], name
         assert_same_gpkg(workdir / GPKG, baseline.root / GPKG)
+
+
+# ----------------------------------------------------------------------------- one recorded plan
+
+
+def test_outputs_are_readable_by_others_under_umask_022(baseline: Baseline) -> None:
+    """Shared drives and web servers: 0644 files and 0755 folders, as plain writes would give."""
+    for folder in ("exports", "maps"):
+        root = baseline.root / folder
+        for path in [root, *root.rglob("*")]:
+            mode = path.stat().st_mode & 0o777
+            assert mode == (0o755 if path.is_dir() else 0o644), (path, oct(mode))
+
+
+def test_exports_and_maps_record_the_same_plan(baseline: Baseline) -> None:
+    exported = json.loads((baseline.root / "exports" / "manifest.json").read_text())
+    drawn = json.loads((baseline.root / "maps" / "manifest.json").read_text())
+    assert exported["plan_id"] == drawn["plan_id"]
+    readiness = hashlib.sha256(baseline.readiness.read_bytes()).hexdigest()
+    scenario = hashlib.sha256(config.DEFAULT_SCENARIO_PATH.read_bytes()).hexdigest()
+    assert exported["readiness"]["sha256"] == readiness
+    assert exported["scenario"]["sha256"] == scenario
+    assert exported["seed"] == 2021 and exported["preset"] == "la_aligned"
+    assert {"lsoa_boundaries", "lookup", "population", "imd"} <= set(exported["inputs"])
+    index = (baseline.root / "maps" / "index.html").read_text(encoding="utf-8")
+    assert f"Plan {exported['plan_id']}" in index
+
+
+@pytest.mark.slow
+def test_plan_then_maps_draws_the_recorded_plan(baseline: Baseline, tmp_path: Path) -> None:
+    """`plan --readiness R` then `maps` gives the maps of `run --readiness R`, byte for byte."""
+    workdir = copy_workdir(baseline, tmp_path / "work")
+    shutil.rmtree(workdir / "maps")
+    with comparable(baseline):
+        done = planner("plan", "--readiness", baseline.readiness, "--workdir", workdir)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("Plan ")
+        drawn = planner("maps", "--workdir", workdir)
+        assert drawn.returncode == 0, drawn.stderr
+        assert "catchments: building" not in drawn.stderr  # never re-plans
+        ours = {k: v for k, v in snapshot(workdir).items() if k.startswith("maps/")}
+        theirs = {k: v for k, v in baseline.state.items() if k.startswith("maps/")}
+        assert ours == theirs
+
+
+@pytest.mark.slow
+def test_plan_without_maps_says_the_maps_are_stale(baseline: Baseline, tmp_path: Path) -> None:
+    workdir = copy_workdir(baseline, tmp_path / "work")
+    done = planner("plan", "--workdir", workdir)  # no readiness: another plan
+    assert done.returncode == 0, done.stderr
+    assert "no readiness file" in done.stdout
+    assert "maps/ still show plan" in done.stdout and "planner maps" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_deleted_cache_file_is_rebuilt(baseline: Baseline, tmp_path: Path) -> None:
+    workdir = copy_workdir(baseline, tmp_path / "work")
+    (workdir / "data/processed/catchments/assignment.parquet").unlink()
+    with comparable(baseline):
+        done = planner("plan", "--readiness", baseline.readiness, "--workdir", workdir)
+        assert done.returncode == 0, done.stderr
+        assert "assignment.parquet is missing; rebuilding" in done.stderr
+        assert _csvs(workdir / "exports") == _csvs(baseline.root / "exports")
+
+
+@pytest.mark.slow
+def test_a_second_run_in_the_same_workdir_does_not_break_the_first(
+    baseline: Baseline, tmp_path: Path
+) -> None:
+    workdir = copy_workdir(baseline, tmp_path / "work")
+    first = _start(workdir, "--seed", "99", "--no-maps")
+    assert first.stderr is not None
+    for line in first.stderr:
+        if "catchments: building" in line:
+            break
+    second = planner("plan", "--workdir", workdir, timeout=60)
+    assert second.returncode == 2
+    line = error_line(second.stderr)
+    assert f"PID {first.pid}" in line and "--wait" in line
+    rest = first.stderr.read()
+    assert first.wait(timeout=TIMEOUT) == 0, rest
+    assert "Traceback" not in rest
+    assert json.loads((workdir / "exports/manifest.json").read_text())["seed"] == 99
+
+
+def _chattr(path: Path, flag: str) -> bool:
+    done = subprocess.run(["chattr", flag, str(path)], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+@pytest.mark.slow
+def test_an_immutable_exports_folder_gives_one_line_and_keeps_everything(
+    baseline: Baseline, tmp_path: Path
+) -> None:
+    workdir = copy_workdir(baseline, tmp_path / "work")
+    if not _chattr(workdir / "exports", "+i"):
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        done = run_unchanged(workdir, "run", "--readiness", baseline.readiness)
+    finally:
+        _chattr(workdir / "exports", "-i")
+    assert done.returncode == 2
+    line = error_line(done.stderr)
+    assert "exports" in line and "Fix:" in line and "previous outputs kept" in line
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_writing_gives_one_line_and_keeps_everything(
+    baseline: Baseline, tmp_path: Path
+) -> None:
+    """The workdir on a small tmpfs: the maps and exports staging run out of room (ENOSPC)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    used = sum(p.stat().st_size for rel in OUTPUTS for p in (baseline.root / rel).rglob("*"))
+    size_kb = used // 1024 + 4096  # room for the cache, not for a second set of outputs
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(disk)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr!r}")
+    try:
+        workdir = disk / "work"
+        link_mirror(_mirror(), workdir / "data" / "raw")
+        shutil.copy2(baseline.root / "data" / "raw" / "manifest.json", workdir / "data" / "raw")
+        for rel in OUTPUTS:
+            shutil.copytree(baseline.root / rel, workdir / rel)
+        done = run_unchanged(workdir, "run")  # no readiness: a new plan to write
+        assert done.returncode == 2, done.stderr
+        line = error_line(done.stderr)
+        assert "No space left on device" in line and "free some disk space" in line
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_command_line_mistakes_are_one_line(tmp_path: Path) -> None:
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    cases = {
+        "negative seed": (["run", "--seed", "-1", "--workdir", tmp_path], "is negative"),
+        "workdir is a file": (["plan", "--workdir", a_file], "is a file, not a folder"),
+        "unknown dataset": (
+            ["fetch", "--only", "nothing", "--workdir", tmp_path],
+            "invalid choice",
+        ),
+    }
+    for case, (args, fragment) in cases.items():
+        done = planner(*args)
+        assert done.returncode == 2, case
+        assert "Traceback" not in done.stderr, case
+        assert fragment in done.stderr, (case, done.stderr)
+
+
+def test_global_options_go_before_or_after_the_command(tmp_path: Path) -> None:
+    for args in (["-q", "validate", "--workdir"], ["validate", "-q", "--workdir"]):
+        done = planner(*args, tmp_path, tmp_path / "missing.toml")
+        assert "unrecognized arguments" not in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+def test_previous_keeps_team_ids_and_compare_reports_the_change(
+    baseline: Baseline, mirror_dir: Path, tmp_path: Path
+) -> None:
+    """Seed 7 against the seed-2021 plan: checked from the two lsoa_to_team.csv files alone."""
+    workdir = copy_workdir(baseline, tmp_path / "work")
+    old = tmp_path / "old-exports"
+    shutil.copytree(baseline.root / "exports", old)
+    done = planner(
+        "plan", "--seed", "7", "--previous", old, "--readiness", baseline.readiness,
+        "--workdir", workdir,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    people = pd.read_csv(mirror_dir / POPULATION, usecols=["LSOA21CD", "usual_residents_total"])
+    people = people.set_index("LSOA21CD")["usual_residents_total"]
+    before = pd.read_csv(old / "lsoa_to_team.csv", usecols=["lsoa21cd", "team_id"])
+    after = pd.read_csv(workdir / "exports/lsoa_to_team.csv", usecols=["lsoa21cd", "team_id"])
+    both = after.merge(before, on="lsoa21cd", suffixes=("", "_old"), validate="1:1")
+    both["people"] = both["lsoa21cd"].map(people)
+    shared = both.groupby(["team_id", "team_id_old"])["people"].sum().unstack(fill_value=0)
+    own = shared.sum(axis=1)
+    best = shared.idxmax(axis=1)
+    kept = shared.max(axis=1) >= own / 2
+    assert kept.sum() > 100  # most teams survive a new seed
+    # An old team split in two can give its id to one of them only: the one sharing more of it.
+    wrong = [
+        (t, best[t])
+        for t in shared.index[kept]
+        if t != best[t]
+        and not (best[t] in shared.index and shared.at[best[t], best[t]] > shared.at[t, best[t]])
+    ]
+    assert wrong == [], wrong[:10]
+
+    report = planner("compare", old, workdir / "exports", "--out", tmp_path / "changes")
+    assert report.returncode == 0, report.stderr
+    teams = pd.read_csv(tmp_path / "changes" / "changes_teams.csv")
+    assert set(teams["team_id"]) >= set(shared.index)
+    assert (tmp_path / "changes" / "changes.html").is_file()

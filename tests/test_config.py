@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from planner.config import (
     DEFAULT_SCENARIO_PATH,
     Scenario,
     default_scenario,
+    describe_teams,
     largest_remainder,
-    load_scenario,
     next_year,
     rescale_teams,
-    validate_scenario_file,
+    resolve_teams,
+    teams_for_population,
     wave_dates,
     with_overrides,
 )
 from planner.errors import PlannerError
+from planner.scenario_file import load_scenario, validate_scenario_file
+from tests.conftest import DEFAULT_MIRROR
 
 
 def raises(func, *args, **kwargs) -> PlannerError:
@@ -227,3 +232,174 @@ def test_overrides() -> None:
     assert (s.seed, s.partition_preset, s.partition_tolerance) == (7, "equal_size", 0.005)
     assert with_overrides(default_scenario()) == default_scenario()
     assert raises(with_overrides, default_scenario(), preset="round").field == "--preset"
+
+
+# ----------------------------------------------------------------------------- extreme values
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "message"),
+    [
+        ("seed = 2021", "seed = -1", "seed", "cannot be negative"),
+        ("seed = 2021", "seed = 4294967296", "seed", "at most 4,294,967,295"),
+        ('"8c" = 63751', '"8c" = 1e308', "pay_points.8c", "at most 1,000,000"),
+        ('band = "4", wte = 0.8', 'band = "4", wte = 1e300', "team.posts[5].wte", "at most 100"),
+        ("oncost_uplift = 1.14", "oncost_uplift = 1e308", "costs.oncost_uplift", "at most 10"),
+        ("base_weight = 1.0", "base_weight = 1e308", "need.base_weight", "at most 1,000,000"),
+        ('sizing = "uniform"', 'sizing = "big"', "team.sizing", "must be one of uniform, need"),
+        ("sizing_min = 0.75", "sizing_min = 1.2", "team.sizing_min", "at most 1"),
+        ("sizing_min = 0.75", "sizing_min = 0", "team.sizing_min", "greater than zero"),
+        ("sizing_max = 1.5", "sizing_max = 0.9", "team.sizing_max", "at least 1"),
+        (
+            'wave_one_without_service = "full"',
+            'wave_one_without_service = "half"',
+            "phasing.wave_one_without_service",
+            "must be one of full, new",
+        ),
+    ],
+)
+def test_out_of_range_values_give_one_clear_error(
+    tmp_path: Path, old: str, new: str, key: str, message: str
+) -> None:
+    path = edited(tmp_path, old, new)
+    problems = validate_scenario_file(path)
+    assert [p.field for p in problems] == [key]
+    text = str(problems[0])
+    assert message in text and str(path) in text and "Fix:" in text
+    assert "money" not in text or key.startswith("pay_points")
+    assert str(raises(load_scenario, path)) == text
+
+
+def test_costs_that_overflow_are_one_error(tmp_path: Path) -> None:
+    years = ", ".join(f'"{y}/{(y + 1) % 100:02d}"' for y in range(2022, 2222))
+    path = edited(
+        tmp_path,
+        'labels = ["2022/23", "2023/24", "2024/25", "2025/26"]',
+        f"labels = [{years}]",
+    )
+    text = path.read_text().replace("pay_growth = 1.03", "pay_growth = 9")
+    problems = validate_scenario_file(write(tmp_path, text))
+    assert [p.field for p in problems] == ["team.posts"]
+    assert "beyond any budget" in str(problems[0]) and "2221/22" in str(problems[0])
+
+
+def test_seed_override_is_checked() -> None:
+    err = raises(with_overrides, default_scenario(), seed=-1)
+    assert err.field == "--seed" and "money" not in str(err) and "0 to" in str(err)
+
+
+def test_one_team_names_the_file(tmp_path: Path) -> None:
+    path = edited(tmp_path, "teams = 202", "teams = 1")
+    err = raises(load_scenario, path)
+    assert err.file == str(path) and err.field == "waves"
+    # waves that add up to one team: the file is still named, once the areas are known
+    one = path.read_text()
+    start = one.index("[[waves]]")
+    end = one.index("\n[need]\n")
+    one = (
+        one[:start]
+        + '[[waves]]\nteams = 1\nstart_year = "2022/23"\nramp_up = false\n\n'
+        + one[end:]
+    )
+    scenario = load_scenario(write(tmp_path, one, "one.toml"))
+    err = raises(resolve_teams, scenario, england_areas())
+    assert err.file == str(tmp_path / "one.toml") and err.field == "coverage.teams"
+    assert "at least one team each" in str(err) and "between 42 and 33,755" in str(err)
+
+
+# ----------------------------------------------------------------------------- teams from population
+
+
+def england_areas() -> pd.DataFrame:
+    """The real small areas of England: population (Census 2021) and ICB, from the mirror."""
+    mirror = _mirror()
+    population = pd.read_csv(
+        mirror / "population" / "census2021_ts001_usual_residents_lsoa21_england.csv",
+        usecols=["LSOA21CD", "usual_residents_total"],
+    )
+    lookup = pd.read_csv(
+        mirror / "lookups" / "lsoa21_msoa21_wd24_lad24_rgn24_sicbl24_icb24_nhser24_england.csv",
+        usecols=["LSOA21CD", "ICB24CD"],
+    )
+    frame = population.merge(lookup, on="LSOA21CD", validate="1:1")
+    return frame.rename(columns={"usual_residents_total": "population", "ICB24CD": "icb24cd"})
+
+
+def _mirror() -> Path:
+    path = Path(os.environ.get("PLANNER_MIRROR", DEFAULT_MIRROR)).resolve()
+    if not (path / "MANIFEST.md").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but the open-data mirror is missing at {path}")
+        pytest.skip(f"open-data mirror not found at {path}")
+    return path
+
+
+COVERAGE = "population_per_team = 280000"
+
+
+def test_proposal_gives_202_teams_either_way(tmp_path: Path) -> None:
+    areas = england_areas()
+    assert int(areas["population"].sum()) == 56_490_056
+    proposal = resolve_teams(load_scenario(), areas)
+    assert proposal.teams == 202 and not proposal.teams_from_population
+    assert describe_teams(proposal, 56_490_056) == (
+        "202 teams (coverage.teams; England's 56,490,056 people ÷ 280,000 per team gives the same)"
+    )
+    derived = load_scenario(edited(tmp_path, "teams = 202\n", ""))
+    assert derived.teams is None
+    resolved = resolve_teams(derived, areas)
+    assert resolved.teams == 202 and resolved.teams_from_population
+    assert describe_teams(resolved, 56_490_056).startswith("202 teams: England's 56,490,056")
+
+
+def test_population_per_team_250000_without_teams(tmp_path: Path) -> None:
+    """Issue 12's acceptance: fails clearly, then makes 226 teams once the waves are scaled."""
+    areas = england_areas()
+    path = edited(tmp_path, "teams = 202\n", "").read_text()
+    path = write(tmp_path, path.replace(COVERAGE, "population_per_team = 250000"))
+    assert validate_scenario_file(path) == []  # the file itself is good; the data decide
+    err = raises(resolve_teams, load_scenario(path), areas)
+    assert err.file == str(path) and err.field == "waves"
+    text = str(err)
+    assert "give 226 teams" in text and "sum to 202" in text
+    assert "set the [[waves]] teams to 45, 45, 61, 75" in text
+    assert "or give coverage.teams = 202" in text
+    # follow the fix
+    text = path.read_text()
+    for old, new in ((40, 45), (40, 45), (55, 61), (67, 75)):
+        text = text.replace(f"[[waves]]\nteams = {old}\n", f"[[waves]]\nteams = {new}\n", 1)
+    scenario = resolve_teams(load_scenario(write(tmp_path, text, "fixed.toml")), areas)
+    assert scenario.teams == 226 and scenario.wave_sizes == (45, 45, 61, 75)
+    assert scenario.teams_from_population
+
+
+def test_explicit_teams_win_and_the_summary_says_so() -> None:
+    scenario = dataclasses.replace(default_scenario(), population_per_team=250_000)
+    resolved = resolve_teams(scenario, england_areas())
+    assert resolved.teams == 202
+    assert describe_teams(resolved, 56_490_056) == (
+        "202 teams, as coverage.teams says; England's 56,490,056 people ÷ 250,000 per team "
+        "would give 226 (population_per_team is not used while teams is given)"
+    )
+
+
+def test_too_few_people_per_team(tmp_path: Path) -> None:
+    text = edited(tmp_path, "teams = 202\n", "").read_text()
+    path = write(tmp_path, text.replace(COVERAGE, "population_per_team = 1000"))
+    err = raises(resolve_teams, load_scenario(path), england_areas())
+    assert err.field == "coverage.population_per_team" and err.value == 1000
+    assert "56,490 teams cannot cover" in str(err) and "between 1,674 and" in str(err)
+    assert teams_for_population(56_490_056, 1000) == 56_490
+
+
+# ----------------------------------------------------------------------------- sizing and wave one
+
+
+def test_sizing_keys(tmp_path: Path) -> None:
+    path = edited(tmp_path, 'sizing = "uniform"', 'sizing = "need"')
+    s = load_scenario(path)
+    assert (s.team_sizing, s.team_sizing_min, s.team_sizing_max) == ("need", 0.75, 1.5)
+    assert (default_scenario().team_sizing, default_scenario().wave_one_without_service) == (
+        "uniform",
+        "full",
+    )

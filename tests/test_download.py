@@ -10,63 +10,45 @@ import os
 import time
 from pathlib import Path
 
+import online_data
 import pytest
 from arcgis_server import FakeServer, FakeService, Fault
 from conftest import link_mirror
+from fetch_helpers import (
+    CSV_BODY,
+    FAST,
+    file_part,
+    layer_part,
+    leftovers,
+    numbered_rows,
+    registry_of,
+    sha_of,
+)
 
 from planner import cache, download, pipeline
 from planner.download import fetch, load_manifest, parse_mirror_manifest
 from planner.errors import PlannerError
 from planner.fsutil import sha256_file
-from planner.sources import DATASETS, LOOKUP_COLUMNS, Dataset, OnlinePart, check_columns, locate
-
-FAST = {"progress": False, "backoff_factor": 0.001, "timeout": 5}
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _dataset(*parts: OnlinePart, name: str = "things") -> dict[str, Dataset]:
-    ds = Dataset(
-        name=name,
-        description="test data",
-        vintage="test",
-        mirror_path=f"mirror/{name}.csv",
-        format="csv",
-        columns=(),
-        online=parts,
-    )
-    return {name: ds}
-
-
-def _layer(service: str = "Things_EN_BSC", **kw) -> OnlinePart:
-    return OnlinePart(
-        name="things", download_path="ons/things.geojson", kind="layer", service=service, **kw
-    )
-
-
-def _file(url: str, path: str = "files/data.csv", **kw) -> OnlinePart:
-    return OnlinePart(name="things", download_path=path, kind="file", url=url, **kw)
-
-
-def _rows(n: int, oid: str = "FID") -> list[dict]:
-    return [{oid: i + 1, "CODE": f"E{i + 1:08d}", "NAME": f"Area {i + 1}"} for i in range(n)]
-
-
-def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
-
-
-CSV_BODY = b"CODE,NAME\nE00000001,One\nE00000002,Two\n"
-
+from planner.sources import (
+    DATASETS,
+    LOOKUP_COLUMNS,
+    PLAN_INPUTS,
+    Dataset,
+    OnlinePart,
+    check_columns,
+    locate,
+)
 
 # --------------------------------------------------------------------------- ArcGIS paging
 
 
 def test_paging_gets_every_feature_exactly_once(tmp_path: Path) -> None:
-    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(25), max_record_count=10)}) as srv:
-        manifest = fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+    with FakeServer(
+        services={"Things_EN_BSC": FakeService(numbered_rows(25), max_record_count=10)}
+    ) as srv:
+        manifest = fetch(
+            tmp_path, base_url=srv.base_url, datasets=registry_of(layer_part()), **FAST
+        )
         queries = [p for path, p in srv.log if path.endswith("/query")]
     out = tmp_path / "ons/things.geojson"
     data = json.loads(out.read_text())
@@ -77,7 +59,7 @@ def test_paging_gets_every_feature_exactly_once(tmp_path: Path) -> None:
     assert all(q["orderByFields"] == "FID ASC" and q["f"] == "geojson" for q in pages)
     assert any(q.get("returnCountOnly") == "true" for q in queries)
     rec = manifest["files"]["ons/things.geojson"]
-    assert rec["sha256"] == _sha(out.read_bytes())
+    assert rec["sha256"] == sha_of(out.read_bytes())
     assert rec["source"].endswith("/Things_EN_BSC/FeatureServer/0/query")
 
 
@@ -85,11 +67,11 @@ def test_table_service_is_written_as_csv_in_object_id_order(tmp_path: Path) -> N
     part = OnlinePart(
         name="lu", download_path="ons/lu.csv", kind="table", service="LU", columns=("CODE",)
     )
-    rows = _rows(7, oid="ObjectId")[::-1]
+    rows = numbered_rows(7, oid="ObjectId")[::-1]
     with FakeServer(
         services={"LU": FakeService(rows, geometry=False, oid_field="ObjectId")}
     ) as srv:
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(part), page_size=3, **FAST)
+        fetch(tmp_path, base_url=srv.base_url, datasets=registry_of(part), page_size=3, **FAST)
         assert all(p.get("f") == "json" for path, p in srv.log if path.endswith("/query"))
     table = list(csv.DictReader((tmp_path / "ons/lu.csv").open()))
     assert [r["ObjectId"] for r in table] == [str(i) for i in range(1, 8)]
@@ -97,80 +79,42 @@ def test_table_service_is_written_as_csv_in_object_id_order(tmp_path: Path) -> N
 
 
 def test_fewer_features_than_count_is_an_error(tmp_path: Path) -> None:
-    service = FakeService(_rows(25), max_record_count=10, count_override=26)
+    service = FakeService(numbered_rows(25), max_record_count=10, count_override=26)
     with (
         FakeServer(services={"Things_EN_BSC": service}) as srv,
         pytest.raises(PlannerError, match=r"Things_EN_BSC.*got 25 features.*said 26"),
     ):
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+        fetch(tmp_path, base_url=srv.base_url, datasets=registry_of(layer_part()), **FAST)
     assert not (tmp_path / "ons/things.geojson").exists()
 
 
 def test_paging_that_stops_early_is_an_error(tmp_path: Path) -> None:
-    service = FakeService(_rows(25), max_record_count=10, serve_only=20)
+    service = FakeService(numbered_rows(25), max_record_count=10, serve_only=20)
     with (
         FakeServer(services={"Things_EN_BSC": service}) as srv,
         pytest.raises(PlannerError, match="got 20 features but returnCountOnly said 25"),
     ):
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+        fetch(tmp_path, base_url=srv.base_url, datasets=registry_of(layer_part()), **FAST)
 
 
 def test_repeated_feature_is_an_error_not_deduplicated(tmp_path: Path) -> None:
-    service = FakeService(_rows(25), max_record_count=10, repeat_on_later_pages=True)
+    service = FakeService(numbered_rows(25), max_record_count=10, repeat_on_later_pages=True)
     with (
         FakeServer(services={"Things_EN_BSC": service}) as srv,
         pytest.raises(PlannerError, match=r"Things_EN_BSC: feature FID=10 arrived twice"),
     ):
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
+        fetch(tmp_path, base_url=srv.base_url, datasets=registry_of(layer_part()), **FAST)
     assert not (tmp_path / "ons/things.geojson").exists()
 
 
 def test_arcgis_error_json_is_reported(tmp_path: Path) -> None:
     with (
         FakeServer(services={}) as srv,
-        pytest.raises(PlannerError, match=r"HTTP 404.*Fix: the service or file may have moved"),
+        pytest.raises(
+            PlannerError, match=r"Gone: HTTP 404.*renamed or moved.*sources.py, dataset 'things'"
+        ),
     ):
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer("Gone")), **FAST)
-
-
-# --------------------------------------------------------------------------- retries and timeouts
-
-
-def test_503_is_retried_then_succeeds(tmp_path: Path) -> None:
-    with FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv:
-        srv.add_fault(srv.query_path("Things_EN_BSC"), Fault("status", 503), times=2)
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(_layer()), **FAST)
-        assert srv.hits[srv.query_path("Things_EN_BSC")] == 2 + 2  # two 503s, count, one page
-    assert len(json.loads((tmp_path / "ons/things.geojson").read_text())["features"]) == 5
-
-
-def test_429_waits_for_retry_after(tmp_path: Path) -> None:
-    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        srv.add_fault("/files/data.csv", Fault("status", 429, (("Retry-After", "1"),)))
-        start = time.monotonic()
-        fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
-        assert time.monotonic() - start >= 0.9
-        assert srv.hits["/files/data.csv"] == 2
-    assert (tmp_path / "files/data.csv").read_bytes() == CSV_BODY
-
-
-def test_server_that_keeps_failing_gives_a_clear_error(tmp_path: Path) -> None:
-    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        srv.add_fault("/files/data.csv", Fault("status", 503), times=10)
-        with pytest.raises(PlannerError, match=r"after 2 retries.*Fix: retry later"):
-            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), retries=2, **FAST)
-        assert srv.hits["/files/data.csv"] == 3
-
-
-def test_server_that_never_answers_times_out(tmp_path: Path) -> None:
-    with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        srv.hang.add("/files/data.csv")
-        start = time.monotonic()
-        opts = {**FAST, "timeout": 0.3}
-        with pytest.raises(PlannerError, match=r"timeout.*Fix: retry later"):
-            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), retries=1, **opts)
-        assert time.monotonic() - start < 5
-    assert not (tmp_path / "files/data.csv").exists()
+        fetch(tmp_path, base_url=srv.base_url, datasets=registry_of(layer_part("Gone")), **FAST)
 
 
 # --------------------------------------------------------------------------- bad bodies
@@ -188,30 +132,35 @@ def test_truncated_body_leaves_no_file_and_keeps_the_old_one(tmp_path: Path) -> 
     with FakeServer(files={"data.csv": CSV_BODY}) as srv:
         srv.add_fault("/files/data.csv", Fault("truncate"))
         with pytest.raises(PlannerError, match=r"data\.csv.*(transfer broke off|truncated)"):
-            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+            fetch(tmp_path, datasets=registry_of(file_part(srv.file_url("data.csv"))), **FAST)
     assert (tmp_path / "files/data.csv").read_bytes() == old
-    assert _leftovers(tmp_path / "files") == []
+    assert leftovers(tmp_path / "files") == []
 
 
 def test_connection_reset_mid_file_keeps_nothing(tmp_path: Path) -> None:
     with FakeServer(files={"data.csv": CSV_BODY * 500}) as srv:
         srv.add_fault("/files/data.csv", Fault("reset"))
         with pytest.raises(PlannerError, match="transfer broke off"):
-            fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+            fetch(tmp_path, datasets=registry_of(file_part(srv.file_url("data.csv"))), **FAST)
     assert not (tmp_path / "files/data.csv").exists()
-    assert _leftovers(tmp_path / "files") == []
+    assert leftovers(tmp_path / "files") == []
 
 
-def test_checksum_mismatch_keeps_the_old_file(tmp_path: Path) -> None:
-    old = _with_old_file(tmp_path)
-    released = _sha(b"what the publisher released\n")
+def test_a_revised_file_is_a_warning_naming_it_not_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    released = sha_of(b"what the publisher released\n")
     with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        part = _file(srv.file_url("data.csv"), expected_sha256=released)
-        with pytest.raises(PlannerError, match=r"sha256 .* differs from the expected"):
-            fetch(tmp_path, datasets=_dataset(part), **FAST)
-    assert (tmp_path / "files/data.csv").read_bytes() == old
-    assert _leftovers(tmp_path / "files") == []
-    assert "files/data.csv" not in load_manifest(tmp_path)["files"]
+        part = file_part(srv.file_url("data.csv"), expected_sha256=released, expected_size=29)
+        with caplog.at_level(logging.WARNING):
+            manifest = fetch(tmp_path, datasets=registry_of(part), **FAST)
+    assert (tmp_path / "files/data.csv").read_bytes() == CSV_BODY
+    assert manifest["files"]["files/data.csv"]["sha256"] == sha_of(CSV_BODY)
+    warning = caplog.text
+    assert "data.csv" in warning and "revised" in warning
+    assert f"size {len(CSV_BODY)} bytes, recorded 29" in warning
+    assert "dataset 'things'" in warning
+    assert leftovers(tmp_path / "files") == []
 
 
 def test_zero_byte_file_is_an_error(tmp_path: Path) -> None:
@@ -219,7 +168,7 @@ def test_zero_byte_file_is_an_error(tmp_path: Path) -> None:
         FakeServer(files={"data.csv": b""}) as srv,
         pytest.raises(PlannerError, match="empty"),
     ):
-        fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+        fetch(tmp_path, datasets=registry_of(file_part(srv.file_url("data.csv"))), **FAST)
     assert not (tmp_path / "files/data.csv").exists()
 
 
@@ -230,26 +179,26 @@ def test_html_error_page_is_not_taken_for_data(tmp_path: Path) -> None:
         FakeServer(files={"data.csv": page}) as srv,
         pytest.raises(PlannerError, match="HTML page"),
     ):
-        fetch(tmp_path, datasets=_dataset(_file(srv.file_url("data.csv"))), **FAST)
+        fetch(tmp_path, datasets=registry_of(file_part(srv.file_url("data.csv"))), **FAST)
     assert (tmp_path / "files/data.csv").read_bytes() == old
 
 
 def test_csv_without_expected_columns_is_refused(tmp_path: Path) -> None:
     with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        part = _file(srv.file_url("data.csv"), columns=("CODE", "POPULATION"))
+        part = file_part(srv.file_url("data.csv"), columns=("CODE", "POPULATION"))
         with pytest.raises(PlannerError, match="POPULATION"):
-            fetch(tmp_path, datasets=_dataset(part), **FAST)
+            fetch(tmp_path, datasets=registry_of(part), **FAST)
 
 
 # --------------------------------------------------------------------------- manifest
 
 
 def test_manifest_records_files_and_second_fetch_skips(tmp_path: Path) -> None:
-    services = {"Things_EN_BSC": FakeService(_rows(12), max_record_count=5)}
+    services = {"Things_EN_BSC": FakeService(numbered_rows(12), max_record_count=5)}
     with FakeServer(services=services, files={"data.csv": CSV_BODY}) as srv:
         registry = {
-            **_dataset(_layer(), name="things"),
-            **_dataset(_file(srv.file_url("data.csv")), name="table"),
+            **registry_of(layer_part(), name="things"),
+            **registry_of(file_part(srv.file_url("data.csv")), name="table"),
         }
         fetch(tmp_path, base_url=srv.base_url, datasets=registry, **FAST)
         first = (tmp_path / "manifest.json").read_bytes()
@@ -260,7 +209,7 @@ def test_manifest_records_files_and_second_fetch_skips(tmp_path: Path) -> None:
     files = manifest["files"]
     assert sorted(files) == ["files/data.csv", "ons/things.geojson"]
     rec = files["files/data.csv"]
-    assert rec["sha256"] == _sha(CSV_BODY)
+    assert rec["sha256"] == sha_of(CSV_BODY)
     assert rec["size"] == len(CSV_BODY)
     assert rec["source"] == srv.file_url("data.csv")
     assert rec["fetched_at"].endswith("Z")
@@ -270,7 +219,7 @@ def test_manifest_records_files_and_second_fetch_skips(tmp_path: Path) -> None:
 
 def test_changed_file_is_fetched_again(tmp_path: Path) -> None:
     with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        registry = _dataset(_file(srv.file_url("data.csv")))
+        registry = registry_of(file_part(srv.file_url("data.csv")))
         fetch(tmp_path, datasets=registry, **FAST)
         (tmp_path / "files/data.csv").write_bytes(b"tampered\n")
         fetch(tmp_path, datasets=registry, **FAST)
@@ -318,8 +267,8 @@ def _lookup_services() -> dict[str, FakeService]:
     ]
     rgn = [{"LAD24CD": "E09000001", "LAD24NM": "City", "RGN24CD": "E12000007", "RGN24NM": "London"}]
     nhser = [
-        {"SICBL24CD": "E38000255", "ICB24CD": "E54000029", "NHSER24CD": "E40000003"}
-        | {"NHSER24NM": "London"}
+        {"SICBL23CD": "E38000255", "ICB23CD": "E54000029", "NHSER23CD": "E40000003"}
+        | {"NHSER23NM": "London"}
     ]
     parts = DATASETS["lookup"].online
     rows = dict(zip([p.name for p in parts], [icb, ward, oas, rgn, nhser], strict=True))
@@ -364,7 +313,7 @@ def _fake_mirror(root: Path, files: dict[str, bytes], listed: dict[str, bytes]) 
             f"### `{rel}`",
             "Some text; upstream sha256 `" + "0" * 64 + "`.",
             "",
-            f"- size: {len(data):,} bytes; rows/features: 1; sha256: `{_sha(data)}`",
+            f"- size: {len(data):,} bytes; rows/features: 1; sha256: `{sha_of(data)}`",
             "",
         ]
     (root / "MANIFEST.md").write_text("\n".join(lines))
@@ -389,7 +338,7 @@ def test_mirror_copy_then_skip(tmp_path: Path) -> None:
     manifest = fetch(raw, mirror=mirror, datasets=_mirror_registry(), progress=False)
     for rel, data in files.items():
         assert (raw / rel).read_bytes() == data
-        assert manifest["files"][rel]["sha256"] == _sha(data)
+        assert manifest["files"][rel]["sha256"] == sha_of(data)
         assert manifest["files"][rel]["source"] == str(mirror / rel)
     assert "readiness/c.csv" not in manifest["files"]  # optional and absent from the mirror
     inodes = {rel: os.stat(raw / rel).st_ino for rel in files}
@@ -407,7 +356,7 @@ def test_mirror_file_disagreeing_with_manifest_is_refused(tmp_path: Path) -> Non
     with pytest.raises(PlannerError, match=r"lookups/b\.csv.*differs from MANIFEST\.md"):
         fetch(raw, mirror=mirror, datasets=_mirror_registry(), progress=False)
     assert not (raw / "lookups/b.csv").exists()
-    assert _leftovers(raw / "lookups") == []
+    assert leftovers(raw / "lookups") == []
     assert "population/a.csv" in load_manifest(raw)["files"]  # earlier good copy recorded
 
 
@@ -419,7 +368,7 @@ def test_missing_required_mirror_file(tmp_path: Path) -> None:
 
 def test_parse_mirror_manifest_takes_the_size_line(tmp_path: Path) -> None:
     mirror = _fake_mirror(tmp_path, {}, {"x/y.csv": b"abc"})
-    assert parse_mirror_manifest(mirror / "MANIFEST.md") == {"x/y.csv": _sha(b"abc")}
+    assert parse_mirror_manifest(mirror / "MANIFEST.md") == {"x/y.csv": sha_of(b"abc")}
 
 
 def test_real_mirror_small_dataset(tmp_path: Path, mirror_dir: Path) -> None:
@@ -437,6 +386,7 @@ def test_real_mirror_small_dataset(tmp_path: Path, mirror_dir: Path) -> None:
 # downloaded; only missing ones go to the network.
 
 ONE_TRY = {**FAST, "retries": 1}
+ALL = list(DATASETS)  # the NHS region boundaries are fetched only when named
 POPULATION = DATASETS["population"].mirror_path
 NHSER = DATASETS["nhser_boundaries"]
 
@@ -453,7 +403,7 @@ def test_fetch_without_mirror_keeps_the_files_already_there(
         manifest = download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
         assert srv.total_hits() == 0
     files = manifest["files"]
-    assert sorted(files) == sorted(d.mirror_path for d in DATASETS.values())
+    assert sorted(files) == sorted(DATASETS[n].mirror_path for n in PLAN_INPUTS)
     for rel, record in files.items():
         assert record["sha256"] == sha256_file(raw / rel)
         assert record["source"] == "found in the raw folder"
@@ -494,7 +444,7 @@ def test_only_the_missing_dataset_is_downloaded(mirror_dir: Path, tmp_path: Path
     part = NHSER.online[0]
     rows = [{"FID": i + 1, "NHSER24CD": f"E4000000{i}", "NHSER24NM": f"R{i}"} for i in range(7)]
     with FakeServer(services={str(part.service): FakeService(rows)}) as srv:
-        manifest = download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
+        manifest = download.fetch(raw, names=ALL, base_url=srv.base_url, **ONE_TRY)
         asked = {path for path, _ in srv.log}
     assert asked and all(str(part.service) in path for path in asked)
     saved = raw / part.download_path
@@ -519,15 +469,28 @@ def test_connection_reset_on_an_arcgis_query_keeps_nothing(
     part = NHSER.online[0]
     service = FakeService(_nhser_rows(), max_record_count=3)
     with FakeServer(services={str(part.service): service}) as srv:
-        srv.add_fault(srv.query_path(str(part.service)), Fault("reset"))
-        with pytest.raises(PlannerError, match=r"NHS_England_Regions.*Fix: retry later"):
-            download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
+        srv.add_fault(srv.query_path(str(part.service)), Fault("reset"), times=2)
+        with pytest.raises(
+            PlannerError,
+            match=r"(?s)1 of 9 .*NHS_England_Regions.*after 1 retries.*reset.*retry later",
+        ):
+            download.fetch(raw, names=ALL, base_url=srv.base_url, **ONE_TRY)
     assert not (raw / part.download_path).exists()
     assert not (raw / "ons").exists() or list((raw / "ons").iterdir()) == []
     recorded = download.load_manifest(raw)["files"]
-    # datasets are fetched in name order: those checked before the failure stay recorded
-    assert DATASETS["icb_boundaries"].mirror_path in recorded
-    assert POPULATION not in recorded
+    # one failure does not stop the others: every other dataset is recorded
+    assert sorted(recorded) == sorted(d.mirror_path for d in DATASETS.values() if d != NHSER)
+
+
+def test_a_reset_arcgis_answer_is_retried(mirror_dir: Path, tmp_path: Path) -> None:
+    raw = _without_nhser(mirror_dir, tmp_path)
+    part = NHSER.online[0]
+    with FakeServer(
+        services={str(part.service): FakeService(_nhser_rows(), max_record_count=3)}
+    ) as srv:
+        srv.add_fault(srv.query_path(str(part.service)), Fault("reset"))
+        download.fetch(raw, names=["nhser_boundaries"], base_url=srv.base_url, **ONE_TRY)
+    assert len(json.loads((raw / part.download_path).read_text())["features"]) == 7
 
 
 def test_arcgis_429_with_retry_after_is_waited_for(mirror_dir: Path, tmp_path: Path) -> None:
@@ -537,7 +500,7 @@ def test_arcgis_429_with_retry_after_is_waited_for(mirror_dir: Path, tmp_path: P
         query = srv.query_path(str(part.service))
         srv.add_fault(query, Fault("status", 429, (("Retry-After", "1"),)))
         start = time.monotonic()
-        download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
+        download.fetch(raw, names=ALL, base_url=srv.base_url, **ONE_TRY)
         assert time.monotonic() - start >= 0.9
         assert srv.hits[query] == 3  # the 429, then the count and one page
     assert len(json.loads((raw / part.download_path).read_text())["features"]) == 7
@@ -550,7 +513,9 @@ def test_arcgis_service_that_never_answers_times_out(mirror_dir: Path, tmp_path:
         srv.hang.add(srv.query_path(str(part.service)))
         start = time.monotonic()
         with pytest.raises(PlannerError, match=r"timeout.*Fix: retry later"):
-            download.fetch(raw, base_url=srv.base_url, **{**ONE_TRY, "timeout": 0.3, "retries": 0})
+            download.fetch(
+                raw, names=ALL, base_url=srv.base_url, **{**ONE_TRY, "timeout": 0.3, "retries": 0}
+            )
         assert time.monotonic() - start < 10
     assert not (raw / part.download_path).exists()
 
@@ -559,20 +524,184 @@ def test_arcgis_service_that_never_answers_times_out(mirror_dir: Path, tmp_path:
 
 
 def test_layer_without_a_registered_field_is_refused(tmp_path: Path) -> None:
-    part = _layer(columns=("CODE", "NAME", "POPULATION"))
+    part = layer_part(columns=("CODE", "NAME", "POPULATION"))
     with (
-        FakeServer(services={"Things_EN_BSC": FakeService(_rows(5))}) as srv,
-        pytest.raises(PlannerError, match=r"features lack field 'POPULATION'.*found: .*CODE"),
+        FakeServer(services={"Things_EN_BSC": FakeService(numbered_rows(5))}) as srv,
+        pytest.raises(
+            PlannerError,
+            match=r"lacks expected column\(s\) POPULATION; found FID, CODE.*edit planner/sources",
+        ),
     ):
-        fetch(tmp_path, base_url=srv.base_url, datasets=_dataset(part), **FAST)
+        fetch(tmp_path, base_url=srv.base_url, datasets=registry_of(part), **FAST)
     assert not (tmp_path / "ons/things.geojson").exists()
 
 
 def test_file_without_a_registered_column_is_refused(tmp_path: Path) -> None:
     with FakeServer(files={"data.csv": CSV_BODY}) as srv:
-        part = _file(srv.file_url("data.csv"), columns=("CODE", "NAME", "TOTAL"))
+        part = file_part(srv.file_url("data.csv"), columns=("CODE", "NAME", "TOTAL"))
         with pytest.raises(
-            PlannerError, match=r"header lacks column 'TOTAL'.*update planner/sources"
+            PlannerError, match=r"data.csv, field 'TOTAL'.*edit planner/sources.py, dataset"
         ):
-            fetch(tmp_path, datasets=_dataset(part), **FAST)
+            fetch(tmp_path, datasets=registry_of(part), **FAST)
     assert not (tmp_path / "files/data.csv").exists()
+
+
+def test_every_dataset_is_tried_then_each_failure_is_listed(tmp_path: Path) -> None:
+    with FakeServer(files={"good.csv": CSV_BODY}) as srv:
+        registry = {
+            **registry_of(file_part(srv.file_url("gone.csv"), "files/a.csv"), name="a_gone"),
+            **registry_of(file_part(srv.file_url("good.csv"), "files/b.csv"), name="b_good"),
+            **registry_of(layer_part("Missing_Service"), name="c_missing"),
+        }
+        with pytest.raises(PlannerError) as info:
+            fetch(tmp_path, base_url=srv.base_url, datasets=registry, **FAST)
+    assert (tmp_path / "files/b.csv").read_bytes() == CSV_BODY
+    lines = str(info.value).splitlines()
+    assert lines[0] == "2 of 3 datasets could not be fetched (files already fetched are kept):"
+    assert lines[1].startswith("  - a_gone [planner/sources.py, dataset 'a_gone', part 'things']")
+    assert "HTTP 404" in lines[1]
+    assert lines[2].startswith("  - c_missing [planner/sources.py, dataset 'c_missing'")
+    assert "files/b.csv" in load_manifest(tmp_path)["files"]
+
+
+def test_an_html_page_in_raw_is_reported_and_force_replaces_it(
+    mirror_dir: Path, tmp_path: Path
+) -> None:
+    raw = _raw(mirror_dir, tmp_path)
+    (raw / POPULATION).unlink()
+    (raw / POPULATION).write_bytes(b"<!DOCTYPE html><html><body>Sign in</body></html>")
+    with FakeServer() as srv, pytest.raises(PlannerError) as info:
+        download.fetch(raw, base_url=srv.base_url, **ONE_TRY)
+    text = str(info.value)
+    assert "1 of 5 datasets" in text and str(raw / POPULATION) in text
+    assert "HTML page" in text and "planner fetch --force" in text
+    download.fetch(raw, mirror=mirror_dir, names=["population"], force=True, progress=False)
+    assert sha256_file(raw / POPULATION) == sha256_file(mirror_dir / POPULATION)
+
+
+def test_a_mirror_without_manifest_is_refused_unless_verify_is_off(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = {"population/a.csv": b"CODE\nE1\n", "lookups/b.csv": b"CODE\nE2\n"}
+    mirror = _fake_mirror(tmp_path / "mirror", files, files)
+    (mirror / "MANIFEST.md").unlink()
+    with pytest.raises(PlannerError, match=r"MANIFEST.md.*refused.*--no-verify"):
+        fetch(tmp_path / "raw", mirror=mirror, datasets=_mirror_registry(), progress=False)
+    assert not (tmp_path / "raw" / "population").exists()
+    with caplog.at_level(logging.WARNING):
+        fetch(
+            tmp_path / "raw",
+            mirror=mirror,
+            datasets=_mirror_registry(),
+            progress=False,
+            verify=False,
+        )
+    assert "NOT verified" in caplog.text
+    assert (tmp_path / "raw/lookups/b.csv").read_bytes() == files["lookups/b.csv"]
+
+
+def test_a_mirror_file_missing_from_the_manifest_is_refused(tmp_path: Path) -> None:
+    files = {"population/a.csv": b"CODE\nE1\n", "lookups/b.csv": b"CODE\nE2\n"}
+    mirror = _fake_mirror(
+        tmp_path / "mirror", files, {"population/a.csv": files["population/a.csv"]}
+    )
+    with pytest.raises(PlannerError, match=r"lookups/b.csv.*not listed with a sha256"):
+        fetch(tmp_path / "raw", mirror=mirror, datasets=_mirror_registry(), progress=False)
+    assert (tmp_path / "raw/population/a.csv").exists()
+
+
+# ---------------------------------------------------------------- the online path end to end
+
+
+def _online_run(tmp_path: Path, drop: tuple[str, ...] = (), **kw) -> tuple[Path, FakeServer]:
+    raw = tmp_path / "raw"
+    with FakeServer() as srv:
+        online_data.serve(srv)
+        for service in drop:
+            del srv.services[service]
+        fetch(raw, base_url=srv.base_url, datasets=online_data.registry(srv), **FAST, **kw)
+    return raw, srv
+
+
+def _asked_services(srv: FakeServer) -> set[str]:
+    prefix = "/arcgis/rest/services/"
+    return {path[len(prefix) :].split("/")[0] for path, _ in srv.log if path.startswith(prefix)}
+
+
+def _check_areas(raw: Path) -> None:
+    from planner import adjacency as adjacency_stage
+    from planner import areas as areas_stage
+
+    areas = areas_stage.build_areas(raw, expected_rows=online_data.ENGLISH)
+    adjacency = adjacency_stage.build_adjacency(areas)
+    adjacency_stage.check_connected(areas, adjacency)
+    expected = [a for a in online_data.areas() if a.icb is not None]
+    assert areas["lsoa21cd"].tolist() == [a.code for a in expected]
+    icbs = [online_data.ICBS[a.icb][0] for a in expected]
+    assert areas["icb24cd"].tolist() == icbs
+    regions = [online_data.REGIONS[online_data.ICB_REGION[c]][0] for c in icbs]
+    assert areas["nhser24cd"].tolist() == regions
+    assert areas["msoa21cd"].tolist() == [a.msoa for a in expected]
+    assert areas["lad24cd"].tolist() == [a.lad for a in expected]
+    ages = [online_data.ages(a.code) for a in expected]
+    assert areas["population"].tolist() == [sum(x.values()) for x in ages]
+    under3 = [sum(x[k] for k in ("F0", "F1", "F2", "M0", "M1", "M2")) for x in ages]
+    assert areas["under3"].tolist() == under3
+    assert areas["imd_decile"].tolist() == [online_data.deciles()[a.code] for a in expected]
+    assert areas.crs.to_epsg() == 27700
+
+
+def test_online_fetch_then_prepare_on_england_and_wales_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        raw, srv = _online_run(tmp_path)
+        _check_areas(raw)
+    asked = _asked_services(srv)
+    lookup_parts = {str(p.service) for p in DATASETS["lookup"].online}
+    assert asked == {str(DATASETS["lsoa_boundaries"].online[0].service)} | lookup_parts
+    oa_service = DATASETS["lookup"].part("lookup_lsoa_msoa").service
+    offsets = [
+        int(q["resultOffset"])
+        for path, q in srv.log
+        if f"/{oa_service}/" in path and "resultOffset" in q
+    ]
+    assert offsets == [0, 1000]  # 1,440 Output Areas behind maxRecordCount 1000
+    log = caplog.text
+    lsoa_service = DATASETS["lsoa_boundaries"].online[0].service
+    assert f"ArcGIS service {lsoa_service}: 72 rows; 12 Welsh rows dropped" in log
+    assert "sapelsoasyoa20222024.xlsx: 72 rows; 12 Welsh rows dropped" in log
+    assert "File_7_IoD2025" in log and "12 Welsh rows dropped" in log
+    lookup_file = raw / DATASETS["lookup"].mirror_path
+    assert not lookup_file.read_text().count("\nW")  # the assembled lookup is England only
+
+
+def test_icb_regions_are_derived_from_the_region_boundaries_when_the_service_fails(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = str(DATASETS["lookup"].part("lookup_icb_nhser").service)
+    with caplog.at_level(logging.WARNING):
+        raw, srv = _online_run(tmp_path, drop=(service,))
+    assert str(DATASETS["nhser_boundaries"].online[0].service) in _asked_services(srv)
+    assert "derived instead" in caplog.text and service in caplog.text
+    manifest = load_manifest(raw)
+    assert (
+        "nhser24_bsc.geojson (spatial)"
+        in manifest["files"][DATASETS["lookup"].mirror_path]["source"]
+    )
+    _check_areas(raw)
+
+
+def test_online_force_fetches_again_and_gives_the_same_files(tmp_path: Path) -> None:
+    raw, _ = _online_run(tmp_path)
+    before = {
+        p: sha256_file(p) for p in raw.rglob("*") if p.is_file() and p.name != "manifest.json"
+    }
+    with FakeServer() as srv:
+        online_data.serve(srv)
+        fetch(raw, base_url=srv.base_url, datasets=online_data.registry(srv), **FAST)
+        assert srv.total_hits() == 0  # everything is up to date
+        fetch(raw, base_url=srv.base_url, datasets=online_data.registry(srv), force=True, **FAST)
+        assert srv.total_hits() > 0
+    after = {p: sha256_file(p) for p in raw.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    assert after == before

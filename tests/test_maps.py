@@ -30,7 +30,7 @@ from browser_assets import (
     route_assets,
 )
 
-from planner import maps, pipeline, tables
+from planner import exports, maps, tables
 from planner.errors import PlannerError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ PAGES = ["index.html", f"region/{NORTH_EAST_YORKS}.html", f"icb/{WEST_YORKSHIRE}
 
 
 YEARS = ["2022/23", "2023/24", "2024/25", "2025/26"]
-VINTAGE = pipeline.VINTAGE.removeprefix("Data: ")
+VINTAGE = "Census 2021 population (ONS), LSOA 2021 boundaries, ONS/NHS lookups April 2024"
 
 
 def _subset(national_plan, icbs: list[str] | None):
@@ -90,9 +90,10 @@ def inputs(national_plan):
 
 
 @pytest.fixture(scope="module")
-def site(inputs, tmp_path_factory):
+def site(inputs, national_plan, tmp_path_factory):
     out = tmp_path_factory.mktemp("maps")
-    written = maps.write_maps(out, *inputs, YEARS, VINTAGE)
+    figures = _team_figures(inputs, national_plan)
+    written = maps.write_maps(out, *inputs, YEARS, VINTAGE, team_figures=figures)
     return out, written
 
 
@@ -170,22 +171,26 @@ def test_template_syntax_in_notes_is_data_never_run(site, inputs):
             assert note.replace("'", "\\u0027") in text, (rel, note)
 
 
-def test_icb_page_has_breadcrumbs_tables_and_layers(site, inputs):
+def test_icb_page_has_breadcrumbs_tables_and_layers(site, inputs, national_plan):
+    """The ICB's totals are the exports' shown team figures summed."""
     out, _ = site
     plan = inputs[0]
     text = (out / f"icb/{WEST_YORKSHIRE}.html").read_text(encoding="utf-8")
     assert 'href="../index.html"' in text and f'href="../region/{NORTH_EAST_YORKS}.html"' in text
     assert "Under-3s by LSOA (estimated)" in text and "Local authority boundaries" in text
-    teams = plan[plan["icb24cd"] == WEST_YORKSHIRE]
-    total = maps.pounds(sum(teams[f"cost_{y.replace('/', '_')}"].sum() for y in YEARS))
+    figures = _team_figures(inputs, national_plan)
+    wy = figures["team_id"].isin(plan.loc[plan["icb24cd"] == WEST_YORKSHIRE, "team_id"])
+    total, babies = int(figures.loc[wy, "cost"].sum()), int(figures.loc[wy, "babies"].sum())
     assert re.search(rf'<tr class="total">.*<td class="num">{total:,}</td></tr>', text)
-    babies = int(sum(teams[f"babies_{y.replace('/', '_')}"].sum() for y in YEARS))
-    assert f"{babies:,}" in text
+    assert re.search(rf'<tr class="total">.*<td class="num">{babies:,}</td></tr>', text)
 
 
-def test_pages_are_byte_identical_on_rerun(site, inputs, tmp_path):
+def test_pages_are_byte_identical_on_rerun(site, inputs, national_plan, tmp_path):
     out, _ = site
-    again = maps.write_maps(tmp_path, *inputs, YEARS, VINTAGE)
+    figures = _team_figures(inputs, national_plan)
+    settings = maps.MapSettings(workers=1)  # serial: the same bytes as the workers made
+    again = maps.write_maps(tmp_path, *inputs, YEARS, VINTAGE, settings=settings,
+                            team_figures=figures)  # fmt: skip
     for rel in again.sizes:
         assert (tmp_path / rel).read_bytes() == (out / rel).read_bytes(), rel
 
@@ -513,11 +518,19 @@ def _page_data(path: Path) -> dict:
 
 def _exports(inputs, national_plan) -> dict[str, str]:
     """The subset's export files, made by the exports' own code (planner.tables)."""
-    plan, areas, assignment = inputs
-    costs = national_plan.team_costs[national_plan.team_costs["team_id"].isin(plan["team_id"])]
-    frames = tables.build_tables(plan, costs, national_plan.national, areas, assignment,
-                                 national_plan.scenario)  # fmt: skip
-    return {name: tables.to_csv_text(frame) for name, frame in frames.items()}
+    plan = inputs[0]
+    frames = {
+        f"region_{code}_priorities.csv": frame
+        for code, frame in tables.region_priorities(plan).items()
+    }
+    frames["teams.csv"] = tables.teams_table(plan, _team_figures(inputs, national_plan), YEARS)
+    return {name: exports.to_csv_text(frame) for name, frame in frames.items()}
+
+
+def _team_figures(inputs, national_plan):
+    """The exports' shown team figures (whole pounds and babies) for the subset's teams."""
+    team = tables.shown_tables(national_plan)["team"]
+    return team[team["team_id"].astype(str).isin(inputs[0]["team_id"].astype(str))]
 
 
 def _csv_rows(text: str, columns: list[str] | None = None) -> list[list[str]]:
@@ -530,9 +543,9 @@ def _csv_rows(text: str, columns: list[str] | None = None) -> list[list[str]]:
 
 def test_csv_downloads_match_the_exports(site, inputs, national_plan):
     out, _ = site
-    exports = _exports(inputs, national_plan)
+    files = _exports(inputs, national_plan)
     region = _page_data(out / f"region/{NORTH_EAST_YORKS}.html")["csv"]
-    assert region["candidates"] == exports[f"region_{NORTH_EAST_YORKS}_priorities.csv"]
+    assert region["candidates"] == files[f"region_{NORTH_EAST_YORKS}_priorities.csv"]
     icb = _page_data(out / f"icb/{WEST_YORKSHIRE}.html")["csv"]
     teams = inputs[0]
     wy = set(teams.loc[teams["icb24cd"] == WEST_YORKSHIRE, "team_id"])
@@ -540,7 +553,7 @@ def test_csv_downloads_match_the_exports(site, inputs, national_plan):
         cols = ["team_id", "name", "wave", *[f"{prefix}_{y.replace('/', '_')}" for y in YEARS]]
         page_rows = _csv_rows(icb[prefix])
         assert page_rows[0] == cols
-        export = [r for r in _csv_rows(exports["teams.csv"], cols)[1:] if r[0] in wy]
+        export = [r for r in _csv_rows(files["teams.csv"], cols)[1:] if r[0] in wy]
         assert page_rows[1:] == export, prefix
 
 

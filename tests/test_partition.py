@@ -222,7 +222,7 @@ def test_real_icb_meets_the_bars(lincolnshire, preset: str) -> None:
 
     areas, adjacency, k = lincolnshire
     teams = pd.Series({ICB: k})
-    labels = partition_england(areas, adjacency, teams, PRESETS[preset])
+    labels = partition_england(areas, adjacency, teams, PRESETS[preset]).labels
     catchments, _ = catchment_table(areas, adjacency, team_ids(areas, labels))
     assert len(catchments) == k
     assert catchments["contiguous"].all()
@@ -298,7 +298,9 @@ def test_west_yorkshire_leeds_in_its_own_three_catchments(prepared) -> None:
     rows = np.flatnonzero(areas["icb24cd"].to_numpy() == code)
     one = areas.iloc[rows].reset_index(drop=True)
     graph = adjacency.restrict(rows)
-    labels = partition_england(one, graph, pd.Series({code: k}), PRESETS["la_aligned"]).to_numpy()
+    labels = partition_england(
+        one, graph, pd.Series({code: k}), PRESETS["la_aligned"]
+    ).labels.to_numpy()
     assert contiguous(labels, graph.edges)
     pops = part_pops(labels, one["population"].to_numpy(float), k)
     assert np.abs(pops / pops.mean() - 1).max() <= 0.10 + 1e-9
@@ -344,8 +346,8 @@ def test_parallel_icbs_equal_serial() -> None:
     teams = pd.Series({f"E5400000{i}": k for i, k in enumerate([3, 2, 4, 1])})
     for preset in ("equal_size", "la_aligned"):
         settings_ = PartitionSettings(preset, 0.05, 7)
-        serial = partition_england(areas, adjacency, teams, settings_, workers=1)
-        parallel = partition_england(areas, adjacency, teams, settings_, workers=2)
+        serial = partition_england(areas, adjacency, teams, settings_, workers=1).labels
+        parallel = partition_england(areas, adjacency, teams, settings_, workers=2).labels
         pd.testing.assert_series_equal(serial, parallel)
         assert (serial >= 0).all()
     with pytest.raises(PlannerError, match="workers"):
@@ -442,7 +444,7 @@ def test_mid_and_south_essex_clears_the_floor(prepared) -> None:
     rows = np.flatnonzero(areas["icb24cd"].to_numpy() == code)
     one = areas.iloc[rows].reset_index(drop=True)
     graph = adjacency.restrict(rows)
-    labels = partition_england(one, graph, pd.Series({code: k}), PRESETS["equal_size"])
+    labels = partition_england(one, graph, pd.Series({code: k}), PRESETS["equal_size"]).labels
     catchments, _ = catchment_table(one, graph, team_ids(one, labels.to_numpy()))
     assert catchments["deviation_pct"].abs().max() <= 0.5 + 1e-9
     mainland = catchments.loc[catchments["island_km2"] == 0, "polsby_popper"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -15,42 +14,12 @@ POPULATION = "population/census2021_ts001_usual_residents_lsoa21_england.csv"
 
 
 def _key(directory: Path) -> str:
-    return json.loads((directory / cache.STAGE_FILE).read_text())["key"]
+    return cache.stage_key_of(directory)
 
 
 def test_fetch_refuses_a_missing_mirror_folder(tmp_path: Path) -> None:
     with pytest.raises(PlannerError, match=r"mirror folder does not exist.*Fix:"):
         pipeline.fetch(pipeline.Workspace(tmp_path), mirror=tmp_path / "nowhere")
-
-
-def test_cached_stage_builds_once_per_key(tmp_path: Path) -> None:
-    calls = []
-
-    def build(staging: Path) -> None:
-        calls.append(staging)
-        (staging / "product.txt").write_text(str(len(calls)))
-
-    target = tmp_path / "stage"
-    assert cache.cached_stage(target, "k1", build, "test") is True
-    assert cache.cached_stage(target, "k1", build, "test") is False
-    assert cache.cached_stage(target, "k2", build, "test") is True
-    assert (target / "product.txt").read_text() == "2"
-    assert len(calls) == 2
-
-
-def test_failed_build_keeps_the_previous_product(tmp_path: Path) -> None:
-    target = tmp_path / "stage"
-    cache.cached_stage(target, "good", lambda s: (s / "a.txt").write_text("old"), "test")
-
-    def broken(staging: Path) -> None:
-        (staging / "a.txt").write_text("half")
-        raise PlannerError("bad input")
-
-    with pytest.raises(PlannerError):
-        cache.cached_stage(target, "new", broken, "test")
-    assert (target / "a.txt").read_text() == "old"
-    assert _key(target) == "good"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["stage"]
 
 
 def test_prepare_reuses_its_cache_until_a_raw_file_changes(prepared, mirror_dir, tmp_path):
@@ -107,34 +76,3 @@ def test_expected_codes_include_future_team_ids(prepared):
     team_ids = [code for code in known if "-" in code]
     assert len(team_ids) == 202
     assert "QWO-1" in known
-
-
-def test_planner_exports_hold_every_file_planners_need(national_plan, tmp_path):
-    import pandas as pd
-    import pyogrio
-
-    pipeline.write_planner_exports(tmp_path, national_plan)
-    names = {p.name for p in tmp_path.iterdir()}
-    for name in (
-        "teams.csv",
-        "national.csv",
-        "lsoa_to_team.csv",
-        "catchments.gpkg",
-        "catchment_quality.csv",
-        "icb_quality.csv",
-        "bridges.csv",
-        "costs_by_icb.csv",
-        "costs_by_lad.csv",
-        "costs_by_region.csv",
-        "README.txt",
-    ):
-        assert name in names, name
-    assert len([n for n in names if n.startswith("region_")]) == 7
-    quality = pd.read_csv(tmp_path / "icb_quality.csv")
-    assert list(quality.columns[:2]) == ["icb24cd", "icb24nm"] and len(quality) == 42
-    assert quality["teams"].sum() == 202 and (quality["non_contiguous"] == 0).all()
-    lsoa = pd.read_csv(tmp_path / "lsoa_to_team.csv")
-    assert len(lsoa) == 33_755 and lsoa["lsoa21cd"].is_unique
-    gpkg = pyogrio.read_dataframe(tmp_path / "catchments.gpkg")
-    assert len(gpkg) == 202 and gpkg.crs.to_epsg() == 27700
-    assert {"wave", "operating_from", "rationale", "cost_2022_23"} <= set(gpkg.columns)

@@ -13,9 +13,13 @@ from planner.errors import PlannerError
 from planner.sources import (
     DATASETS,
     IMD_ONLINE_DECILE,
+    PLAN_INPUTS,
     check_columns,
     columns_for,
+    describe_dropped,
+    layout_for,
     locate,
+    other_countries,
 )
 
 CONTRACT_NAMES = {
@@ -142,3 +146,52 @@ def test_check_columns_accepts_dataframes() -> None:
 
     df = pd.DataFrame({"LSOA21CD": ["E01000001"], "IMD_decile": [3]})
     check_columns(df, "imd", "deprivation/imd2025_lsoa21_england.csv")
+
+
+def test_columns_match_ignoring_case_and_map_to_the_registered_spelling() -> None:
+    part = DATASETS["lookup"].part("lookup_lsoa_ward_lad")
+    present = ["OBJECTID", "lsoa21cd", "wd24cd", "WD24NM", "lad24cd", "lad24nm"]
+    matched = check_columns(present, part, "ons/lsoa21_wd24_lad24_ew_lu.csv")
+    assert matched == {
+        "lsoa21cd": "LSOA21CD",
+        "wd24cd": "WD24CD",
+        "WD24NM": "WD24NM",
+        "lad24cd": "LAD24CD",
+        "lad24nm": "LAD24NM",
+    }
+
+
+def test_each_file_is_read_by_its_own_layout() -> None:
+    population = DATASETS["population"]
+    online = layout_for(population, "anywhere/sapelsoasyoa20222024.xlsx")
+    assert (online.sheet, online.header_row, online.code_column) == (
+        "Mid-2022 LSOA 2021",
+        4,
+        "LSOA21CD",
+    )
+    assert online.renamed("Total") == "population"
+    mirror = layout_for(population, population.mirror_path)
+    assert mirror.renamed("usual_residents_total") == "population"
+    assert mirror.code_column == "LSOA21CD"
+
+
+def test_other_countries_are_counted_by_country() -> None:
+    codes = ["E01000001", "W01000001", "W01000002", "S01000001", "N00000001", "", "X1", "K04000001"]
+    assert other_countries(codes) == {"Welsh": 2, "Scottish": 1, "Northern Irish": 1}
+    assert describe_dropped(35_672, {"Welsh": 1_917}) == "35,672 rows; 1,917 Welsh rows dropped"
+
+
+def test_only_the_plan_inputs_are_fetched_by_default() -> None:
+    assert PLAN_INPUTS == ("lsoa_boundaries", "lookup", "population", "under3_msoa", "imd")
+    assert DATASETS["nhser_boundaries"].purpose == "derivation"
+    assert {DATASETS[n].purpose for n in ("icb_boundaries", "lad_boundaries")} == {"reference"}
+    services = {p.service for d in DATASETS.values() for p in d.online}
+    assert "SICBL24_ICB24_NHSER24_EN_LU" not in services
+
+
+def test_a_column_of_another_year_is_called_another_vintage() -> None:
+    with pytest.raises(PlannerError) as err:
+        check_columns(["LSOA11CD", "LSOA11NM", "usual_residents_total"], "population", "p.csv")
+    text = str(err.value)
+    assert "LSOA11CD is another vintage of LSOA21CD" in text
+    assert "expected: Census 2021 (mirror) / mid-2022 (online)" in text

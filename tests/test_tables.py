@@ -1,213 +1,251 @@
-"""Exports: per-area tables add up to England, CSVs are deterministic, nothing half-written."""
+"""Tables: figures add up as shown, bases are right, files are deterministic and complete."""
 
 from __future__ import annotations
 
 import dataclasses
-import io
+import math
 from pathlib import Path
 
+import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
-from synthetic import REGIONS, synthetic_country
+import shapely
+from synthetic import REGIONS
+from synthetic_plan import synthetic_plan
 
 from planner import costs, phasing, tables
-from planner.config import (
-    DEFAULT_SCENARIO_PATH,
-    default_scenario,
-    load_scenario,
-    rescale_teams,
-)
-from planner.errors import PlannerError
-
-
-def raises(func, *args, **kwargs) -> PlannerError:
-    """The PlannerError that func(*args, **kwargs) raises."""
-    with pytest.raises(PlannerError) as info:
-        func(*args, **kwargs)
-    return info.value
-
+from planner.catchments import team_sort_key
+from planner.config import default_scenario, rescale_teams
 
 YEARS = ["2022/23", "2023/24", "2024/25", "2025/26"]
-
-
-def build(scenario=None, regions=REGIONS):
-    s = scenario or default_scenario()
-    catch, areas, assignment = synthetic_country(regions)
-    plan = phasing.assign_phasing(catch, areas, assignment, None, s)
-    tc = costs.team_year_costs(plan.set_index("team_id")["wave"], s)
-    plan = costs.attach_costs(plan, tc, s)
-    national = costs.national_table(tc, s)
-    return plan, tc, national, areas, assignment, s
+MONEY = ["labour", "training", "cost", "babies"]
 
 
 @pytest.fixture(scope="module")
-def built():
-    return build()
+def plan():
+    return synthetic_plan()
 
 
 @pytest.fixture(scope="module")
-def exports(built):
-    return tables.build_tables(*built)
+def built(plan):
+    return tables.build_tables(plan)
 
 
-def test_national_csv_is_the_proposal_table(exports) -> None:
-    text = tables.to_csv_text(exports["national.csv"])
-    lines = text.splitlines()
-    assert lines[0] == "item,2022/23,2023/24,2024/25,2025/26,SR total"
-    assert "Total,15204187,28126411,44505430,52798529,87836029" in lines
-    assert "Training,443100,808763,1016505,334163,2268368" in lines
-    assert "Children seen,8000,14750,23600,30300,46350" in lines
-    assert "Teams operating fully from 1 April,40,80,135,202," in lines
+def test_largest_remainder() -> None:
+    assert tables.largest_remainder([1.5, 1.5, 1.0], 4).tolist() == [2, 1, 1]
+    assert tables.largest_remainder([0.2, 0.3, 0.5], 1).tolist() == [0, 0, 1]
+    assert tables.largest_remainder([2.0, 3.0], 4).sum() == 4  # floors overshoot
+    values = np.random.default_rng(1).random(50) * 1000
+    shown = tables.largest_remainder(values, round(values.sum()))
+    assert shown.sum() == round(values.sum()) and (np.abs(shown - values) < 1).all()
+
+
+def test_national_csv_is_the_proposal_table_with_notes(built) -> None:
+    national = built["national.csv"].set_index("item")
+    assert list(national.columns) == [*YEARS, "SR total", "note"]
+    assert national.loc["Total", YEARS].tolist() == [15204187, 28126411, 44505430, 52798529]
+    assert national.at["Total", "SR total"] == 87836029
+    assert national.loc["Children seen", [*YEARS, "SR total"]].tolist() == [
+        8000,
+        14750,
+        23600,
+        30300,
+        46350,
+    ]
+    total_note = national.at["Total", "note"]
+    assert "£1 in 2022/23" in total_note and "£1 in SR total" in total_note
+    assert "2024/25" not in total_note  # that year's lines add up
+    assert "counts twice" in national.at["Children seen", "note"]
+
+
+def england(built) -> pd.DataFrame:
+    region = built["costs_by_region.csv"]
+    return region[region["area_code"] == tables.ENGLAND[0]].set_index("year")
 
 
 @pytest.mark.parametrize("name", ["costs_by_icb.csv", "costs_by_lad.csv", "costs_by_region.csv"])
-def test_area_tables_sum_to_national(exports, built, name) -> None:
-    national = built[2].set_index("item")
-    table = exports[name]
-    assert list(table.columns) == tables.AREA_COLUMNS
-    by_year = table.groupby("year")[
-        ["teams_operating", "teams_starting", "labour", "training", "cost", "babies"]
-    ].sum()
+def test_shown_cells_sum_to_englands_row(built, plan, name) -> None:
+    table = built[name]
+    assert list(table.columns) == (tables.LAD_COLUMNS if "lad" in name else tables.AREA_COLUMNS)
+    table = table[table["area_code"] != tables.ENGLAND[0]]
+    total = england(built)
+    national = plan.national.set_index("item")
     for year in YEARS:
-        full = national.at[costs.ROW_TEAMS_FULL, year]
-        assert by_year.at[year, "teams_operating"] == pytest.approx(full, abs=1e-9)
-        assert by_year.at[year, "teams_starting"] == pytest.approx(
-            national.at[costs.ROW_TEAMS_STARTING, year], abs=1e-9
-        )
-        labour = (
-            national.at[costs.ROW_LABOUR_FULL, year] + national.at[costs.ROW_LABOUR_STARTING, year]
-        )
-        assert by_year.at[year, "labour"] == pytest.approx(labour, abs=1e-6)
-        assert by_year.at[year, "training"] == pytest.approx(
-            national.at["Training", year], abs=1e-6
-        )
-        # everything but the national development programme, shown only in national.csv
-        dev = national.at[costs.ROW_DEVELOPMENT, year]
-        assert by_year.at[year, "cost"] == pytest.approx(national.at["Total", year] - dev, abs=1e-6)
-        assert by_year.at[year, "babies"] == pytest.approx(national.at[costs.ROW_BABIES, year])
-    # population and under-3s cover England once
+        cells = table[table["year"] == year]
+        for col in MONEY:
+            assert cells[col].dtype == np.int64
+            assert cells[col].sum() == total.at[year, col], (name, year, col)
+        assert (cells["cost"] == cells["labour"] + cells["training"]).all()
+        # England's cost is national.csv's Total less the development programme
+        shown = costs.round_half_up(national.at["Total", year])
+        dev = costs.round_half_up(national.at[costs.ROW_DEVELOPMENT, year])
+        assert total.at[year, "cost"] == shown - dev
+        assert total.at[year, "babies"] == costs.round_half_up(national.at["Children seen", year])
+        assert cells["under3"].sum() == total.at[year, "under3"]
     one_year = table[table["year"] == YEARS[0]]
-    assert one_year["population"].sum() == built[3]["population"].sum()
-    assert one_year["under3"].sum() == pytest.approx(built[3]["under3"].sum())
-    assert one_year["teams_total"].sum() == pytest.approx(202)
+    assert one_year["population"].sum() == plan.areas["population"].sum()
+    if "lad" not in name:
+        assert one_year["teams_total"].sum() == 202 and table["teams_total"].dtype == np.int64
 
 
-def test_lad_split_by_population_share(exports, built) -> None:
-    plan, tc, _, areas, assignment, _ = built
-    lsoa = areas.merge(assignment, on="lsoa21cd")
-    team = "Q00-2"  # LSOAs 3,4,5 of its ICB: district 00 has LSOA 3, district 01 has 4 and 5
+def test_nested_cells_add_up(built, plan) -> None:
+    """A team's cells sum to its ICB's, an ICB's to its region's."""
+    teams = built["teams.csv"]
+    icb = built["costs_by_icb.csv"].set_index(["area_code", "year"])
+    region = built["costs_by_region.csv"].set_index(["area_code", "year"])
+    for year in YEARS:
+        suffix = year.replace("/", "_")
+        for col in ("cost", "babies"):
+            by_icb = teams.groupby("icb24cd")[f"{col}_{suffix}"].sum()
+            assert (by_icb == icb.xs(year, level="year").loc[by_icb.index, col]).all()
+        icb_year = icb.xs(year, level="year").join(
+            plan.plan.drop_duplicates("icb24cd").set_index("icb24cd")["nhser24cd"]
+        )
+        by_region = icb_year.groupby("nhser24cd")["cost"].sum()
+        assert (by_region == region.xs(year, level="year").loc[by_region.index, "cost"]).all()
+    assert teams.groupby("icb24cd")["under3"].sum().to_dict() == (
+        icb.xs(YEARS[0], level="year")["under3"].to_dict()
+    )
+
+
+def test_exact_file_keeps_the_unrounded_figures(built, plan) -> None:
+    exact = built["costs_exact.csv"]
+    assert list(exact.columns) == tables.EXACT_COLUMNS
+    national = plan.national.set_index("item")
+    for level in ("team", "icb", "lad", "region"):
+        part = exact[exact["level"] == level]
+        for year in YEARS:
+            cells = part[part["year"] == year]
+            dev = national.at[costs.ROW_DEVELOPMENT, year]
+            assert math.fsum(cells["cost"]) == pytest.approx(national.at["Total", year] - dev)
+            assert math.fsum(cells["babies"]) == pytest.approx(national.at["Children seen", year])
+    teams = exact[exact["level"] == "team"]
+    assert teams["area_code"].drop_duplicates().tolist() == sorted(
+        plan.plan["team_id"], key=team_sort_key
+    )
+
+
+def test_lad_split_costs_by_population_babies_by_under3(built, plan) -> None:
+    lsoa = plan.areas.merge(plan.assignment, on="lsoa21cd")
+    team = "Q00-3"  # LSOAs 6, 7, 8 of its ICB: districts 01 (6, 7) and 02 (8)
     part = lsoa[lsoa["team_id"] == team]
     assert part["lad24cd"].nunique() == 2
-    share = part.groupby("lad24cd")["population"].sum() / part["population"].sum()
-    shares = tables.area_shares(plan, areas, assignment, "lad")
-    got = shares[shares["team_id"] == team].set_index("area_code")["share"]
-    assert got.to_dict() == pytest.approx(share.to_dict())
-    lad = exports["costs_by_lad.csv"]
-    row = lad[(lad["area_code"] == "E06000001") & (lad["year"] == "2025/26")].iloc[0]
-    contributors = shares[shares["area_code"] == "E06000001"]
-    cost = tc[tc["year"] == "2025/26"].set_index("team_id")["cost"]
-    expected = sum(
-        cost.get(t, 0.0) * s
-        for t, s in zip(contributors["team_id"], contributors["share"], strict=True)
+    people = part.groupby("lad24cd")["population"].sum() / part["population"].sum()
+    children = part.groupby("lad24cd")["under3"].sum() / part["under3"].sum()
+    assert not np.allclose(people.to_numpy(), children.to_numpy(), rtol=1e-3)
+    by_people = tables.area_shares(plan.plan, plan.areas, plan.assignment, "lad")
+    by_children = tables.area_shares(plan.plan, plan.areas, plan.assignment, "lad", base="under3")
+    pick = by_people[by_people["team_id"] == team].set_index("area_code")["share"]
+    assert pick.to_dict() == pytest.approx(people.to_dict())
+    pick = by_children[by_children["team_id"] == team].set_index("area_code")["share"]
+    assert pick.to_dict() == pytest.approx(children.to_dict())
+    # one district's exact figures, rebuilt from its teams
+    lad = "E06000002"
+    exact = built["costs_exact.csv"]
+    row = exact[(exact["level"] == "lad") & (exact["area_code"] == lad)]
+    row = row[row["year"] == "2025/26"].iloc[0]
+    tc = plan.team_costs[plan.team_costs["year"] == "2025/26"].set_index("team_id")
+    cost = by_people[by_people["area_code"] == lad]
+    babies = by_children[by_children["area_code"] == lad]
+    assert row["cost"] == pytest.approx(
+        sum(tc.at[t, "cost"] * s for t, s in cost[["team_id", "share"]].itertuples(index=False))
     )
-    assert row["cost"] == pytest.approx(expected)
-    assert row["babies_per_1000_under3"] == pytest.approx(row["babies"] * 1000 / row["under3"])
-    assert row["population_per_team"] == pytest.approx(row["population"] / row["teams_total"])
+    assert row["babies"] == pytest.approx(
+        sum(tc.at[t, "babies"] * s for t, s in babies[["team_id", "share"]].itertuples(index=False))
+    )
+    shown = built["costs_by_lad.csv"]
+    shown = shown[(shown["area_code"] == lad) & (shown["year"] == "2025/26")].iloc[0]
+    assert abs(shown["cost"] - row["cost"]) < 2 and abs(shown["babies"] - row["babies"]) < 1
+    assert shown["babies_per_1000_under3"] == pytest.approx(row["babies"] * 1000 / row["under3"])
 
 
-def test_teams_csv(exports, built) -> None:
-    teams = exports["teams.csv"]
+def test_teams_csv(built, plan) -> None:
+    teams = built["teams.csv"]
     for col in [*phasing.PLAN_COLUMNS, "team_id", "name", "icb24cd", "nhser24cd", "population"]:
         assert col in teams.columns
     for year in YEARS:
         suffix = year.replace("/", "_")
-        assert f"cost_{suffix}" in teams.columns and f"babies_{suffix}" in teams.columns
+        assert teams[f"cost_{suffix}"].dtype == np.int64
+        assert teams[f"babies_{suffix}"].dtype == np.int64
     assert "geometry" not in teams.columns
-    assert list(teams["team_id"]) == sorted(teams["team_id"])
-    text = tables.to_csv_text(teams)
-    back = pd.read_csv(io.StringIO(text))
-    assert list(back.columns) == list(teams.columns)  # no index column
-    first = teams.iloc[0]
-    assert f"{first['cost_2025_26']:.2f}" in text
+    ids = teams["team_id"].tolist()
+    assert ids == sorted(ids, key=team_sort_key)
+    assert ids.index("Q00-2") < ids.index("Q00-10")
 
 
-def test_region_priorities(exports, built) -> None:
-    plan = built[0]
-    names = sorted(n for n in exports if n.startswith("region_"))
+def test_teams_csv_carries_new_plan_columns() -> None:
+    plan = synthetic_plan()
+    extra = plan.plan.assign(
+        wte=5.13, cluster_id="C-" + plan.plan["team_id"], wave_basis="need (no known service)"
+    )
+    regions = extra.groupby("nhser24cd")["priority_rank"].rank(method="first").astype(int)
+    extra["region_rank"] = regions.max() + 1 - regions  # reversed, to see it is used
+    built = tables.build_tables(dataclasses.replace(plan, plan=extra))
+    assert {"wte", "cluster_id", "wave_basis", "region_rank"} <= set(built["teams.csv"].columns)
+    # WTE of the teams operating each year, in every per-area table
+    active = plan.team_costs.groupby("year").size() * 5.13
+    for name in ("costs_by_icb.csv", "costs_by_lad.csv", "costs_by_region.csv"):
+        table = built[name]
+        table = table[table["area_code"] != tables.ENGLAND[0]]
+        assert table.groupby("year")["wte"].sum().to_dict() == pytest.approx(active.to_dict())
+    london = built["region_E40000003_priorities.csv"]
+    assert list(london["rank"]) == sorted(london["rank"])
+    assert london["national_rank"].is_monotonic_decreasing
+    wave_one = london["wave"] == 1
+    assert (london.loc[wave_one, "confirm"] == tables.TO_CONFIRM).all()
+    assert (london.loc[~wave_one, "confirm"] == "").all()
+
+
+def test_region_priorities(built, plan) -> None:
+    names = sorted(n for n in built if n.startswith("region_"))
     assert names == [f"region_{c}_priorities.csv" for c in sorted(REGIONS)]
-    for code, (_, k) in REGIONS.items():
-        table = exports[f"region_{code}_priorities.csv"]
-        assert list(table.columns) == tables.PRIORITY_COLUMNS
+    for code, (region_name, k) in REGIONS.items():
+        table = built[f"region_{code}_priorities.csv"]
+        assert list(table.columns) == [c for c in tables.PRIORITY_COLUMNS if c in table.columns]
         assert list(table["rank"]) == list(range(1, k + 1))
-        ranks = plan.set_index("team_id").loc[table["team_id"], "priority_rank"]
-        assert ranks.is_monotonic_increasing
+        assert table["national_rank"].is_monotonic_increasing
+        assert set(table["nhser24nm"]) == {region_name}  # files named by code carry the name
         assert table["wave"].iloc[0] == 1
 
 
-def test_render_is_deterministic_and_licensed(built) -> None:
-    files = tables.render_exports(tables.build_tables(*built), built[5])
-    again = tables.render_exports(tables.build_tables(*built), built[5])
-    assert files == again
-    assert tables.LICENCE in files["README.txt"]
-    assert "Open Government Licence v3.0" not in files["teams.csv"]
-    for name, text in files.items():
-        assert "\r" not in text, name
-    lad = files["costs_by_lad.csv"].splitlines()
-    assert lad[0] == ",".join(tables.AREA_COLUMNS)
-    # fixed decimals: money to the penny, team-equivalents to 4 places
-    cells = dict(zip(lad[0].split(","), lad[1].split(","), strict=True))
-    assert len(cells["cost"].split(".")[1]) == 2 and len(cells["teams_total"].split(".")[1]) == 4
-
-
-def test_fixed_formatting_rounds_half_up() -> None:
-    assert tables._fixed(0.125, 2) == "0.13" and tables._fixed(2.5, 0) == "3"
-    assert tables._fixed(-0.001, 2) == "0.00" and tables._fixed(float("nan"), 2) == ""
-
-
-def test_write_exports(tmp_path: Path, built) -> None:
+def test_write_plan_exports(tmp_path: Path, plan) -> None:
     out = tmp_path / "exports"
-    paths = tables.write_exports(out, *built)
+    paths = tables.write_plan_exports(out, plan, provenance="Plan of 2026-01-01 from X (sha256 ab)")
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(p.name for p in paths)
-    assert {"teams.csv", "national.csv", "README.txt", "costs_by_lad.csv"} <= set(names)
-    assert not any(n.startswith(".") for n in names)  # no temporary files left
+    expected = {"teams.csv", "national.csv", "README.txt", "costs_by_lad.csv", "costs_exact.csv",
+                "lsoa_to_team.csv", "catchment_quality.csv", "icb_quality.csv", "bridges.csv",
+                "catchments.gpkg", "clusters.csv"}  # fmt: skip
+    assert expected <= set(names) and len(names) == len(expected) + 2 + 7
+    readme = (out / "README.txt").read_text()
+    assert readme.splitlines()[1] == "Plan of 2026-01-01 from X (sha256 ab)"
+    assert tables.LICENCE in readme and "by its under-3s" in readme
+    assert all(n in readme for n in names if not n.startswith(("region_", "README")))
     first = {p.name: p.read_bytes() for p in paths}
-    tables.write_exports(out, *built)
-    assert first == {p.name: p.read_bytes() for p in paths}
+    tables.write_plan_exports(out, plan, provenance="Plan of 2026-01-01 from X (sha256 ab)")
+    assert first == {p.name: p.read_bytes() for p in paths}  # byte-identical
+    for name, data in first.items():
+        assert b"\r" not in data or name.endswith(".gpkg"), name
+    geo = gpd.read_file(out / "catchments.gpkg")
+    assert geo["team_id"].tolist() == sorted(plan.plan["team_id"], key=team_sort_key)
+    assert shapely.is_valid(geo.geometry.to_numpy()).all()
+    assert geo.crs.to_epsg() == 27700 and "cost_2025_26" in geo.columns
+    lsoa = pd.read_csv(out / "lsoa_to_team.csv")
+    assert list(lsoa.columns) == ["lsoa21cd", "team_id", "lsoa21nm", "team_name"]
+    assert len(lsoa) == len(plan.areas)
 
 
-def test_failure_writes_nothing(tmp_path: Path, built) -> None:
-    plan, *rest = built
+def test_failure_writes_nothing(tmp_path: Path, plan) -> None:
     out = tmp_path / "exports"
+    broken = dataclasses.replace(plan, plan=plan.plan.drop(columns=["nhser24cd"]))
     with pytest.raises(KeyError):
-        tables.write_exports(out, plan.drop(columns=["nhser24cd"]), *rest)
+        tables.write_plan_exports(out, broken, provenance="")
     assert not out.exists()
 
 
-def test_bad_inputs_stop_before_any_export(tmp_path: Path, built) -> None:
-    """The pipeline's order: scenario, readiness, then exports — a bad file writes nothing."""
-    out = tmp_path / "exports"
-    bad_scenario = tmp_path / "s.toml"
-    bad_scenario.write_text('[costs]\npay_growth = "lots"\n', encoding="utf-8")
-    bad_ready = tmp_path / "r.csv"
-    bad_ready.write_text("area_code,readiness\nE06000000,soon\n", encoding="utf-8")
-    _, areas, _ = synthetic_country()
-
-    def run(scenario_path: Path, readiness_path: Path) -> None:
-        s = load_scenario(scenario_path)
-        phasing.read_readiness(readiness_path, phasing.known_area_codes(areas))
-        tables.write_exports(out, *built[:5], s)
-
-    err = raises(run, bad_scenario, bad_ready)
-    assert err.field == "costs.pay_growth" and err.value == "lots" and str(bad_scenario) in str(err)
-    err = raises(run, DEFAULT_SCENARIO_PATH, bad_ready)
-    assert err.row == 2 and err.field == "readiness" and err.value == "soon"
-    assert not out.exists()
-
-
-def test_summary_text(built) -> None:
-    plan, _, national, *_ = built
-    text = tables.summary_text(plan, national, built[5])
+def test_summary_text(plan) -> None:
+    text = tables.summary_text(plan.plan, plan.national, plan.scenario)
     assert "wave 1: 40 teams operating fully from 2022/23" in text
     assert "wave 4: 67 teams coming into operation during 2024/25" in text
     assert "£   15,204,187" in text and "£   87,836,029" in text
@@ -219,24 +257,20 @@ def test_changed_scenario_flows_through_tables() -> None:
     regions = dict(REGIONS)
     regions["E40000011"] = ("Midlands", 37 + 24)
     s = rescale_teams(default_scenario(), 226, population_per_team=250_000)
-    plan, tc, national, areas, assignment, _ = build(s, regions)
-    assert plan["wave"].value_counts().sort_index().tolist() == list(s.wave_sizes)
-    exports = tables.build_tables(plan, tc, national, areas, assignment, s)
-    shown = exports["national.csv"].set_index("item")
+    plan = synthetic_plan(s, regions)
+    assert plan.plan["wave"].value_counts().sort_index().tolist() == list(s.wave_sizes)
+    built = tables.build_tables(plan)
+    shown = built["national.csv"].set_index("item")
     assert shown.at[costs.ROW_TEAMS_FULL, "2025/26"] == 226
-    region = exports["costs_by_region.csv"]
-    total = region[region["year"] == "2024/25"]["cost"].sum()
-    dev = national.set_index("item").at[costs.ROW_DEVELOPMENT, "2024/25"]
-    assert total + dev == pytest.approx(national.set_index("item").at["Total", "2024/25"])
-    assert plan[[f"cost_{y.replace('/', '_')}" for y in YEARS]].sum().sum() + 2_500_000 == (
-        pytest.approx(national.set_index("item").loc["Total", YEARS].sum())
-    )
-    text = tables.summary_text(plan, national, s)
+    national = plan.national.set_index("item")
+    total = england(built).at["2024/25", "cost"]
+    dev = national.at[costs.ROW_DEVELOPMENT, "2024/25"]
+    assert total + dev == costs.round_half_up(national.at["Total", "2024/25"])
+    text = tables.summary_text(plan.plan, plan.national, s)
     assert "differs from the proposal" in text
     # more years: steady state columns appear everywhere
     s2 = dataclasses.replace(default_scenario(), years=(*YEARS, "2026/27"))
-    plan2, tc2, nat2, areas2, assign2, _ = build(s2)
-    ex2 = tables.build_tables(plan2, tc2, nat2, areas2, assign2, s2)
+    ex2 = tables.build_tables(synthetic_plan(s2))
     assert "cost_2026_27" in ex2["teams.csv"].columns
     assert "2026/27" in set(ex2["costs_by_icb.csv"]["year"])
     assert ex2["national.csv"].set_index("item").at[costs.ROW_TEAMS_FULL, "2026/27"] == 202
@@ -246,33 +280,58 @@ def test_changed_scenario_flows_through_tables() -> None:
 
 
 @pytest.mark.slow
-def test_real_areas_through_exports(national_plan, mirror_dir: Path, tmp_path: Path) -> None:
-    areas, catch, assignment = (
-        national_plan.areas,
-        national_plan.catchments,
-        national_plan.assignment,
-    )
-    s = default_scenario()
-    known = phasing.known_area_codes(areas, catch)
-    ready = phasing.read_readiness(mirror_dir / "readiness/known_services_2019.csv", known)
-    plan = phasing.assign_phasing(catch, areas, assignment, ready, s)
-    tc = costs.team_year_costs(plan.set_index("team_id")["wave"], s)
-    national = costs.national_table(tc, s)
-    assert costs.proposal_mismatches(national, s) == []
-    built = tables.build_tables(plan, tc, national, areas, assignment, s)
-    nat = national.set_index("item")
-    for name in ("costs_by_icb.csv", "costs_by_lad.csv", "costs_by_region.csv"):
-        by_year = built[name].groupby("year")[["cost", "babies"]].sum()
-        for year in YEARS:
-            expected = nat.at["Total", year] - nat.at[costs.ROW_DEVELOPMENT, year]
-            assert by_year.at[year, "cost"] == pytest.approx(expected, abs=1e-4), (name, year)
-            assert by_year.at[year, "babies"] == pytest.approx(nat.at[costs.ROW_BABIES, year])
-    assert len(built["costs_by_lad.csv"]["area_code"].unique()) == areas["lad24cd"].nunique()
-    assert len([n for n in built if n.startswith("region_")]) == 7
-    paths = tables.write_exports(tmp_path / "exports", plan, tc, national, areas, assignment, s)
-    assert (tmp_path / "exports" / "national.csv").read_text().splitlines()[7] == (
-        "Total,15204187,28126411,44505430,52798529,87836029"
-    )
-    assert len(paths) == 6 + 7
-    leeds = plan[plan["rationale"].str.startswith("operating service in Leeds")]
-    assert not leeds.empty and (leeds["readiness"] == "operating").all()
+def test_real_plan_exports(national_plan, tmp_path: Path) -> None:
+    """The acceptance: each year's ICB cells sum to England's row; every shape valid."""
+    paths = tables.write_plan_exports(tmp_path / "exports", national_plan, provenance="real")
+    out = tmp_path / "exports"
+    icb = pd.read_csv(out / "costs_by_icb.csv")
+    region = pd.read_csv(out / "costs_by_region.csv")
+    eng = region[region["area_code"] == tables.ENGLAND[0]].set_index("year")
+    for year, cells in icb.groupby("year"):
+        for col in MONEY:
+            assert cells[col].sum() == eng.at[year, col], (year, col)
+    lad = pd.read_csv(out / "costs_by_lad.csv")
+    assert (lad.groupby("year")["cost"].sum() == eng["cost"]).all()
+    national = pd.read_csv(out / "national.csv").set_index("item")
+    assert national.loc["Total", YEARS].tolist() == [15204187, 28126411, 44505430, 52798529]
+    for year in YEARS:
+        assert (
+            eng.at[year, "cost"] + national.at[costs.ROW_DEVELOPMENT, year]
+            == (national.at["Total", year])
+        )
+    teams = pd.read_csv(out / "teams.csv")
+    assert teams["team_id"].tolist() == sorted(teams["team_id"], key=team_sort_key)
+    geo = gpd.read_file(out / "catchments.gpkg")
+    assert len(geo) == 202 and shapely.is_valid(geo.geometry.to_numpy()).all()
+    assert len([p for p in paths if p.name.startswith("region_")]) == 7
+
+
+def test_planner_exports_hold_every_file_planners_need(national_plan, tmp_path):
+    import pandas as pd
+    import pyogrio
+
+    tables.write_plan_exports(tmp_path, national_plan, provenance="Plan test")
+    names = {p.name for p in tmp_path.iterdir()}
+    for name in (
+        "teams.csv",
+        "national.csv",
+        "lsoa_to_team.csv",
+        "catchments.gpkg",
+        "catchment_quality.csv",
+        "icb_quality.csv",
+        "bridges.csv",
+        "costs_by_icb.csv",
+        "costs_by_lad.csv",
+        "costs_by_region.csv",
+        "README.txt",
+    ):
+        assert name in names, name
+    assert len([n for n in names if n.startswith("region_")]) == 7
+    quality = pd.read_csv(tmp_path / "icb_quality.csv")
+    assert list(quality.columns[:2]) == ["icb24cd", "icb24nm"] and len(quality) == 42
+    assert quality["teams"].sum() == 202 and (quality["non_contiguous"] == 0).all()
+    lsoa = pd.read_csv(tmp_path / "lsoa_to_team.csv")
+    assert len(lsoa) == 33_755 and lsoa["lsoa21cd"].is_unique
+    gpkg = pyogrio.read_dataframe(tmp_path / "catchments.gpkg")
+    assert len(gpkg) == 202 and gpkg.crs.to_epsg() == 27700
+    assert {"wave", "operating_from", "rationale", "cost_2022_23"} <= set(gpkg.columns)

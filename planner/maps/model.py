@@ -14,6 +14,7 @@ import shapely
 
 from planner.errors import PlannerError
 from planner.maps.geometry import _box_wgs84, _clean_coverage, _dissolve, _geometry_texts, _web
+from planner.maps.text import pounds
 
 PLAN_COLUMNS = (
     "team_id",
@@ -64,11 +65,11 @@ class _Model:
     vintage: str
     lsoa_boxes: pd.DataFrame  # each LSOA's WGS84 bounding box (s, w, n, e), same index
     names: dict[str, dict[str, str]]  # "icb"/"region"/"icb_region" -> code -> value
-    rows: dict[str, dict[str, Any]]  # team_id -> the plan's row as plain values
+    rows: dict[str, dict[str, Any]]  # team_id -> the plan's row as plain values, figures as shown
     _catchment_cache: dict[float, gpd.GeoDataFrame] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, plan, areas, assignment, years, vintage) -> _Model:
+    def build(cls, plan, areas, assignment, years, vintage, team_figures=None) -> _Model:
         _require(plan, PLAN_COLUMNS, "plan")
         money = [f"cost_{_suffix(y)}" for y in years] + [f"babies_{_suffix(y)}" for y in years]
         _require(plan, money, "plan")
@@ -143,7 +144,7 @@ class _Model:
             vintage=vintage,
             lsoa_boxes=_box_wgs84(lsoa),
             names=names,
-            rows={str(r["team_id"]): r for r in plan.to_dict("records")},
+            rows=_shown_rows(plan, list(years), team_figures),
         )
 
     @property
@@ -195,6 +196,41 @@ class _Model:
     def year_index(self, label: Any) -> int | None:
         label = str(label)
         return self.years.index(label) if label in self.years else None
+
+
+def _shown_rows(
+    plan: pd.DataFrame, years: list[str], figures: pd.DataFrame | None
+) -> dict[str, dict[str, Any]]:
+    """Plan rows as plain values, with cost_/babies_<year> as whole numbers as shown.
+
+    `figures` (team_id, year, cost, babies) are the exports' shown figures
+    (tables.shown_tables(plan)["team"]), so the pages' tables and CSVs equal
+    teams.csv; without them each figure is rounded half-up on its own.
+    """
+    rows = {str(r["team_id"]): r for r in plan.to_dict("records")}
+    shown = None
+    if figures is not None:
+        _require(figures, ("team_id", "year", "cost", "babies"), "team figures")
+        shown = figures.assign(
+            team_id=figures["team_id"].astype(str), year=figures["year"].astype(str)
+        )
+        shown = shown.drop_duplicates(["team_id", "year"]).set_index(["team_id", "year"])
+        missing = [(t, y) for t in rows for y in years if (t, y) not in shown.index]
+        if missing:
+            raise PlannerError(
+                "team figures lack some teams or years",
+                field="team_id",
+                value=missing[:5],
+                fix="pass tables.shown_tables(plan)['team']",
+            )
+    for tid, row in rows.items():
+        for year in years:
+            for value in ("cost", "babies"):
+                col = f"{value}_{_suffix(year)}"
+                row[col] = (
+                    int(shown.at[(tid, year), value]) if shown is not None else pounds(row[col])
+                )
+    return rows
 
 
 def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:

@@ -8,14 +8,12 @@ templates/app.js reads and shows with textContent.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,8 @@ import pandas as pd
 import shapely
 from markupsafe import Markup
 
-from planner import tables
+from planner import exports, tables
+from planner.catchments import team_sort_key
 from planner.errors import PlannerError
 from planner.fsutil import atomic_file
 from planner.maps.controls import (
@@ -54,6 +53,7 @@ from planner.maps.geometry import (
 )
 from planner.maps.model import _Model, _suffix
 from planner.maps.text import _count, _money, _score, _short_icb
+from planner.partition.england import POLL_SECONDS, worker_start
 
 OGL_LINE = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
@@ -108,6 +108,7 @@ def write_maps(
     vintage: str,
     *,
     settings: MapSettings | None = None,
+    team_figures: pd.DataFrame | None = None,
 ) -> MapsWritten:
     """Write index.html, region/<code>.html and icb/<code>.html into `out_dir`.
 
@@ -119,12 +120,15 @@ def write_maps(
     years: display labels in order, e.g. ["2022/23", "2023/24", ...].
     vintage: the provenance line (which data the plan was built from), shown
         in every page's footer.
+    team_figures: the exports' shown team figures (team_id, year, cost,
+        babies: tables.shown_tables(plan)["team"]), so the pages' money and
+        CSVs equal teams.csv; without them each figure is rounded on its own.
 
     Each page is written atomically; the caller swaps the folder in.
     """
     settings = settings or MapSettings()
     out = Path(out_dir)
-    model = _Model.build(plan, areas, assignment, list(years), vintage)
+    model = _Model.build(plan, areas, assignment, list(years), vintage, team_figures)
     jobs = [("index.html", "index", "")]
     jobs += [(f"region/{c}.html", "region", c) for c in model.region_codes]
     jobs += [(f"icb/{c}.html", "icb", c) for c in model.icb_codes]
@@ -134,14 +138,7 @@ def write_maps(
         # Shared by the index and region pages: simplify once, before the workers fork.
         model.catchments(settings.national_tolerance)
         model.catchments(settings.region_tolerance)
-        global _WORKER_MODEL
-        _WORKER_MODEL = (model, settings)
-        try:
-            # fork: the workers share the built model instead of pickling it.
-            with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-                pages = list(pool.map(_build_in_worker, jobs, chunksize=1))
-        finally:
-            _WORKER_MODEL = None
+        pages = _build_in_workers(model, settings, jobs, workers)
     else:
         pages = [build_page(model, settings, kind, code) for _, kind, code in jobs]
     for (rel, _, _), page in zip(jobs, pages, strict=True):
@@ -155,10 +152,43 @@ def write_maps(
 _WORKER_MODEL: tuple[_Model, MapSettings] | None = None
 
 
-def _build_in_worker(job: tuple[str, str, str]) -> bytes:
+def _build_in_worker(kind: str, code: str) -> bytes:
     assert _WORKER_MODEL is not None
     model, settings = _WORKER_MODEL
-    return build_page(model, settings, job[1], job[2])
+    return build_page(model, settings, kind, code)
+
+
+def _build_in_workers(
+    model: _Model, settings: MapSettings, jobs: list[tuple[str, str, str]], workers: int
+) -> list[bytes]:
+    """Pages in forked workers (sharing the built model), in job order.
+
+    Workers die with the parent (england.worker_start); the wait is in short
+    steps so a SIGTERM turned into an exit reaches the main thread, and on any
+    exit but success the workers are killed at once.
+    """
+    global _WORKER_MODEL
+    _WORKER_MODEL = (model, settings)
+    ctx = multiprocessing.get_context("fork")
+    before = set(multiprocessing.active_children())
+    pool = ctx.Pool(workers, initializer=worker_start, initargs=(os.getpid(),))
+    mine = set(multiprocessing.active_children()) - before
+    try:
+        pending = [pool.apply_async(_build_in_worker, (kind, code)) for _, kind, code in jobs]
+        pages = []
+        for result in pending:
+            while not result.ready():
+                result.wait(POLL_SECONDS)
+            pages.append(result.get())
+        pool.close()
+        pool.join()
+        return pages
+    finally:
+        _WORKER_MODEL = None
+        for process in mine:
+            if process.is_alive():
+                process.kill()
+        pool.terminate()
 
 
 def build_page(model: _Model, settings: MapSettings, kind: str, code: str) -> bytes:
@@ -235,7 +265,8 @@ def _render(template: str, fig: be.Figure, fmap: folium.Map, **context: Any) -> 
     zoom and fixed sizes; the template sets both.
     """
     _assign_ids(fig)
-    fmap.render()
+    for child in list(fig._children.values()):  # in order, as Figure.render (hooks rely on it)
+        child.render()
     fig.header._children.pop(fmap.get_name(), None)
     fig.header._children.pop("meta_http", None)
     shapes: list[str] = []
@@ -297,10 +328,11 @@ def _team_details(model: _Model, row: pd.Series) -> list[list[str]]:
     ]
     if "wte" in row.index and pd.notna(row["wte"]):
         rows.append(["WTE", f"{float(row['wte']):,.1f}"])
+    shown = model.rows[str(row["team_id"])]
     cost_col = f"cost_{_suffix(full)}"
-    if cost_col in row.index:
-        rows.append([f"Annual cost ({full})", _money(row[cost_col])])
-        rows.append(["Babies seen a year", _count(row[f"babies_{_suffix(full)}"])])
+    if cost_col in shown:
+        rows.append([f"Annual cost ({full})", _money(shown[cost_col])])
+        rows.append(["Babies seen a year", _count(shown[f"babies_{_suffix(full)}"])])
     else:
         rows.append(["Annual cost", f"from {full} (after {model.years[-1]})"])
     note = row["readiness_note"]
@@ -450,8 +482,9 @@ def _totals_table(model: _Model, teams: pd.DataFrame, key: str) -> tuple[dict, s
     """Teams operating, team cost and babies seen per year for a set of teams."""
     starts = [model.year_index(v) for v in teams["operating_from"]]
     running = [sum(1 for s in starts if s is not None and s <= i) for i in range(len(model.years))]
-    cost = [float(teams[f"cost_{_suffix(y)}"].astype(float).sum()) for y in model.years]
-    babies = [float(teams[f"babies_{_suffix(y)}"].astype(float).sum()) for y in model.years]
+    rows = _by_team_id(model, teams)
+    cost = [sum(r[f"cost_{_suffix(y)}"] for r in rows) for y in model.years]
+    babies = [sum(r[f"babies_{_suffix(y)}"] for r in rows) for y in model.years]
     table = {
         "id": key,
         "caption": "Cost and capacity by year",
@@ -472,7 +505,7 @@ def _totals_table(model: _Model, teams: pd.DataFrame, key: str) -> tuple[dict, s
     frame = pd.DataFrame(
         {"year": model.years, "teams_operating": running, "cost": cost, "babies": babies}
     )
-    return table, tables.to_csv_text(frame)
+    return table, exports.to_csv_text(frame)
 
 
 def _team_year_table(model: _Model, teams: pd.DataFrame, prefix: str, caption: str, key: bool):
@@ -491,7 +524,7 @@ def _team_year_table(model: _Model, teams: pd.DataFrame, prefix: str, caption: s
                 _count(sum(values)),
             ]
         )
-    sums = [float(teams[c].astype(float).sum()) for c in cols]
+    sums = [sum(r[c] for r in _by_team_id(model, teams)) for c in cols]
     table = {
         "id": prefix,
         "caption": caption,
@@ -505,10 +538,8 @@ def _team_year_table(model: _Model, teams: pd.DataFrame, prefix: str, caption: s
         "note": None,
         "key": key,
     }
-    frame = pd.DataFrame(teams[["team_id", "name", "wave", *cols]]).sort_values(
-        "team_id", kind="stable"
-    )
-    return table, tables.to_csv_text(frame)
+    frame = pd.DataFrame(_by_team_id(model, teams))[["team_id", "name", "wave", *cols]]
+    return table, exports.to_csv_text(frame)
 
 
 def _candidates_table(model: _Model, teams: pd.DataFrame, name: str, up: str):
@@ -552,16 +583,12 @@ def _candidates_table(model: _Model, teams: pd.DataFrame, name: str, up: str):
         "note": None,
         "key": False,
     }
-    return table, tables.to_csv_text(frame)
+    return table, exports.to_csv_text(frame)
 
 
 def _by_team_id(model: _Model, teams: pd.DataFrame) -> list[dict]:
-    """The teams' plan rows (plain values) in natural team-id order: QWO-2 before QWO-10."""
-
-    def key(tid: str) -> tuple:
-        return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", tid))
-
-    return [model.rows[t] for t in sorted(teams["team_id"].astype(str), key=key)]
+    """The teams' plan rows (plain values, figures as shown) in teams.csv order."""
+    return [model.rows[t] for t in sorted(teams["team_id"].astype(str), key=team_sort_key)]
 
 
 def _list_items(model: _Model, records: list[dict], teams: pd.DataFrame) -> list[dict]:

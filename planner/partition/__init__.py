@@ -15,7 +15,22 @@ ICBs are independent and are solved in parallel worker processes (`england`).
 All randomness comes from one seeded generator, so a seed fixes the result.
 """
 
-from planner.partition.england import PRESETS, PartitionSettings, Preset, partition_england
+from planner.partition.england import (
+    PRESETS,
+    PartitionResult,
+    PartitionSettings,
+    Preset,
+    partition_england,
+    service_notes,
+)
 from planner.partition.solve import partition_region
 
-__all__ = ["PRESETS", "PartitionSettings", "Preset", "partition_england", "partition_region"]
+__all__ = [
+    "PRESETS",
+    "PartitionResult",
+    "PartitionSettings",
+    "Preset",
+    "partition_england",
+    "partition_region",
+    "service_notes",
+]

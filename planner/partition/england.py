@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+import signal
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from multiprocessing.pool import AsyncResult
 from typing import Literal
 
 import geopandas as gpd
@@ -15,6 +19,8 @@ import shapely
 
 from planner.config import PARTITION_PRESETS  # preset name -> tolerance (one source)
 from planner.errors import PlannerError
+from planner.partition.graph import _Graph
+from planner.partition.services import ServiceNote, partition_with_services
 from planner.partition.solve import partition_region
 
 Preset = Literal["la_aligned", "equal_size"]
@@ -55,11 +61,77 @@ def _default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def _region_job(job: tuple) -> np.ndarray:
+RegionResult = tuple[np.ndarray, list[ServiceNote]]
+
+
+def _region_job(job: tuple) -> RegionResult:
     """One ICB from plain numpy arrays (cheap to send to a worker process)."""
-    pop, district, a, b, length, area, perim, k, tolerance, seed, keep, centre = job
+    pop, district, a, b, length, area, perim, k, tolerance, seed, keep, centre, service = job
+    if (service >= 0).any():
+        graph = _Graph(pop, area, perim, district, a, b, length, centre)
+        return partition_with_services(graph, service, k, tolerance, seed, keep)
     edges = pd.DataFrame({"a": a, "b": b, "shared_length": length})
-    return partition_region(pop, district, edges, area, perim, k, tolerance, seed, keep, centre)
+    labels = partition_region(pop, district, edges, area, perim, k, tolerance, seed, keep, centre)
+    return labels, []
+
+
+@dataclass(frozen=True)
+class PartitionResult:
+    """The catchments of England, and what became of each existing service area.
+
+    `labels`: catchment number (0..k-1 within its ICB) per area, indexed like
+    the areas.  `services`: one row per service area and ICB it lies in, with
+    columns service, icb24cd, population, catchments (population / the ICB's
+    mean catchment), wanted ("one catchment", "n catchments inside it", or ""
+    when it cannot be held), kept_whole and reason (why not, or "").
+    """
+
+    labels: pd.Series
+    services: pd.DataFrame
+
+    @property
+    def notes(self) -> list[str]:
+        """One line per service area that is not kept whole, or crosses an ICB boundary."""
+        return service_notes(self.services)
+
+
+def service_notes(services: pd.DataFrame, *, names: Mapping[str, str] | None = None) -> list[str]:
+    """One line per service area that is not kept whole, or crosses an ICB boundary.
+
+    `names` (code -> name, e.g. the readiness codes) makes the line readable.
+    """
+    names = names or {}
+    rows = services.loc[services["reason"] != ""]
+    return [
+        f"{names.get(r.service, 'service')} ({r.service}) in {names.get(r.icb24cd, r.icb24cd)} "
+        f"({r.catchments:.2f} catchments' worth): {r.reason}"
+        for r in rows.itertuples()
+    ]
+
+
+SERVICE_COLUMNS = [
+    "service",
+    "icb24cd",
+    "population",
+    "catchments",
+    "wanted",
+    "kept_whole",
+    "reason",
+]
+
+
+def _service_codes(areas: pd.DataFrame, services: pd.Series | None) -> tuple[np.ndarray, pd.Index]:
+    """A code per area (−1: none) and the service keys the codes stand for."""
+    if services is None:
+        return np.full(len(areas), -1, dtype=np.int64), pd.Index([])
+    if not services.index.equals(areas.index):
+        raise PlannerError(
+            "the services series is not aligned with the areas table",
+            field="services",
+            fix="build it with phasing.service_areas(readiness, areas)",
+        )
+    codes, keys = pd.factorize(services.astype("string"), sort=True)
+    return codes.astype(np.int64), pd.Index(keys.astype(str))
 
 
 def area_centres(areas: pd.DataFrame) -> np.ndarray | None:
@@ -70,12 +142,66 @@ def area_centres(areas: pd.DataFrame) -> np.ndarray | None:
     return np.column_stack([shapely.get_x(points), shapely.get_y(points)])
 
 
-def _run_region(code: str, job: tuple | None, future) -> np.ndarray:
+def _run_region(code: str, job: tuple | None, future: AsyncResult | None) -> RegionResult:
     """One ICB's labels, serially or from a worker; user errors name the ICB."""
     try:
-        return _region_job(job) if future is None else future.result()
+        return _region_job(job) if future is None else future.get()
     except PlannerError as err:
         raise PlannerError(f"ICB {code}: {err.detail}", row=code, fix=err.fix) from err
+
+
+# Seconds between two looks at a running worker job: the main process answers a
+# signal (SIGTERM turned into an exit by planner.cli) only between such waits.
+POLL_SECONDS = 0.2
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def worker_start(parent: int) -> None:
+    """Worker initializer: die with the parent, whatever kills it; take SIGTERM by default.
+
+    The CLI blocks SIGTERM in the main process (see planner.cli); a forked
+    worker inherits that mask, so it would outlive a killed parent and ignore
+    the pool's own terminate.  On Linux the kernel sends the worker SIGKILL
+    when its parent dies (prctl PR_SET_PDEATHSIG); a parent already gone
+    before that call is caught by comparing the parent's pid.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
+def _solve_in_workers(
+    jobs: dict[str, tuple], order: list[str], workers: int
+) -> dict[str, RegionResult]:
+    """Each ICB in a forked worker; waits in short steps so a signal reaches the main thread.
+
+    On any exit other than success (an error, or SIGTERM turned into SystemExit)
+    the workers are killed at once rather than left to finish their ICB.
+    """
+    ctx = multiprocessing.get_context("fork")
+    before = set(multiprocessing.active_children())
+    pool = ctx.Pool(workers, initializer=worker_start, initargs=(os.getpid(),))
+    mine = set(multiprocessing.active_children()) - before
+    try:
+        pending = {code: pool.apply_async(_region_job, (jobs[code],)) for code in order}
+        results = {}
+        for code in jobs:
+            while not pending[code].ready():
+                pending[code].wait(POLL_SECONDS)
+            results[code] = _run_region(code, None, pending[code])
+        pool.close()
+        pool.join()
+        return results
+    finally:
+        for process in mine:
+            if process.is_alive():
+                process.kill()
+        pool.terminate()
 
 
 def partition_england(
@@ -84,11 +210,21 @@ def partition_england(
     teams_per_icb: pd.Series,
     settings: PartitionSettings = PRESETS["la_aligned"],
     workers: int | None = None,
-) -> pd.Series:
-    """Catchment number (0..k-1 within its ICB) for every area, indexed like `areas`.
+    *,
+    services: pd.Series | None = None,
+) -> PartitionResult:
+    """Catchment number (0..k-1 within its ICB) for every area, and the service notes.
+
+    `services` (aligned with the areas' rows) holds a key per area of an
+    existing service (e.g. its district code) or NA.  Within each ICB, a
+    service area that fits in one catchment lies wholly inside one; a bigger
+    one is covered by catchments wholly inside it (see
+    planner.partition.services); one that cannot be held is reported in the
+    result's `services` table with the reason, as is one that crosses an ICB
+    boundary (each part is held on its own).
 
     ICBs are independent, so with workers > 1 they are solved in a pool of
-    forked processes, largest first for load balance.  Each ICB's result
+    forked processes (which die with this one), largest first for load balance.  Each ICB's result
     depends only on its own arrays and the seed, and results are merged in ICB
     order, so the labels equal a serial run (workers=1: no pool).
     Default: min(2, CPU count).
@@ -108,6 +244,7 @@ def partition_england(
     elen = adjacency.edges["shared_length"].to_numpy(dtype=float)
     population = areas["population"].to_numpy(dtype=float)
     centre = area_centres(areas)
+    service, service_keys = _service_codes(areas, services)
     local = np.full(len(areas), -1, dtype=np.int64)
     jobs: dict[str, tuple] = {}
     region_rows: dict[str, np.ndarray] = {}
@@ -129,6 +266,7 @@ def partition_england(
             settings.seed,
             settings.keep_districts,
             None if centre is None else centre[rows],
+            service[rows],
         )
         local[rows] = -1
     fork = "fork" in multiprocessing.get_all_start_methods()
@@ -137,11 +275,23 @@ def partition_england(
     else:
         # Largest first: big ICBs dominate the wall time, so they start early.
         order = sorted(jobs, key=lambda c: (-len(region_rows[c]), c))
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
-            futures = {code: pool.submit(_region_job, jobs[code]) for code in order}
-            results = {code: _run_region(code, None, futures[code]) for code in jobs}
+        results = _solve_in_workers(jobs, order, min(workers, len(jobs)))
     out = np.full(len(areas), -1, dtype=np.int64)
+    notes = []
     for code in jobs:  # merged in ICB order
-        out[region_rows[code]] = results[code]
-    return pd.Series(out, index=areas.index, name="catchment")
+        labels, region_notes = results[code]
+        out[region_rows[code]] = labels
+        for note in region_notes:
+            row = asdict(note)
+            row.update(service=service_keys[note.service], icb24cd=code)
+            notes.append(row)
+    table = pd.DataFrame(notes, columns=SERVICE_COLUMNS)
+    crossing = table.groupby("service")["icb24cd"].transform("nunique") > 1
+    if crossing.any():
+        icbs = table.groupby("service")["icb24cd"].agg(", ".join)
+        prefix = "crosses an ICB boundary (" + table["service"].map(icbs) + "); part held alone"
+        table.loc[crossing, "reason"] = (
+            prefix + table["reason"].where(table["reason"] == "", "; " + table["reason"])
+        )[crossing]
+    labels = pd.Series(out, index=areas.index, name="catchment")
+    return PartitionResult(labels, table.reset_index(drop=True))

@@ -71,21 +71,32 @@ class _Graph:
         self.n = len(pop)
         # (n, 2) area centres in metres, when known: straight-cut starts need them
         self.centre = None if centre is None else np.asarray(centre, dtype=float)
-        self.pop = [float(x) for x in pop]
-        self.area = [float(x) for x in area]
-        self.perim = [float(x) for x in perim]
-        self.district = [int(x) for x in district]
-        nbrs: list[list[int]] = [[] for _ in range(self.n)]
-        lens: list[list[float]] = [[] for _ in range(self.n)]
-        for x, y, w in zip(a.tolist(), b.tolist(), length.tolist(), strict=True):
-            if x == y:
-                continue
-            nbrs[x].append(y)
-            lens[x].append(w)
-            nbrs[y].append(x)
-            lens[y].append(w)
-        self.nbrs = nbrs
-        self.lens = lens
+        self.pop = np.asarray(pop, dtype=float).tolist()
+        self.area = np.asarray(area, dtype=float).tolist()
+        self.perim = np.asarray(perim, dtype=float).tolist()
+        self.district = np.asarray(district, dtype=np.int64).tolist()
+        # The same as arrays, for the compiled local search (planner.partition.kernels).
+        self.pop_array = np.asarray(pop, dtype=float)
+        self.area_array = np.asarray(area, dtype=float)
+        self.perim_array = np.asarray(perim, dtype=float)
+        self.district_array = np.asarray(district, dtype=np.int64)
+        self.n_districts = int(self.district_array.max()) + 1 if self.n else 0
+        # Adjacency in CSR form: each edge listed at both ends, in edge order (loops dropped).
+        a = np.asarray(a, dtype=np.int64)
+        b = np.asarray(b, dtype=np.int64)
+        length = np.asarray(length, dtype=float)
+        real = a != b
+        m = int(real.sum())
+        src = np.concatenate([a[real], b[real]])
+        dst = np.concatenate([b[real], a[real]])
+        order = np.lexsort((np.concatenate([np.arange(m), np.arange(m)]), src))
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=self.n))])
+        self.indices = dst[order]
+        self.weights = np.concatenate([length[real], length[real]])[order]
+        bounds = self.indptr.tolist()
+        flat_n, flat_w = self.indices.tolist(), self.weights.tolist()
+        self.nbrs = [flat_n[bounds[i] : bounds[i + 1]] for i in range(self.n)]
+        self.lens = [flat_w[bounds[i] : bounds[i + 1]] for i in range(self.n)]
         self.a, self.b, self.length = a, b, length
 
 
@@ -125,29 +136,63 @@ class _State:
         self.recompute()
 
     def recompute(self) -> None:
+        """Catchment totals and district counts from the labels alone."""
         g, k = self.g, self.k
-        self.ppop = [0.0] * k
-        self.parea = [0.0] * k
-        self.pperim = [0.0] * k
-        self.size = [0] * k
-        self.dcnt: dict[tuple[int, int], int] = {}
-        self.dparts: dict[int, int] = {}
-        for u in range(g.n):
-            p = self.lab[u]
-            self.ppop[p] += g.pop[u]
-            self.parea[p] += g.area[u]
-            self.pperim[p] += g.perim[u]
-            self.size[p] += 1
-            key = (g.district[u], p)
-            c = self.dcnt.get(key, 0)
-            if c == 0:
-                self.dparts[g.district[u]] = self.dparts.get(g.district[u], 0) + 1
-            self.dcnt[key] = c + 1
-        for u in range(g.n):
-            p = self.lab[u]
-            for v, w in zip(g.nbrs[u], g.lens[u], strict=True):
-                if v > u and self.lab[v] == p:
-                    self.pperim[p] -= 2.0 * w
+        lab = np.asarray(self.lab, dtype=np.int64)
+        self.ppop = np.bincount(lab, weights=g.pop, minlength=k).tolist()
+        self.parea = np.bincount(lab, weights=g.area, minlength=k).tolist()
+        self.size = np.bincount(lab, minlength=k).tolist()
+        inside = lab[g.a] == lab[g.b]
+        perim = np.bincount(lab, weights=g.perim, minlength=k)
+        perim -= 2.0 * np.bincount(lab[g.a[inside]], weights=g.length[inside], minlength=k)
+        self.pperim = perim.tolist()
+        district = np.asarray(g.district, dtype=np.int64)
+        pairs, counts = np.unique(district * k + lab, return_counts=True)
+        self.dcnt = {
+            (d, p): c
+            for d, p, c in zip(
+                (pairs // k).tolist(), (pairs % k).tolist(), counts.tolist(), strict=True
+            )
+        }
+        parts = np.unique(pairs // k, return_counts=True)
+        self.dparts = dict(zip(parts[0].tolist(), parts[1].tolist(), strict=True))
+
+    # -- flat arrays for the compiled kernels -------------------------------------------
+    def flat(self) -> tuple:
+        """(labels, pop, area, perimeter, sizes, district × catchment counts, district parts)."""
+        dcnt = np.zeros((self.g.n_districts, self.k), dtype=np.int64)
+        for (d, p), c in self.dcnt.items():
+            dcnt[d, p] = c
+        dparts = np.zeros(self.g.n_districts, dtype=np.int64)
+        for d, c in self.dparts.items():
+            dparts[d] = c
+        return (
+            np.asarray(self.lab, dtype=np.int64),
+            np.asarray(self.ppop, dtype=float),
+            np.asarray(self.parea, dtype=float),
+            np.asarray(self.pperim, dtype=float),
+            np.asarray(self.size, dtype=np.int64),
+            dcnt,
+            dparts,
+        )
+
+    def load(self, flat: tuple) -> None:
+        """Take the state back from `flat` (after a kernel changed it); lists keep identity."""
+        lab, ppop, parea, pperim, size, dcnt, dparts = flat
+        self.lab[:] = lab.tolist()
+        self.ppop[:] = ppop.tolist()
+        self.parea[:] = parea.tolist()
+        self.pperim[:] = pperim.tolist()
+        self.size[:] = size.tolist()
+        d, p = np.nonzero(dcnt)
+        self.dcnt = dict(
+            zip(zip(d.tolist(), p.tolist(), strict=True), dcnt[d, p].tolist(), strict=True)
+        )
+        (present,) = np.nonzero(dparts)
+        self.dparts = dict(zip(present.tolist(), dparts[present].tolist(), strict=True))
+
+    def kernel_weights(self) -> np.ndarray:
+        return np.array([self.w_split, self.w_floor, self.w_district, 1.0 / PP_FLOOR])
 
     # -- scoring -------------------------------------------------------------------------
     def _f(self, perim: float, area: float) -> float:
@@ -261,13 +306,16 @@ class _State:
         return comps
 
     def part_graph(self) -> list[set[int]]:
+        """Catchment adjacency: the catchments each catchment borders."""
+        lab = np.asarray(self.lab, dtype=np.int64)
+        la, lb = lab[self.g.a], lab[self.g.b]
+        cross = la != lb
+        pairs = np.unique(
+            np.concatenate([la[cross] * self.k + lb[cross], lb[cross] * self.k + la[cross]])
+        )
         adj: list[set[int]] = [set() for _ in range(self.k)]
-        lab = self.lab
-        for x, y in zip(self.g.a.tolist(), self.g.b.tolist(), strict=True):
-            lx, ly = lab[x], lab[y]
-            if lx != ly:
-                adj[lx].add(ly)
-                adj[ly].add(lx)
+        for x, y in zip((pairs // self.k).tolist(), (pairs % self.k).tolist(), strict=True):
+            adj[x].add(y)
         return adj
 
     def splits(self) -> int:
@@ -288,6 +336,42 @@ def _subgraph(g: _Graph, rows: np.ndarray) -> _Graph:
         g.length[keep],
         None if g.centre is None else g.centre[rows],
     )
+
+
+def contract(g: _Graph, node: np.ndarray) -> _Graph:
+    """The graph whose nodes are the groups `node` (0..m-1 per area) of g's areas.
+
+    Populations and areas add up; a group's perimeter loses twice its internal
+    shared boundary; edges between two groups add their lengths; a group's
+    district is that of one of its areas (groups are meant to lie in one
+    district), and its centre the area-weighted mean of its areas' centres.
+    """
+    m_nodes = int(node.max()) + 1
+    pop, area = np.asarray(g.pop), np.asarray(g.area)
+    cpop = np.bincount(node, weights=pop, minlength=m_nodes)
+    carea = np.bincount(node, weights=area, minlength=m_nodes)
+    cperim = np.bincount(node, weights=np.asarray(g.perim), minlength=m_nodes)
+    na, nb = node[g.a], node[g.b]
+    inside = na == nb
+    cperim -= 2.0 * np.bincount(na[inside], weights=g.length[inside], minlength=m_nodes)
+    cdist = np.zeros(m_nodes, dtype=np.int64)
+    cdist[node] = np.asarray(g.district)
+    lo_, hi_ = np.minimum(na, nb)[~inside], np.maximum(na, nb)[~inside]
+    pair, inverse = np.unique(lo_ * m_nodes + hi_, return_inverse=True)
+    weight = np.bincount(inverse, weights=g.length[~inside], minlength=len(pair))
+    centre = None
+    if g.centre is not None:
+        weights = np.maximum(carea, 1e-12)[:, None]
+        centre = (
+            np.column_stack(
+                [
+                    np.bincount(node, weights=area * g.centre[:, i], minlength=m_nodes)
+                    for i in (0, 1)
+                ]
+            )
+            / weights
+        )
+    return _Graph(cpop, carea, cperim, cdist, pair // m_nodes, pair % m_nodes, weight, centre)
 
 
 def _all_contiguous(g: _Graph, labels: np.ndarray, k: int) -> bool:

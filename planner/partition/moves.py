@@ -23,6 +23,7 @@ from collections import deque
 import numpy as np
 
 from planner.partition.graph import _all_contiguous, _flood, _score, _State
+from planner.partition.kernels import improve_pass
 
 # ---------------------------------------------------------------------------------------
 # repair
@@ -91,7 +92,11 @@ def _repair(st: _State) -> None:
 def _shift(st: _State, src: int, dst: int, amount: float, slack: float) -> float:
     """Move boundary areas from src to dst totalling about `amount`; returns what moved."""
     g, lab = st.g, st.lab
-    cand = {u for u in range(g.n) if lab[u] == src and any(lab[v] == dst for v in g.nbrs[u])}
+    labels = np.asarray(lab, dtype=np.int64)
+    la, lb = labels[g.a], labels[g.b]
+    cand = set(g.a[(la == src) & (lb == dst)].tolist()) | set(
+        g.b[(lb == src) & (la == dst)].tolist()
+    )
     moved = 0.0
     while moved < amount - slack and cand:
         left = amount - moved
@@ -195,30 +200,34 @@ def _balance(st: _State, lo: float, hi: float, mean: float, rounds: int) -> bool
 
 
 def _improve(st: _State, lo: float, hi: float, rng: np.random.Generator, passes: int) -> int:
-    """Move boundary areas while that improves the score, keeping balance and contiguity."""
-    g, lab = st.g, st.lab
+    """Move boundary areas while that improves the score, keeping balance and contiguity.
+
+    Each pass visits the areas in a fresh random order (compiled: kernels.improve_pass).
+    """
+    g = st.g
+    flat = st.flat()
+    weights = st.kernel_weights()
     total = 0
     for _ in range(passes):
-        moves = 0
-        for u in rng.permutation(g.n).tolist():
-            a = lab[u]
-            pu = g.pop[u]
-            if st.ppop[a] - pu < lo:
-                continue
-            best, best_b = -1e-9, -1
-            for v in g.nbrs[u]:
-                b = lab[v]
-                if b in (a, best_b) or st.ppop[b] + pu > hi:
-                    continue
-                d = st.move_delta(u, b)
-                if d < best:
-                    best, best_b = d, b
-            if best_b >= 0 and st.can_remove(u):
-                st.apply(u, best_b)
-                moves += 1
+        order = rng.permutation(g.n)
+        moves = improve_pass(
+            order,
+            lo,
+            hi,
+            g.indptr,
+            g.indices,
+            g.weights,
+            g.pop_array,
+            g.perim_array,
+            g.area_array,
+            g.district_array,
+            flat,
+            weights,
+        )
         total += moves
         if moves == 0:
             break
+    st.load(flat)
     return total
 
 

@@ -19,7 +19,7 @@ import pymetis
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from planner.partition.graph import _Graph, _score, _shape_cost, _State, _subgraph
+from planner.partition.graph import _Graph, _score, _shape_cost, _State, _subgraph, contract
 
 SEARCH_TOLERANCE = 0.05
 SEARCH_BUDGET = 20_000
@@ -41,15 +41,11 @@ def _metis(
 ) -> np.ndarray:
     if k == 1:
         return np.zeros(g.n, dtype=np.int64)
-    xadj = [0]
-    adjncy: list[int] = []
-    ew: list[int] = []
-    for u in range(g.n):
-        adjncy.extend(g.nbrs[u])
-        # Integer edge weights: metres of shared boundary (bridges count as 1 m).
-        ew.extend(max(1, round(w)) for w in g.lens[u])
-        xadj.append(len(adjncy))
-    vw = [max(1, round(p)) for p in g.pop]
+    # Integer edge weights: metres of shared boundary (bridges count as 1 m).
+    xadj = g.indptr.tolist()
+    adjncy = g.indices.tolist()
+    ew = np.maximum(1, np.round(g.weights)).astype(np.int64).tolist()
+    vw = np.maximum(1, np.round(g.pop)).astype(np.int64).tolist()
     opts = pymetis.Options(seed=int(seed) % (2**31), ufactor=ufactor, contig=1, ncuts=4)
     try:
         res = pymetis.part_graph(
@@ -172,19 +168,8 @@ def _coarsen(
                     cache[ckey] = lab
             keys[rows] = 2 * n + pc * n + lab
     _, node = np.unique(keys, return_inverse=True)
-    m_nodes = int(node.max()) + 1
-    cpop = np.bincount(node, weights=pop, minlength=m_nodes)
-    carea = np.bincount(node, weights=np.asarray(g.area), minlength=m_nodes)
-    cperim = np.bincount(node, weights=np.asarray(g.perim), minlength=m_nodes)
-    na, nb = node[a], node[b]
-    inside = na == nb
-    cperim -= 2.0 * np.bincount(na[inside], weights=g.length[inside], minlength=m_nodes)
-    cdist = np.zeros(m_nodes, dtype=np.int64)
-    cdist[node] = np.asarray(g.district)
-    lo_, hi_ = np.minimum(na, nb)[~inside], np.maximum(na, nb)[~inside]
-    pair, inverse = np.unique(lo_ * m_nodes + hi_, return_inverse=True)
-    weight = np.bincount(inverse, weights=g.length[~inside], minlength=len(pair))
-    cg = _Graph(cpop, carea, cperim, cdist, pair // m_nodes, pair % m_nodes, weight)
+    cg = contract(g, node)
+    cg.centre = None  # straight cuts are for areas, not for coarse nodes
     return cg, node
 
 

@@ -1,0 +1,203 @@
+"""Existing services kept whole: fixed parts of one region's partition.
+
+A service area (e.g. the district of a running service) is a set of areas.
+One that fits in a catchment (population within the upper limit) is
+contracted into a single node before the region is solved, so whichever
+catchment takes it takes all of it.  A bigger one is cut on its own into the
+whole number n of catchments its population makes within the tolerance;
+the rest of the region, in its connected pieces, is then solved on its own
+with the catchments left.  A service that cannot be held this way (too big
+for one catchment and too small for two, or leaving a rest that cannot be
+balanced) is left to the search and reported with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from planner.partition.graph import _Graph, _subgraph, contract
+from planner.partition.solve import partition_region
+from planner.partition.starts import _region_components
+
+# A rest piece's mean catchment must lie this far inside the window, so that
+# single areas can still fill each catchment to it.
+MARGIN = 1.001
+
+
+@dataclass(frozen=True)
+class ServiceNote:
+    """What became of one service area in one region."""
+
+    service: int  # the caller's code of the service
+    population: float
+    catchments: float  # population / the region's mean catchment
+    wanted: str  # "one catchment", "n catchments inside it", or "" (cannot be held)
+    reason: str  # why it is not kept whole, or ""
+    kept_whole: bool = False  # in one catchment, or only in catchments wholly inside it
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """Services held in one catchment (rows) and services cut into their own (rows, n)."""
+
+    whole: list[np.ndarray]
+    own: list[tuple[np.ndarray, int]]
+    notes: list[ServiceNote]
+
+
+def _rest_pieces(
+    g: _Graph, taken: np.ndarray, k_left: int, mean: float, lo: float, hi: float
+) -> list[tuple[np.ndarray, int, float]] | None:
+    """(rows, catchments, tolerance) for each connected piece outside `taken`, or None."""
+    free = np.flatnonzero(~taken)
+    if len(free) == 0:
+        return [] if k_left == 0 else None
+    pop = np.asarray(g.pop)
+    out = []
+    for rows in _region_components(g, free):
+        total = pop[rows].sum()
+        n = round(total / mean)
+        if n < 1 or n > len(rows) or not lo * MARGIN <= total / n <= hi / MARGIN:
+            return None
+        out.append((rows, n, min(hi * n / total - 1, 1 - lo * n / total)))
+    return out if sum(n for _, n, _ in out) == k_left else None
+
+
+def plan_services(g: _Graph, service: np.ndarray, k: int, tolerance: float) -> ServicePlan:
+    """Decide how each service (code ≥ 0 per area, −1 none) is held; biggest first."""
+    pop = np.asarray(g.pop)
+    mean = pop.sum() / k
+    lo, hi = (1 - tolerance) * mean, (1 + tolerance) * mean
+    codes = [int(c) for c in np.unique(service[service >= 0])]
+    sizes = {c: float(pop[service == c].sum()) for c in codes}
+    whole: list[np.ndarray] = []
+    own: list[tuple[np.ndarray, int]] = []
+    notes = []
+    taken = np.zeros(g.n, dtype=bool)
+    for code in sorted(codes, key=lambda c: (-sizes[c], c)):
+        rows = np.flatnonzero(service == code)
+        size = sizes[code]
+        note = {"service": code, "population": size, "catchments": size / mean}
+        if size <= hi:
+            whole.append(rows)
+            notes.append(ServiceNote(**note, wanted="one catchment", reason=""))
+            continue
+        n = round(size / mean)
+        fits = n >= 2 and lo <= size / n <= hi
+        reason = ""
+        if not fits:
+            reason = (
+                f"{size / mean:.2f} catchments' worth: {max(n, 1)} would be "
+                f"{size / max(n, 1) / mean - 1:+.1%} from the mean, outside ±{tolerance:.1%}"
+            )
+        elif len(_region_components(g, rows)) != 1:
+            reason = "the area is not connected"
+        elif _rest_pieces(g, taken | _mask(g.n, rows), k - n - _owned(own), mean, lo, hi) is None:
+            reason = "the rest of the ICB could not then be split into balanced catchments"
+        if reason:
+            notes.append(ServiceNote(**note, wanted="", reason=reason))
+            continue
+        taken[rows] = True
+        own.append((rows, n))
+        notes.append(ServiceNote(**note, wanted=f"{n} catchments inside it", reason=""))
+    return ServicePlan(whole, own, notes)
+
+
+def _owned(own: list[tuple[np.ndarray, int]]) -> int:
+    return sum(n for _, n in own)
+
+
+def _mask(n: int, rows: np.ndarray) -> np.ndarray:
+    out = np.zeros(n, dtype=bool)
+    out[rows] = True
+    return out
+
+
+def solve_graph(g: _Graph, k: int, tolerance: float, seed: int, keep_districts: bool) -> np.ndarray:
+    """partition_region on a graph already built (a piece, or a contracted one)."""
+    edges = pd.DataFrame({"a": g.a, "b": g.b, "shared_length": g.length})
+    return partition_region(
+        np.asarray(g.pop),
+        np.asarray(g.district),
+        edges,
+        np.asarray(g.area),
+        np.asarray(g.perim),
+        k,
+        tolerance,
+        seed,
+        keep_districts,
+        g.centre,
+    )
+
+
+def _held_whole(sub: _Graph, service: np.ndarray, cap: float) -> tuple[np.ndarray, set[int]]:
+    """Node per area of `sub`: each connected piece of a service no bigger than cap is one node.
+
+    Returns the nodes and the services left loose (a piece above cap).
+    """
+    node = np.arange(sub.n)
+    pop = np.asarray(sub.pop)
+    loose = set()
+    for code in np.unique(service[service >= 0]).tolist():
+        for rows in _region_components(sub, np.flatnonzero(service == code)):
+            if pop[rows].sum() <= cap:
+                node[rows] = rows.min()
+            else:
+                loose.add(code)
+    return np.unique(node, return_inverse=True)[1], loose
+
+
+def partition_with_services(
+    g: _Graph, service: np.ndarray, k: int, tolerance: float, seed: int, keep_districts: bool
+) -> tuple[np.ndarray, list[ServiceNote]]:
+    """Labels 0..k-1 holding each service whole where it can be; a note per service."""
+    plan = plan_services(g, service, k, tolerance)
+    pop = np.asarray(g.pop)
+    mean = pop.sum() / k
+    lo, hi = (1 - tolerance) * mean, (1 + tolerance) * mean
+    labels = np.full(g.n, -1, dtype=np.int64)
+    taken = np.zeros(g.n, dtype=bool)
+    used = 0
+    for rows, n in plan.own:
+        size = pop[rows].sum() / n
+        sub_tol = min(hi / size - 1, 1 - lo / size, tolerance)
+        labels[rows] = used + solve_graph(_subgraph(g, rows), n, sub_tol, seed, keep_districts)
+        taken[rows] = True
+        used += n
+    pieces = (
+        _rest_pieces(g, taken, k - used, mean, lo, hi)
+        if plan.own
+        else [(np.arange(g.n), k, tolerance)]
+    )
+    assert pieces is not None  # plan_services kept only services that leave a balanced rest
+    loose: set[int] = set()
+    for rows, n, piece_tol in pieces:
+        piece_tol = min(piece_tol, tolerance)
+        sub = _subgraph(g, rows)
+        cap = (1 + piece_tol) * pop[rows].sum() / n if n > 1 else np.inf
+        node, left = _held_whole(sub, service[rows], cap)
+        loose |= left
+        coarse = contract(sub, node)
+        labels[rows] = used + solve_graph(coarse, n, piece_tol, seed, keep_districts)[node]
+        used += n
+    return labels, [_outcome(note, service, labels, loose) for note in plan.notes]
+
+
+def _outcome(
+    note: ServiceNote, service: np.ndarray, labels: np.ndarray, loose: set[int]
+) -> ServiceNote:
+    """The note with what the labels did: whole, and why not."""
+    inside = service == note.service
+    held = np.unique(labels[inside])
+    kept = len(held) == 1 or not np.isin(labels[~inside], held).any()
+    reason = note.reason
+    if not kept and not reason:
+        reason = (
+            "too big for one catchment of its part of the ICB once the rest is balanced"
+            if note.service in loose
+            else "the area is not connected"
+        )
+    return replace(note, kept_whole=bool(kept), reason=reason)
