@@ -1,10 +1,13 @@
 """Measure the map pages on the whole of England: write time, page sizes, first render.
 
-Usage: python benchmarks/maps.py [--mirror ../shared/open-data] [--renders 5] [--out DIR]
+Usage: python benchmarks/maps.py [--mirror ../shared/open-data] [--writes 3] [--workers 0]
+                                [--renders 5] [--out DIR]
 
 The plan is built with planner.pipeline from the mirror (fetch into a
 temporary workspace, then make_plan with the default scenario).
-Reports: time of one write_maps call (1 + 7 + 42 pages), the size of
+Reports: the median time of --writes write_maps calls (1 + 7 + 42 pages,
+--workers processes, 0: MapSettings' default; the load average is printed
+since the machine is shared and the time depends on it), the size of
 index.html and the largest / median region and ICB pages against the budgets
 (index ≤ 5 MB, ICB ≤ 2 MB), and the time from navigation start to the last
 catchment path drawn in index.html in headless Chromium (median of --renders
@@ -14,6 +17,7 @@ runs; CDN files served from .cache/browser-assets, tiles blocked).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -72,6 +76,8 @@ def first_render(index: Path, teams: int, runs: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mirror", type=Path, default=REPO.parent / "shared" / "open-data")
+    parser.add_argument("--writes", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--renders", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -83,13 +89,19 @@ def main() -> None:
               f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
 
         out = args.out or Path(tmp) / "maps"
-        t0 = time.perf_counter()
-        written = maps.write_maps(out, plan, areas, assignment, years, vintage)
-        took = time.perf_counter() - t0
+        settings = maps.MapSettings(workers=args.workers)
+        took = []
+        for _ in range(args.writes):
+            t0 = time.perf_counter()
+            written = maps.write_maps(out, plan, areas, assignment, years, vintage,
+                                      settings=settings)  # fmt: skip
+            took.append(time.perf_counter() - t0)
         sizes = written.sizes
         regions = [v for k, v in sizes.items() if k.startswith("region/")]
         icbs = [v for k, v in sizes.items() if k.startswith("icb/")]
-        print(f"write_maps: {len(sizes)} pages (1 + {len(regions)} + {len(icbs)}) in {took:.1f} s")
+        print(f"write_maps: {len(sizes)} pages (1 + {len(regions)} + {len(icbs)}) in median "
+              f"{statistics.median(took):.1f} s (runs: {', '.join(f'{t:.1f}' for t in took)}; "
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")  # fmt: skip
         print(f"index.html: {sizes['index.html'] / 1e6:.2f} MB (budget 5 MB)")
         print(f"region pages: max {max(regions) / 1e6:.2f} MB, "
               f"median {statistics.median(regions) / 1e6:.2f} MB")  # fmt: skip

@@ -30,6 +30,9 @@ DEFAULT_DIR = REPO / ".cache" / "browser-assets"
 _JSDELIVR = re.compile(
     r"^https://cdn\.jsdelivr\.net/npm/(?P<pkg>(?:@[^/@]+/)?[^/@]+)@(?P<ver>[^/]+)/(?P<path>.+)$"
 )
+#: npm files the tests load themselves (not the pages), named like the CDN URLs.
+AXE_CORE = "https://cdn.jsdelivr.net/npm/axe-core@4.10.2/axe.min.js"
+TEST_ASSETS: tuple[str, ...] = (AXE_CORE,)
 _TILE_HOSTS = ("tile.openstreetmap.org",)
 #: Chromium flags for an offline test browser: every host name fails to resolve
 #: (the CDN files are answered by `route_assets` before any lookup).
@@ -46,7 +49,7 @@ def asset_dir() -> Path:
     return Path(os.environ.get("PLANNER_BROWSER_ASSETS", DEFAULT_DIR)).resolve()
 
 
-def npm_specs(urls=CDN_ASSETS) -> list[str]:
+def npm_specs(urls=CDN_ASSETS + TEST_ASSETS) -> list[str]:
     """`name@version` for every npm package the pages' CDN URLs name, sorted."""
     specs = set()
     for url in urls:
@@ -84,7 +87,7 @@ def local_file(url: str, root: Path | None = None) -> Path | None:
 
 
 def missing_assets(root: Path | None = None) -> list[str]:
-    return [url for url in CDN_ASSETS if local_file(url, root) is None]
+    return [url for url in CDN_ASSETS + TEST_ASSETS if local_file(url, root) is None]
 
 
 def install(root: Path | None = None) -> Path:

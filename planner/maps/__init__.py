@@ -11,19 +11,24 @@ come from a CDN):
                              authority outlines, under-3s by LSOA, cost and
                              capacity per team and year
 
+Every page: click a catchment for its details; the URL hash keeps the view,
+rollout year, selection and layers; each table downloads as CSV; prints on
+one A4 landscape page.
+
 All geometry is derived from the LSOA coverage (`areas` + `assignment`), so a
 catchment, its ICB, its local authorities and its LSOAs share edges exactly;
 it is cleaned (`coverage_clean`) only if the input is not a valid coverage,
 simplified with `coverage_simplify` in British National Grid metres, then
-reprojected to WGS84 and rounded.  Every string that reaches HTML is escaped.
+reprojected to WGS84 and rounded.  Pages are Jinja2 templates (autoescaped);
+plan text never reaches folium, whose output branca parses as a template.
 
 The package, imports one way (each module uses only those above it):
 
-    text       HTML escaping and number formatting
+    text       number formatting
     geometry   dissolve, reprojection and rounding, bounds, label points
     model      `_Model`: the inputs checked and joined, cleaned coverage
-    controls   base map, catchment/outline layers, search, legend and rollout
-    pages      page frame, index/region/ICB pages, `write_maps`
+    controls   base map and its assets, catchment/outline/LSOA layers
+    pages      page data and tables, templates/, `write_maps`
 """
 
 from planner.maps.controls import (
@@ -31,17 +36,14 @@ from planner.maps.controls import (
     LEAFLET_CSS,
     LEAFLET_JS,
     NOT_YET_COLOUR,
-    TOOLTIP_ALIASES,
-    TOOLTIP_FIELDS,
     UNDER3_COLOURS,
     WAVE_COLOURS,
 )
 from planner.maps.geometry import _dissolve as _dissolve
 from planner.maps.geometry import _web as _web
-from planner.maps.model import AREA_COLUMNS, PLAN_COLUMNS
+from planner.maps.model import AREA_COLUMNS, OPTIONAL_COLUMNS, PLAN_COLUMNS
 from planner.maps.model import _Model as _Model
 from planner.maps.pages import OGL_LINE, MapSettings, MapsWritten, write_maps
-from planner.maps.text import _e as _e
 from planner.maps.text import pounds
 
 __all__ = [
@@ -51,9 +53,8 @@ __all__ = [
     "LEAFLET_JS",
     "NOT_YET_COLOUR",
     "OGL_LINE",
+    "OPTIONAL_COLUMNS",
     "PLAN_COLUMNS",
-    "TOOLTIP_ALIASES",
-    "TOOLTIP_FIELDS",
     "UNDER3_COLOURS",
     "WAVE_COLOURS",
     "MapSettings",

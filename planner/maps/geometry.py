@@ -7,8 +7,11 @@ two polygons gives the same output in both.
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 import shapely.geometry
 import shapely.ops
@@ -30,6 +33,26 @@ def _dissolve(frame: gpd.GeoDataFrame, key: str) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({key: list(groups)}, geometry=geoms, crs=frame.crs)
 
 
+def _clean_coverage(geoms: np.ndarray) -> np.ndarray:
+    """A valid coverage from nearly valid polygons, cleaning only around the faults.
+
+    coverage_clean of all 33,755 LSOAs takes seconds, for a dozen bad edges.
+    Clean the faulty polygons with two rings of neighbours, check them with
+    their neighbours, and clean everything only if that check fails.
+    """
+    bad = ~shapely.is_empty(shapely.coverage_invalid_edges(geoms))
+    if not bad.any():
+        return geoms
+    tree = shapely.STRtree(geoms)
+    near = np.unique(tree.query(geoms[bad], predicate="intersects")[1])
+    ring = np.unique(tree.query(geoms[near], predicate="intersects")[1])
+    out = geoms.copy()
+    out[ring] = shapely.coverage_clean(geoms[ring])
+    # Validity is between neighbours: only pairs with a cleaned polygon can have changed.
+    around = np.unique(tree.query(geoms[ring], predicate="intersects")[1])
+    return out if shapely.coverage_is_valid(out[around]) else shapely.coverage_clean(geoms)
+
+
 def _web(geoms: np.ndarray, decimals: int) -> np.ndarray:
     """Reproject BNG geometries to WGS84 and round coordinates (same vertex -> same output)."""
 
@@ -47,12 +70,31 @@ def _bounds(geoms: np.ndarray) -> list[float]:
     return [round(float(v), 4) for v in (miny, minx, maxy, maxx)]
 
 
-def _feature_collection(geoms: np.ndarray, props: list[dict]) -> dict:
-    feats = [
-        {"type": "Feature", "properties": p, "geometry": shapely.geometry.mapping(g)}
-        for g, p in zip(geoms, props, strict=True)
-    ]
-    return {"type": "FeatureCollection", "features": feats}
+class GeoJsonText(str):
+    """A FeatureCollection as JSON text holding only numbers: safe to embed as it is."""
+
+
+def _geometry_texts(geoms: np.ndarray) -> np.ndarray:
+    """Each geometry as GeoJSON text, from shapely's C writer (much faster than mapping)."""
+    return shapely.to_geojson(np.asarray(geoms, dtype=object))
+
+
+def _feature_collection(geoms: np.ndarray, props: list[dict]) -> GeoJsonText:
+    """A FeatureCollection of WGS84 geometries (or their `_geometry_texts`) as JSON text.
+
+    Properties must be numbers (indices into the page data), so the text can
+    go into the page without escaping.
+    """
+    for p in props:
+        for value in p.values():
+            if not (value is None or isinstance(value, int | float)):
+                raise TypeError(f"GeoJSON properties must be numbers, not {value!r}")
+    texts = geoms if len(geoms) and isinstance(geoms[0], str) else _geometry_texts(geoms)
+    feats = ",".join(
+        f'{{"type":"Feature","properties":{json.dumps(p, separators=(",", ":"))},"geometry":{g}}}'
+        for g, p in zip(texts, props, strict=True)
+    )
+    return GeoJsonText(f'{{"type":"FeatureCollection","features":[{feats}]}}')
 
 
 def _label_point(geom: shapely.Geometry) -> tuple[float, float]:
@@ -64,11 +106,13 @@ def _label_point(geom: shapely.Geometry) -> tuple[float, float]:
     return round(lat, 5), round(lon, 5)
 
 
-def _box_wgs84(frame: gpd.GeoDataFrame) -> np.ndarray:
-    """Each geometry's bounding box in WGS84 (all four corners projected)."""
+def _box_wgs84(frame: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Each geometry's bounding box in WGS84 (all four corners projected): s, w, n, e."""
     b = shapely.bounds(frame.geometry.values)
     xs = np.stack([b[:, 0], b[:, 2], b[:, 2], b[:, 0]], axis=1)
     ys = np.stack([b[:, 1], b[:, 1], b[:, 3], b[:, 3]], axis=1)
     lon, lat = _TO_WGS84.transform(xs.ravel(), ys.ravel())
     lon, lat = lon.reshape(xs.shape), lat.reshape(ys.shape)
-    return shapely.box(lon.min(1), lat.min(1), lon.max(1), lat.max(1))
+    return pd.DataFrame(
+        {"s": lat.min(1), "w": lon.min(1), "n": lat.max(1), "e": lon.max(1)}, index=frame.index
+    )

@@ -8,19 +8,51 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
 from planner.errors import PlannerError
-from planner.maps.geometry import _dissolve
+from planner.maps.geometry import _box_wgs84, _clean_coverage, _dissolve, _geometry_texts, _web
+from planner.maps.text import pounds
 
 PLAN_COLUMNS = (
-    "team_id", "name", "icb24cd", "icb24nm", "nhser24cd", "nhser24nm", "lads", "population",
-    "under3", "wave", "operating_from", "full_from", "readiness", "readiness_note",
-    "need_score", "priority_rank", "rationale",
-)  # fmt: skip
+    "team_id",
+    "name",
+    "icb24cd",
+    "icb24nm",
+    "nhser24cd",
+    "nhser24nm",
+    "lads",
+    "population",
+    "under3",
+    "wave",
+    "operating_from",
+    "full_from",
+    "readiness",
+    "readiness_note",
+    "need_score",
+    "priority_rank",
+    "rationale",
+)
+#: Shown in the details panel when the plan has them (not required yet).
+OPTIONAL_COLUMNS = ("wte", "cluster_id", "wave_basis", "region_rank")
 AREA_COLUMNS = ("lsoa21cd", "lsoa21nm", "lad24cd", "lad24nm", "icb24cd", "nhser24cd", "under3")
 _CODE = re.compile(r"^[A-Za-z0-9]+$")
+
+
+@dataclass(frozen=True)
+class IcbLayers:
+    """One ICB's layers, simplified at one tolerance (EPSG:27700 unless said).
+
+    lsoa: the ICB's LSOAs; lsoa_text: each one's WGS84 GeoJSON geometry text;
+    teams: the plan's teams with their catchments; lads: local authority parts.
+    """
+
+    lsoa: gpd.GeoDataFrame
+    lsoa_text: np.ndarray
+    teams: gpd.GeoDataFrame
+    lads: gpd.GeoDataFrame
 
 
 @dataclass
@@ -31,10 +63,13 @@ class _Model:
     lsoa: gpd.GeoDataFrame  # areas + team_id, cleaned coverage, EPSG:27700
     years: list[str]
     vintage: str
+    lsoa_boxes: pd.DataFrame  # each LSOA's WGS84 bounding box (s, w, n, e), same index
+    names: dict[str, dict[str, str]]  # "icb"/"region"/"icb_region" -> code -> value
+    rows: dict[str, dict[str, Any]]  # team_id -> the plan's row as plain values, figures as shown
     _catchment_cache: dict[float, gpd.GeoDataFrame] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, plan, areas, assignment, years, vintage) -> _Model:
+    def build(cls, plan, areas, assignment, years, vintage, team_figures=None) -> _Model:
         _require(plan, PLAN_COLUMNS, "plan")
         money = [f"cost_{_suffix(y)}" for y in years] + [f"babies_{_suffix(y)}" for y in years]
         _require(plan, money, "plan")
@@ -50,36 +85,67 @@ class _Model:
         for col, label in (("icb24cd", "ICB"), ("nhser24cd", "NHS region")):
             bad = sorted({c for c in plan[col].astype(str) if not _CODE.match(c)})
             if bad:
-                raise PlannerError(f"{label} codes must be letters and digits (used as file "
-                                   "names)", field=col, value=bad[:5])  # fmt: skip
+                raise PlannerError(
+                    f"{label} codes must be letters and digits (used as file names)",
+                    field=col,
+                    value=bad[:5],
+                )
         if areas.crs is None or areas.crs.to_epsg() != 27700:
             raise PlannerError(
                 "areas must be in EPSG:27700", field="geometry", value=str(areas.crs)
             )
         lsoa = areas[[*AREA_COLUMNS, "geometry"]].copy()
         lsoa["lsoa21cd"] = lsoa["lsoa21cd"].astype(str)
-        amap = assignment.assign(lsoa21cd=assignment["lsoa21cd"].astype(str),
-                                 team_id=assignment["team_id"].astype(str))  # fmt: skip
+        amap = assignment.assign(
+            lsoa21cd=assignment["lsoa21cd"].astype(str), team_id=assignment["team_id"].astype(str)
+        )
         if amap["lsoa21cd"].duplicated().any():
-            raise PlannerError("an LSOA is assigned twice", field="lsoa21cd",
-                               value=sorted(amap.loc[amap["lsoa21cd"].duplicated(), "lsoa21cd"])[:5])  # fmt: skip
+            raise PlannerError(
+                "an LSOA is assigned twice",
+                field="lsoa21cd",
+                value=sorted(amap.loc[amap["lsoa21cd"].duplicated(), "lsoa21cd"])[:5],
+            )
         lsoa = lsoa.merge(amap[["lsoa21cd", "team_id"]], on="lsoa21cd", how="left")
         missing = lsoa.loc[lsoa["team_id"].isna(), "lsoa21cd"]
         if len(missing):
-            raise PlannerError(f"{len(missing)} LSOAs have no team in the assignment",
-                               field="lsoa21cd", value=sorted(missing)[:5])  # fmt: skip
+            raise PlannerError(
+                f"{len(missing)} LSOAs have no team in the assignment",
+                field="lsoa21cd",
+                value=sorted(missing)[:5],
+            )
         unknown = sorted(set(lsoa["team_id"]) - set(plan["team_id"]))
         empty = sorted(set(plan["team_id"]) - set(lsoa["team_id"]))
         if unknown or empty:
-            raise PlannerError("assignment and plan disagree on teams", field="team_id",
-                               value={"not in plan": unknown[:5], "no LSOAs": empty[:5]})  # fmt: skip
+            raise PlannerError(
+                "assignment and plan disagree on teams",
+                field="team_id",
+                value={"not in plan": unknown[:5], "no LSOAs": empty[:5]},
+            )
         lsoa = lsoa.sort_values("lsoa21cd", kind="stable").reset_index(drop=True)
-        geoms = shapely.make_valid(lsoa.geometry.values)
-        if not shapely.coverage_is_valid(geoms):
-            geoms = shapely.coverage_clean(geoms)
+        geoms = _clean_coverage(shapely.make_valid(lsoa.geometry.values))
         lsoa = gpd.GeoDataFrame(lsoa.drop(columns="geometry"), geometry=geoms, crs=27700)
         plan = plan.sort_values(["priority_rank", "team_id"], kind="stable").reset_index(drop=True)
-        return cls(plan=plan, lsoa=lsoa, years=list(years), vintage=vintage)
+        firsts = plan.drop_duplicates("icb24cd")
+        names = {
+            "icb": dict(
+                zip(firsts["icb24cd"].astype(str), firsts["icb24nm"].astype(str), strict=True)
+            ),
+            "icb_region": dict(
+                zip(firsts["icb24cd"].astype(str), firsts["nhser24cd"].astype(str), strict=True)
+            ),
+            "region": dict(
+                zip(plan["nhser24cd"].astype(str), plan["nhser24nm"].astype(str), strict=True)
+            ),
+        }
+        return cls(
+            plan=plan,
+            lsoa=lsoa,
+            years=list(years),
+            vintage=vintage,
+            lsoa_boxes=_box_wgs84(lsoa),
+            names=names,
+            rows=_shown_rows(plan, list(years), team_figures),
+        )
 
     @property
     def region_codes(self) -> list[str]:
@@ -90,35 +156,92 @@ class _Model:
         return sorted(self.plan["icb24cd"].astype(str).unique())
 
     def region_name(self, code: str) -> str:
-        return str(self.plan.loc[self.plan["nhser24cd"] == code, "nhser24nm"].iloc[0])
+        return self.names["region"][code]
 
     def icb_name(self, code: str) -> str:
-        return str(self.plan.loc[self.plan["icb24cd"] == code, "icb24nm"].iloc[0])
+        return self.names["icb"][code]
 
     def icb_region(self, code: str) -> str:
-        return str(self.plan.loc[self.plan["icb24cd"] == code, "nhser24cd"].iloc[0])
+        return self.names["icb_region"][code]
 
     def catchments(self, tolerance: float) -> gpd.GeoDataFrame:
         """National catchment coverage simplified at `tolerance` (27700), cached."""
         if tolerance not in self._catchment_cache:
             polys = _dissolve(self.lsoa, "team_id")
-            polys = polys.assign(geometry=shapely.coverage_simplify(polys.geometry.values,
-                                                                    tolerance))  # fmt: skip
+            polys = polys.assign(
+                geometry=shapely.coverage_simplify(polys.geometry.values, tolerance)
+            )
             merged = self.plan.merge(polys, on="team_id", how="left")
-            self._catchment_cache[tolerance] = gpd.GeoDataFrame(merged, geometry="geometry",
-                                                                crs=27700)  # fmt: skip
+            self._catchment_cache[tolerance] = gpd.GeoDataFrame(
+                merged, geometry="geometry", crs=27700
+            )
         return self._catchment_cache[tolerance]
+
+    def icb_layers(self, code: str, tolerance: float, decimals: int) -> IcbLayers:
+        """One ICB's LSOAs simplified together (per ICB: coverage_simplify is superlinear)."""
+        lsoa = self.lsoa[(self.lsoa["icb24cd"] == code).to_numpy()].reset_index(drop=True)
+        lsoa = lsoa.assign(geometry=shapely.coverage_simplify(lsoa.geometry.values, tolerance))
+        teams = self.plan[self.plan["icb24cd"] == code]
+        teams = teams.merge(_dissolve(lsoa, "team_id"), on="team_id", how="inner")
+        lads = _dissolve(lsoa, "lad24cd").merge(
+            lsoa[["lad24cd", "lad24nm"]].drop_duplicates("lad24cd"), on="lad24cd"
+        )
+        return IcbLayers(
+            lsoa=lsoa,
+            lsoa_text=_geometry_texts(_web(lsoa.geometry.values, decimals)),
+            teams=gpd.GeoDataFrame(teams, geometry="geometry", crs=27700),
+            lads=lads,
+        )
 
     def year_index(self, label: Any) -> int | None:
         label = str(label)
         return self.years.index(label) if label in self.years else None
 
 
+def _shown_rows(
+    plan: pd.DataFrame, years: list[str], figures: pd.DataFrame | None
+) -> dict[str, dict[str, Any]]:
+    """Plan rows as plain values, with cost_/babies_<year> as whole numbers as shown.
+
+    `figures` (team_id, year, cost, babies) are the exports' shown figures
+    (tables.shown_tables(plan)["team"]), so the pages' tables and CSVs equal
+    teams.csv; without them each figure is rounded half-up on its own.
+    """
+    rows = {str(r["team_id"]): r for r in plan.to_dict("records")}
+    shown = None
+    if figures is not None:
+        _require(figures, ("team_id", "year", "cost", "babies"), "team figures")
+        shown = figures.assign(
+            team_id=figures["team_id"].astype(str), year=figures["year"].astype(str)
+        )
+        shown = shown.drop_duplicates(["team_id", "year"]).set_index(["team_id", "year"])
+        missing = [(t, y) for t in rows for y in years if (t, y) not in shown.index]
+        if missing:
+            raise PlannerError(
+                "team figures lack some teams or years",
+                field="team_id",
+                value=missing[:5],
+                fix="pass tables.shown_tables(plan)['team']",
+            )
+    for tid, row in rows.items():
+        for year in years:
+            for value in ("cost", "babies"):
+                col = f"{value}_{_suffix(year)}"
+                row[col] = (
+                    int(shown.at[(tid, year), value]) if shown is not None else pounds(row[col])
+                )
+    return rows
+
+
 def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise PlannerError(f"{what} lacks columns needed for the maps", field=missing[0],
-                           value=missing, fix=f"add {', '.join(missing)} to the {what}")  # fmt: skip
+        raise PlannerError(
+            f"{what} lacks columns needed for the maps",
+            field=missing[0],
+            value=missing,
+            fix=f"add {', '.join(missing)} to the {what}",
+        )
 
 
 def _suffix(year: str) -> str:

@@ -1,49 +1,77 @@
-"""The pages: England index, one per NHS region, one per ICB, and `write_maps`."""
+"""The pages: England index, one per NHS region, one per ICB, and `write_maps`.
+
+Each page is a Jinja2 template (templates/, autoescaped).  folium draws only
+geometry and numbers; every string from the plan or the data files reaches
+the page as an escaped template value or inside the JSON data block that
+templates/app.js reads and shows with textContent.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import branca.element as be
 import folium
 import geopandas as gpd
+import jinja2
 import numpy as np
 import pandas as pd
 import shapely
-from folium.plugins import Fullscreen
-from folium.template import Template
+from markupsafe import Markup
 
+from planner import exports, tables
+from planner.catchments import team_sort_key
 from planner.errors import PlannerError
 from planner.fsutil import atomic_file
 from planner.maps.controls import (
+    CATCHMENT_STYLE,
+    ICB_LINE,
+    LAD_LINE,
+    NOT_YET_COLOUR,
+    REGION_LINE,
+    TEAM_LINE,
     UNDER3_COLOURS,
-    _catchment_layer,
-    _new_map,
-    _outline_layer,
-    _PageSearch,
-    _search_records,
-    _wave_legend,
-    _WaveControl,
+    UNDER3_OPACITY,
+    WAVE_COLOURS,
+    new_map,
+    wave_colour,
 )
-from planner.maps.geometry import _bounds, _dissolve, _feature_collection, _label_point, _web
+from planner.maps.geometry import (
+    GeoJsonText,
+    _bounds,
+    _dissolve,
+    _feature_collection,
+    _label_point,
+    _web,
+)
 from planner.maps.model import _Model, _suffix
-from planner.maps.text import _count, _e, _money, _score, _short_icb
+from planner.maps.text import _count, _money, _score, _short_icb
+from planner.partition.england import POLL_SECONDS, worker_start
 
 OGL_LINE = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
     "Contains OS data © Crown copyright and database right."
 )
+COST_NOTE = (
+    "Team costs (labour and training) only; the national development programme is not included."
+)
 
 
 @dataclass(frozen=True)
 class MapSettings:
-    """Simplification tolerances (metres) and page size limits.
+    """Simplification tolerances (metres), page size limits and parallel workers.
 
     A page over its limit is rebuilt with the tolerance doubled (up to
-    `max_retries` times) before giving up with a PlannerError.
+    `max_retries` times) before giving up with a PlannerError.  `workers`
+    processes build pages at once (0: one per CPU, at most 4); the pages are
+    the same bytes whatever the number.
     """
 
     national_tolerance: float = 300.0
@@ -54,6 +82,7 @@ class MapSettings:
     max_region_bytes: int = 5_000_000
     max_icb_bytes: int = 2_000_000
     max_retries: int = 4
+    workers: int = 0
 
 
 @dataclass
@@ -79,151 +108,505 @@ def write_maps(
     vintage: str,
     *,
     settings: MapSettings | None = None,
+    team_figures: pd.DataFrame | None = None,
 ) -> MapsWritten:
     """Write index.html, region/<code>.html and icb/<code>.html into `out_dir`.
 
     plan: one row per team (DataFrame or GeoDataFrame; its geometry, if any, is
         not used) with PLAN_COLUMNS plus `cost_<yyyy_yy>` and `babies_<yyyy_yy>`
-        for every year in `years`.
+        for every year in `years`; OPTIONAL_COLUMNS are shown when present.
     areas: the LSOA GeoDataFrame (areas contract, EPSG:27700).
     assignment: columns lsoa21cd, team_id (every LSOA of `areas` exactly once).
     years: display labels in order, e.g. ["2022/23", "2023/24", ...].
-    vintage: one line saying which data the plan was built from, shown on every page.
+    vintage: the provenance line (which data the plan was built from), shown
+        in every page's footer.
+    team_figures: the exports' shown team figures (team_id, year, cost,
+        babies: tables.shown_tables(plan)["team"]), so the pages' money and
+        CSVs equal teams.csv; without them each figure is rounded on its own.
 
     Each page is written atomically; the caller swaps the folder in.
     """
     settings = settings or MapSettings()
     out = Path(out_dir)
-    model = _Model.build(plan, areas, assignment, list(years), vintage)
+    model = _Model.build(plan, areas, assignment, list(years), vintage, team_figures)
+    jobs = [("index.html", "index", "")]
+    jobs += [(f"region/{c}.html", "region", c) for c in model.region_codes]
+    jobs += [(f"icb/{c}.html", "icb", c) for c in model.icb_codes]
+    workers = settings.workers or min(os.cpu_count() or 1, 4)
     written = MapsWritten()
-
-    def emit(rel: str, build, limit: int, tolerance: float) -> None:
-        tol = tolerance
-        for _ in range(settings.max_retries + 1):
-            page = build(tol).encode("utf-8")
-            if len(page) <= limit:
-                with atomic_file(out / rel, "wb") as fh:
-                    fh.write(page)
-                written.sizes[rel] = len(page)
-                return
-            tol *= 2
-        raise PlannerError(
-            f"map page is {len(page):,} bytes, over the limit of {limit:,} even at "
-            f"tolerance {tol / 2:g} m",
-            file=out / rel,
-            fix="raise the limit or the tolerance in MapSettings",
-        )
-
-    emit("index.html", lambda t: _index_page(model, t, settings), settings.max_index_bytes,
-         settings.national_tolerance)  # fmt: skip
-    for code in model.region_codes:
-        emit(f"region/{code}.html", lambda t, c=code: _region_page(model, c, t, settings),
-             settings.max_region_bytes, settings.region_tolerance)  # fmt: skip
-    for code in model.icb_codes:
-        emit(f"icb/{code}.html", lambda t, c=code: _icb_page(model, c, t, settings),
-             settings.max_icb_bytes, settings.icb_tolerance)  # fmt: skip
+    if workers > 1 and len(jobs) > 1:
+        # Shared by the index and region pages: simplify once, before the workers fork.
+        model.catchments(settings.national_tolerance)
+        model.catchments(settings.region_tolerance)
+        pages = _build_in_workers(model, settings, jobs, workers)
+    else:
+        pages = [build_page(model, settings, kind, code) for _, kind, code in jobs]
+    for (rel, _, _), page in zip(jobs, pages, strict=True):
+        with atomic_file(out / rel, "wb") as fh:
+            fh.write(page)
+        written.sizes[rel] = len(page)
     written.sizes = dict(sorted(written.sizes.items()))
     return written
+
+
+_WORKER_MODEL: tuple[_Model, MapSettings] | None = None
+
+
+def _build_in_worker(kind: str, code: str) -> bytes:
+    assert _WORKER_MODEL is not None
+    model, settings = _WORKER_MODEL
+    return build_page(model, settings, kind, code)
+
+
+def _build_in_workers(
+    model: _Model, settings: MapSettings, jobs: list[tuple[str, str, str]], workers: int
+) -> list[bytes]:
+    """Pages in forked workers (sharing the built model), in job order.
+
+    Workers die with the parent (england.worker_start); the wait is in short
+    steps so a SIGTERM turned into an exit reaches the main thread, and on any
+    exit but success the workers are killed at once.
+    """
+    global _WORKER_MODEL
+    _WORKER_MODEL = (model, settings)
+    ctx = multiprocessing.get_context("fork")
+    before = set(multiprocessing.active_children())
+    pool = ctx.Pool(workers, initializer=worker_start, initargs=(os.getpid(),))
+    mine = set(multiprocessing.active_children()) - before
+    try:
+        pending = [pool.apply_async(_build_in_worker, (kind, code)) for _, kind, code in jobs]
+        pages = []
+        for result in pending:
+            while not result.ready():
+                result.wait(POLL_SECONDS)
+            pages.append(result.get())
+        pool.close()
+        pool.join()
+        return pages
+    finally:
+        _WORKER_MODEL = None
+        for process in mine:
+            if process.is_alive():
+                process.kill()
+        pool.terminate()
+
+
+def build_page(model: _Model, settings: MapSettings, kind: str, code: str) -> bytes:
+    """One page's bytes, simplified further (tolerance doubled) until it fits its limit."""
+    build: Callable[[float], str]
+    if kind == "index":
+        build, limit, tol = (
+            lambda t: _index_page(model, t, settings),
+            settings.max_index_bytes,
+            settings.national_tolerance,
+        )
+        rel = "index.html"
+    elif kind == "region":
+        build, limit, tol = (
+            lambda t: _region_page(model, code, t, settings),
+            settings.max_region_bytes,
+            settings.region_tolerance,
+        )
+        rel = f"region/{code}.html"
+    else:
+        build, limit, tol = (
+            lambda t: _icb_page(model, code, t, settings),
+            settings.max_icb_bytes,
+            settings.icb_tolerance,
+        )
+        rel = f"icb/{code}.html"
+    for _ in range(settings.max_retries + 1):
+        page = build(tol).encode("utf-8")
+        if len(page) <= limit:
+            return page
+        tol *= 2
+    raise PlannerError(
+        f"map page is {len(page):,} bytes, over the limit of {limit:,} even at "
+        f"tolerance {tol / 2:g} m",
+        file=rel,
+        fix="raise the limit or the tolerance in MapSettings",
+    )
 
 
 # --------------------------------------------------------------------------- page frame
 
 
-class _Html(be.Element):
-    """Finished, escaped HTML handed to branca as data.
+@cache
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("planner.maps", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
 
-    `be.Element(text)` compiles `text` as a Jinja template, so user text in it
-    (`{{ ... }}` in a readiness note) would run.  Here the template is fixed and
-    the HTML is only a value it prints.
-    """
 
-    _template = Template("{{ this.html }}")
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.html = html
+@cache
+def _static(name: str) -> Markup:
+    """A template folder file included as it is (CSS, JS: not a template)."""
+    return Markup(resources.files("planner.maps").joinpath("templates", name).read_text("utf-8"))
 
 
 def _assign_ids(root: be.Element) -> None:
     """Stable element ids (folium uses random ones) so reruns give identical pages."""
-
-    def walk(el: be.Element) -> Iterator[be.Element]:
-        yield el
-        for child in list(el._children.values()):
-            yield from walk(child)
-
-    for counter, el in enumerate(walk(root)):
+    stack = [root]
+    counter = 0
+    while stack:
+        el = stack.pop(0)
         el._id = f"{counter:04d}"
+        counter += 1
+        stack[0:0] = list(el._children.values())
 
 
-def _render(fig: be.Figure, fmap: folium.Map, bounds: list[float], *, top: str, side: str,
-            footer: str) -> str:  # fmt: skip
-    # Keep the catchments clear of the legend in the bottom-right corner.
-    fmap.fit_bounds([[bounds[0], bounds[1]], [bounds[2], bounds[3]]],
-                    padding_top_left=(10, 10), padding_bottom_right=(240, 10))  # fmt: skip
-    fig.header.add_child(_Html(_PAGE_CSS), name="planner_css")
-    fig.html.add_child(_Html(f'<header class="planner-top">{top}</header>'), name="p_top")
-    fig.html.add_child(_Html(f'<aside class="planner-side">{side}</aside>'), name="p_side")
-    fig.html.add_child(_Html(f'<footer class="planner-foot">{footer}</footer>'), name="p_foot")
+def _render(template: str, fig: be.Figure, fmap: folium.Map, **context: Any) -> str:
+    """The page: folium's head/body/script (no plan text in them) inside our template.
+
+    folium's own map header is left out: it sets a viewport that blocks pinch
+    zoom and fixed sizes; the template sets both.
+    """
     _assign_ids(fig)
-    return fig.render()
+    for child in list(fig._children.values()):  # in order, as Figure.render (hooks rely on it)
+        child.render()
+    fig.header._children.pop(fmap.get_name(), None)
+    fig.header._children.pop("meta_http", None)
+    shapes: list[str] = []
+
+    def pull(value: Any) -> Any:
+        """GeoJSON text out of the data, into its own block (replaced by its index)."""
+        if isinstance(value, GeoJsonText):
+            shapes.append(value)
+            return len(shapes) - 1
+        if isinstance(value, dict):
+            return {k: pull(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [pull(v) for v in value]
+        return value
+
+    data = context.pop("data")
+    data = {**data, "geo": pull(data["geo"]), "map": fmap.get_name()}
+    return (
+        _env()
+        .get_template(template)
+        .render(
+            map_head=Markup(fig.header.render()),
+            map_html=Markup(fig.html.render()),
+            map_script=Markup(fig.script.render()),
+            page_css=_static("page.css"),
+            app_js=_static("app.js"),
+            licence=OGL_LINE,
+            data=data,
+            shapes=Markup(f"[{','.join(shapes)}]"),
+            **context,
+        )
+    )
 
 
-_PAGE_CSS = """
-<style>
-html, body { margin: 0; height: 100%; font: 14px/1.4 system-ui, -apple-system, "Segoe UI",
-  Roboto, Arial, sans-serif; color: #222; }
-header.planner-top { position: fixed; top: 0; left: 0; right: 0; height: 52px; padding: 4px 12px;
-  box-sizing: border-box; background: #005eb8; color: #fff; overflow: hidden; }
-header.planner-top a { color: #fff; }
-header.planner-top h1 { font-size: 18px; margin: 0; white-space: nowrap; overflow: hidden;
-  text-overflow: ellipsis; }
-header.planner-top nav { font-size: 12px; }
-.folium-map { position: fixed !important; top: 52px !important; bottom: 40px; left: 0 !important;
-  width: 60% !important; height: auto !important; }
-aside.planner-side { position: fixed; top: 52px; bottom: 40px; right: 0; width: 40%;
-  overflow: auto; padding: 8px 14px; box-sizing: border-box; border-left: 1px solid #ccc; }
-footer.planner-foot { position: fixed; bottom: 0; left: 0; right: 0; height: 40px;
-  padding: 3px 12px; box-sizing: border-box; font-size: 11px; background: #f3f3f3;
-  border-top: 1px solid #ccc; overflow: auto; }
-aside h2 { font-size: 16px; margin: 10px 0 6px; }
-aside table { border-collapse: collapse; font-size: 12px; width: 100%; margin-bottom: 10px; }
-aside th, aside td { border-bottom: 1px solid #ddd; padding: 3px 4px; text-align: left;
-  vertical-align: top; }
-aside td { overflow-wrap: anywhere; }
-aside td.num, aside th.num { text-align: right; white-space: nowrap; overflow-wrap: normal; }
-aside .scroll { overflow-x: auto; }
-aside tr.wave1 td { background: #eaf2fb; }
-aside tr.total td { font-weight: bold; border-top: 2px solid #999; }
-aside ul { padding-left: 18px; margin: 4px 0; }
-.planner-tip table { font-size: 12px; }
-.planner-tip th { color: #555; font-weight: normal; }
-.team-label { font: bold 11px/1.1 system-ui, sans-serif; color: #111; text-align: center;
-  text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff; white-space: nowrap; }
-.team-label div { transform: translate(-50%, -50%); display: inline-block; }
-.leaflet-control-search .search-tooltip { max-height: 280px; }
-@media (max-width: 820px) {
-  header.planner-top, footer.planner-foot, aside.planner-side { position: static; width: auto;
-    height: auto; border: 0; }
-  .folium-map { position: relative !important; top: 0 !important; width: 100% !important;
-    height: 65vh !important; }
-}
-</style>
-"""
-
-
-def _footer(model: _Model) -> str:
+def _provenance(model: _Model) -> str:
     vintage = model.vintage.strip()
-    if not vintage.lower().startswith(("data:", "data ")):
-        vintage = f"Data: {vintage}"
-    return (f'<div class="vintage">{_e(vintage)}</div>'
-            f'<div class="ogl">{_e(OGL_LINE)}</div>')  # fmt: skip
+    return vintage if vintage.lower().startswith(("data:", "data ")) else f"Data: {vintage}"
 
 
-def _top(title: str, crumbs: list[tuple[str, str | None]]) -> str:
-    links = " › ".join(f'<a href="{_e(href)}">{_e(text)}</a>' if href else _e(text)
-                       for text, href in crumbs)  # fmt: skip
-    return f'<nav class="breadcrumb">{links}</nav><h1>{_e(title)}</h1>'
+# --------------------------------------------------------------------------- page data
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _team_details(model: _Model, row: pd.Series) -> list[list[str]]:
+    """The details panel's rows (plain text; the page shows them with textContent)."""
+    start, full = str(row["operating_from"]), str(row["full_from"])
+    when = f"operating from {start}" + (f", fully from {full}" if full != start else "")
+    rows = [
+        ["Team", str(row["team_id"])],
+        ["ICB", _short_icb(row["icb24nm"])],
+        ["Local authorities", str(row["lads"])],
+        ["Wave", f"{row['wave']}, {when}"],
+        ["Population", _count(row["population"])],
+        ["Under-3s", _count(row["under3"])],
+    ]
+    if "wte" in row.index and pd.notna(row["wte"]):
+        rows.append(["WTE", f"{float(row['wte']):,.1f}"])
+    shown = model.rows[str(row["team_id"])]
+    cost_col = f"cost_{_suffix(full)}"
+    if cost_col in shown:
+        rows.append([f"Annual cost ({full})", _money(shown[cost_col])])
+        rows.append(["Babies seen a year", _count(shown[f"babies_{_suffix(full)}"])])
+    else:
+        rows.append(["Annual cost", f"from {full} (after {model.years[-1]})"])
+    note = row["readiness_note"]
+    readiness = str(row["readiness"]) + (f": {note}" if pd.notna(note) and str(note) else "")
+    rows.append(["Readiness", readiness])
+    if "wave_basis" in row.index and pd.notna(row["wave_basis"]):
+        rows.append(["Wave based on", str(row["wave_basis"])])
+    if "cluster_id" in row.index and pd.notna(row["cluster_id"]):
+        rows.append(["Cluster", str(row["cluster_id"])])
+    rank = f"{_ordinal(int(row['priority_rank']))} in England"
+    if "region_rank" in row.index and pd.notna(row["region_rank"]):
+        rank = f"{_ordinal(int(row['region_rank']))} in region, {rank}"
+    rows.append(["Priority", rank])
+    return rows
+
+
+def _team_records(
+    model: _Model, teams: gpd.GeoDataFrame, geoms: np.ndarray, kind: str, labels: bool
+) -> list[dict]:
+    """Per team: what the panel, tooltip, labels, search and hash state need."""
+    up = "" if kind == "index" else "../"
+    areas = shapely.area(teams.geometry.values)
+    area_rank = np.empty(len(areas), dtype=int)
+    area_rank[np.lexsort((np.arange(len(areas)), -areas))] = np.arange(len(areas))
+    out = []
+    for i, ((_, row), geom) in enumerate(zip(teams.iterrows(), geoms, strict=True)):
+        links = []
+        if kind != "icb":
+            links.append([f"{_short_icb(row['icb24nm'])} page", f"{up}icb/{row['icb24cd']}.html"])
+        if kind != "region":
+            links.append([f"{row['nhser24nm']} page", f"{up}region/{row['nhser24cd']}.html"])
+        rec = {
+            "id": str(row["team_id"]),
+            "name": str(row["name"]),
+            "wave": int(row["wave"]),
+            "details": _team_details(model, row),
+            "links": links,
+            "bounds": _bounds(np.array([geom])),
+            "area_rank": int(area_rank[i]),
+        }
+        if labels:
+            rec["label"] = list(_label_point(row.geometry))
+        out.append(rec)
+    return out
+
+
+def _team_props(model: _Model, teams: pd.DataFrame) -> list[dict]:
+    return [
+        {
+            "i": i,
+            "w": int(w),
+            "s": model.year_index(s),
+            "f": model.year_index(f),
+        }
+        for i, (w, s, f) in enumerate(
+            zip(teams["wave"], teams["operating_from"], teams["full_from"], strict=True)
+        )
+    ]
+
+
+def _places(model: _Model, lsoa: pd.DataFrame, code: str, name: str) -> list[list]:
+    """[name, bounds, code] per area of `lsoa` (rows of model.lsoa, sorted by code)."""
+    boxes = model.lsoa_boxes.loc[lsoa.index].assign(code=lsoa[code].astype(str))
+    ext = boxes.groupby("code", sort=True).agg(
+        s=("s", "min"), w=("w", "min"), n=("n", "max"), e=("e", "max")
+    )
+    names = lsoa.groupby(lsoa[code].astype(str), sort=True)[name].first()
+    return [
+        [str(names[c]), [round(float(v), 4) for v in (r.s, r.w, r.n, r.e)], str(c)]
+        for c, r in zip(ext.index, ext.itertuples(), strict=True)
+    ]
+
+
+def _search(records: list[dict], icbs: list[list], lads: list[list]) -> list[list]:
+    rows = [
+        [f"{t['name']} (team {t['id']})", "team", i, t["bounds"]] for i, t in enumerate(records)
+    ]
+    rows += [[f"{n} (ICB)", "icb", i, b] for i, (n, b, _) in enumerate(icbs)]
+    rows += [[f"{n} (local authority)", "la", i, b] for i, (n, b, _) in enumerate(lads)]
+    return sorted(rows, key=lambda r: (r[0].lower(), r[0]))
+
+
+def _legend(model: _Model, teams: pd.DataFrame, lines: list[tuple], under3=None) -> dict:
+    waves = []
+    for wave, group in teams.groupby("wave", sort=True):
+        start = min(str(v) for v in group["operating_from"])
+        full = min(str(v) for v in group["full_from"])
+        when = f"operating fully from {full}" if start == full else f"starting during {start}"
+        n = len(group)
+        waves.append(
+            {
+                "colour": wave_colour(int(wave)),
+                "label": f"Wave {wave}: {n} team{'s' if n != 1 else ''}, {when}",
+            }
+        )
+    return {
+        "waves": waves,
+        "fill_opacity": CATCHMENT_STYLE["fill"],
+        "starting_opacity": CATCHMENT_STYLE["starting"],
+        "starting_dash": CATCHMENT_STYLE["startingDash"],
+        "not_yet": NOT_YET_COLOUR,
+        "not_yet_opacity": CATCHMENT_STYLE["notYet"],
+        "example_colour": WAVE_COLOURS[0],
+        "selected_colour": CATCHMENT_STYLE["selected"],
+        "lines": [
+            {"label": label, "colour": colour, "width": weight, "dash": dash}
+            for label, colour, weight, dash in lines
+        ],
+        "under3": under3,
+        "under3_opacity": UNDER3_OPACITY,
+        "years": model.years,
+    }
+
+
+def _outline(key: str, geoms: np.ndarray, line: tuple) -> dict:
+    """A boundary layer for app.js: feature i is entry i of the page data's list `key`."""
+    label, colour, weight, dash = line
+    style = {"color": colour, "weight": weight, "fill": False, "opacity": 0.9, "dashArray": dash}
+    props = [{"i": i} for i in range(len(geoms))]
+    return {"key": key, "label": label, "style": style, "data": _feature_collection(geoms, props)}
+
+
+def _page_data(model: _Model, records, icbs, lads, bounds, placeholder, labels, geo):
+    return {
+        "years": model.years,
+        "colours": list(WAVE_COLOURS),
+        "notYet": NOT_YET_COLOUR,
+        "style": CATCHMENT_STYLE,
+        "teams": records,
+        "icbs": icbs,
+        "lads": lads,
+        "search": _search(records, icbs, lads),
+        "bounds": bounds,
+        "placeholder": placeholder,
+        "labels": labels,
+        "geo": geo,
+        "under3Colours": list(UNDER3_COLOURS),
+        "under3Opacity": UNDER3_OPACITY,
+        "csv": {},
+    }
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _totals_table(model: _Model, teams: pd.DataFrame, key: str) -> tuple[dict, str]:
+    """Teams operating, team cost and babies seen per year for a set of teams."""
+    starts = [model.year_index(v) for v in teams["operating_from"]]
+    running = [sum(1 for s in starts if s is not None and s <= i) for i in range(len(model.years))]
+    rows = _by_team_id(model, teams)
+    cost = [sum(r[f"cost_{_suffix(y)}"] for r in rows) for y in model.years]
+    babies = [sum(r[f"babies_{_suffix(y)}"] for r in rows) for y in model.years]
+    table = {
+        "id": key,
+        "caption": "Cost and capacity by year",
+        "csv_name": f"{key}.csv",
+        "head": ["", *model.years],
+        "num": list(range(1, len(model.years) + 1)),
+        "rows": [
+            ["Teams operating", *[str(n) for n in running]],
+            ["Team cost", *[_money(v) for v in cost]],
+            ["Babies seen", *[_count(v) for v in babies]],
+        ],
+        "total": None,
+        "row_class": None,
+        "intro": None,
+        "note": COST_NOTE,
+        "key": True,
+    }
+    frame = pd.DataFrame(
+        {"year": model.years, "teams_operating": running, "cost": cost, "babies": babies}
+    )
+    return table, exports.to_csv_text(frame)
+
+
+def _team_year_table(model: _Model, teams: pd.DataFrame, prefix: str, caption: str, key: bool):
+    """Per team and year (`cost` or `babies`), with the teams.csv columns as its CSV."""
+    cols = [f"{prefix}_{_suffix(y)}" for y in model.years]
+    rows = []
+    for row in _by_team_id(model, teams):
+        values = [float(row[c]) for c in cols]
+        rows.append(
+            [
+                {
+                    "text": str(row["name"]),
+                    "small": [[f"{row['team_id']} · wave {row['wave']}", None]],
+                },
+                *[_count(v) for v in values],
+                _count(sum(values)),
+            ]
+        )
+    sums = [sum(r[c] for r in _by_team_id(model, teams)) for c in cols]
+    table = {
+        "id": prefix,
+        "caption": caption,
+        "csv_name": f"{prefix}_by_team.csv",
+        "head": ["Team", *model.years, "Total"],
+        "num": list(range(1, len(model.years) + 2)),
+        "rows": rows,
+        "total": ["Total", *[_count(v) for v in sums], _count(sum(sums))],
+        "row_class": None,
+        "intro": None,
+        "note": None,
+        "key": key,
+    }
+    frame = pd.DataFrame(_by_team_id(model, teams))[["team_id", "name", "wave", *cols]]
+    return table, exports.to_csv_text(frame)
+
+
+def _candidates_table(model: _Model, teams: pd.DataFrame, name: str, up: str):
+    """The region's teams in priority order, with the region_<code>_priorities.csv rows."""
+    frame = next(iter(tables.region_priorities(teams).values()))
+    info = teams.set_index("team_id")
+    rows, classes = [], []
+    for _, r in frame.iterrows():
+        t = info.loc[r["team_id"]]
+        note = t["readiness_note"]
+        readiness = str(r["readiness"]) + (f": {note}" if pd.notna(note) and str(note) else "")
+        rows.append(
+            [
+                {
+                    "text": str(r["name"]),
+                    "small": [
+                        [str(r["team_id"]), None],
+                        [_short_icb(r["icb24nm"]), f"{up}icb/{t['icb24cd']}.html"],
+                    ],
+                },
+                str(r["rank"]),
+                str(r["wave"]),
+                readiness,
+                _score(r["need_score"]),
+                str(r["rationale"]),
+            ]
+        )
+        classes.append("wave1" if int(r["wave"]) == 1 else "")
+    n1 = sum(1 for c in classes if c)
+    table = {
+        "id": "candidates",
+        "caption": "Wave-one candidates, ranked",
+        "csv_name": f"region_{teams['nhser24cd'].iloc[0]}_priorities.csv",
+        "head": ["Team", "Rank", "Wave", "Readiness", "Need score", "Rationale"],
+        "num": [1, 2, 4],
+        "rows": rows,
+        "total": None,
+        "row_class": classes,
+        "intro": f"All {len(teams)} catchments in {name} in priority order; "
+        f"the {n1} shaded rows are in wave one.",
+        "note": None,
+        "key": False,
+    }
+    return table, exports.to_csv_text(frame)
+
+
+def _by_team_id(model: _Model, teams: pd.DataFrame) -> list[dict]:
+    """The teams' plan rows (plain values, figures as shown) in teams.csv order."""
+    return [model.rows[t] for t in sorted(teams["team_id"].astype(str), key=team_sort_key)]
+
+
+def _list_items(model: _Model, records: list[dict], teams: pd.DataFrame) -> list[dict]:
+    """Catchment list entries in natural team-id order; `index` is the page data's team."""
+    pos = {t["id"]: i for i, t in enumerate(records)}
+    return [
+        {
+            "index": pos[str(r["team_id"])],
+            "id": str(r["team_id"]),
+            "name": str(r["name"]),
+            "wave": r["wave"],
+            "lads": str(r["lads"]),
+            "population": _count(r["population"]),
+            "under3": _count(r["under3"]),
+            "from": str(r["operating_from"]),
+        }
+        for r in _by_team_id(model, teams)
+    ]
 
 
 # --------------------------------------------------------------------------- pages
@@ -231,226 +614,200 @@ def _top(title: str, crumbs: list[tuple[str, str | None]]) -> str:
 
 def _index_page(model: _Model, tolerance: float, settings: MapSettings) -> str:
     teams = model.catchments(tolerance)
-    fig, fmap = _new_map("Parent-infant teams in England")
-    layer = _catchment_layer(model, teams, settings.decimals)
-    layer.add_to(fmap)
-    icbs = _dissolve(teams, "icb24cd")
+    fig, fmap = new_map()
+    geoms = _web(teams.geometry.values, settings.decimals)
+    icb_polys = _dissolve(teams, "icb24cd")
     regions = _dissolve(teams, "nhser24cd")
-    _outline_layer(_web(icbs.geometry.values, settings.decimals), "ICB boundaries", "#333333",
-                   1.2, "4 3").add_to(fmap)  # fmt: skip
-    _outline_layer(_web(regions.geometry.values, settings.decimals), "NHS region boundaries",
-                   "#000000", 2.6, None).add_to(fmap)  # fmt: skip
-    _WaveControl(layer, model.years, _wave_legend(model, teams)).add_to(fmap)
-    geoms = layer.planner_geoms  # type: ignore[attr-defined]
-    _PageSearch(_search_records(model, teams, geoms, model.lsoa, with_icbs=True),
-                "Find a team, ICB or local authority").add_to(fmap)  # fmt: skip
-    Fullscreen(position="topleft").add_to(fmap)
-    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    geo = {
+        "catchments": _feature_collection(geoms, _team_props(model, teams)),
+        "lsoa": None,
+        "outlines": [
+            _outline("icbs", _web(icb_polys.geometry.values, settings.decimals), ICB_LINE),
+            _outline("regions", _web(regions.geometry.values, settings.decimals), REGION_LINE),
+        ],
+    }
 
-    items = []
+    records = _team_records(model, teams, geoms, "index", labels=False)
+    icbs = [
+        [model.icb_name(c), b, c] for _, b, c in _places(model, model.lsoa, "icb24cd", "icb24cd")
+    ]
+    lads = _places(model, model.lsoa, "lad24cd", "lad24nm")
+    data = _page_data(
+        model,
+        records,
+        icbs,
+        lads,
+        _bounds(geoms),
+        "Find a team, ICB or local authority",
+        False,
+        geo,
+    )
+    totals, data["csv"]["totals"] = _totals_table(model, teams, "totals")
+    regions_list = []
     for rcode in model.region_codes:
-        icb_items = "".join(
-            f'<li><a href="icb/{_e(c)}.html">{_e(model.icb_name(c))}</a> '
-            f"({(teams['icb24cd'] == c).sum()} teams)</li>"
-            for c in model.icb_codes
-            if model.icb_region(c) == rcode
+        icb_items = []
+        for c in model.icb_codes:
+            if model.icb_region(c) != rcode:
+                continue
+            members = teams[teams["icb24cd"] == c]
+            icb_items.append(
+                {
+                    "href": f"icb/{c}.html",
+                    "name": model.icb_name(c),
+                    "n": len(members),
+                    "teams": _list_items(model, records, members),
+                }
+            )
+        regions_list.append(
+            {
+                "href": f"region/{rcode}.html",
+                "name": model.region_name(rcode),
+                "n": int((teams["nhser24cd"] == rcode).sum()),
+                "icbs": icb_items,
+            }
         )
-        n = (teams["nhser24cd"] == rcode).sum()
-        items.append(f'<li><a href="region/{_e(rcode)}.html">{_e(model.region_name(rcode))}</a>'
-                     f" ({n} teams)<ul>{icb_items}</ul></li>")  # fmt: skip
-    side = (
-        f"<p>{len(teams)} specialised parent-infant teams, one catchment each, coloured by the "
-        "wave in which the team starts. Hover over a catchment for its details; use the "
-        "rollout switch on the map to see which teams operate in each year.</p>"
-        f"{_totals_table(model, teams)}"
-        f'<h2>Regions and ICBs</h2><ul class="pages">{"".join(items)}</ul>'
+    title = "Parent-infant teams in England"
+    return _render(
+        "index.html.j2",
+        fig,
+        fmap,
+        data=data,
+        kind="index",
+        title=title,
+        place="England",
+        crumbs=[("England", None)],
+        provenance=_provenance(model),
+        legend=_legend(model, teams, [REGION_LINE, ICB_LINE]),
+        n_teams=len(teams),
+        totals=totals,
+        regions=regions_list,
     )
-    return _render(fig, fmap, _bounds(geoms), top=_top("Parent-infant teams in England",
-                   [("England", None)]), side=side, footer=_footer(model))  # fmt: skip
-
-
-def _totals_table(model: _Model, teams: pd.DataFrame) -> str:
-    """Team cost and babies seen per year for a set of teams (team costs only)."""
-    head = "".join(f'<th class="num">{_e(y)}</th>' for y in model.years)
-    cost = "".join(f'<td class="num">{_money(teams[f"cost_{_suffix(y)}"].sum())}</td>'
-                   for y in model.years)  # fmt: skip
-    babies = "".join(f'<td class="num">{_count(teams[f"babies_{_suffix(y)}"].sum())}</td>'
-                     for y in model.years)  # fmt: skip
-    starts = [model.year_index(v) for v in teams["operating_from"]]
-    running = "".join(
-        f'<td class="num">{sum(1 for s in starts if s is not None and s <= i)}</td>'
-        for i, _ in enumerate(model.years)
-    )
-    return (f'<div class="scroll"><table class="totals"><tr><th></th>{head}</tr>'
-            f"<tr><td>Teams operating</td>{running}</tr>"
-            f"<tr><td>Team cost</td>{cost}</tr><tr><td>Babies seen</td>{babies}</tr></table></div>"
-            "<p><small>Team costs (labour and training) only; the national development "
-            "programme is not included.</small></p>")  # fmt: skip
 
 
 def _region_page(model: _Model, code: str, tolerance: float, settings: MapSettings) -> str:
     allteams = model.catchments(tolerance)
-    teams = allteams[allteams["nhser24cd"] == code]
+    teams = allteams[allteams["nhser24cd"] == code].reset_index(drop=True)
     name = model.region_name(code)
-    fig, fmap = _new_map(f"{name}: parent-infant teams")
-    layer = _catchment_layer(model, teams, settings.decimals)
-    layer.add_to(fmap)
-    icbs = _dissolve(teams, "icb24cd")
-    _outline_layer(_web(icbs.geometry.values, settings.decimals), "ICB boundaries", "#333333",
-                   1.6, "4 3").add_to(fmap)  # fmt: skip
-    _WaveControl(layer, model.years, _wave_legend(model, teams)).add_to(fmap)
+    fig, fmap = new_map()
+    geoms = _web(teams.geometry.values, settings.decimals)
+    icb_polys = _dissolve(teams, "icb24cd")
+    geo = {
+        "catchments": _feature_collection(geoms, _team_props(model, teams)),
+        "lsoa": None,
+        "outlines": [
+            _outline("icbs", _web(icb_polys.geometry.values, settings.decimals), ICB_LINE)
+        ],
+    }
     lsoa = model.lsoa[model.lsoa["nhser24cd"] == code]
-    geoms = layer.planner_geoms  # type: ignore[attr-defined]
-    _PageSearch(_search_records(model, teams, geoms, lsoa, with_icbs=True),
-                "Find a team, ICB or local authority").add_to(fmap)  # fmt: skip
-    Fullscreen(position="topleft").add_to(fmap)
-    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
-
-    rows = []
-    for _, row in teams.sort_values(["priority_rank", "team_id"]).iterrows():
-        note = _e(row["readiness_note"])
-        rows.append(
-            f'<tr class="{"wave1" if int(row["wave"]) == 1 else ""}">'
-            f'<td class="num">{_e(row["priority_rank"])}</td>'
-            f"<td>{_e(row['name'])}<br><small>{_e(row['team_id'])} · "
-            f'<a href="../icb/{_e(row["icb24cd"])}.html">{_e(_short_icb(row["icb24nm"]))}</a>'
-            "</small></td>"
-            f'<td class="num">{_e(row["wave"])}</td>'
-            f"<td>{_e(row['readiness'])}{'<br><small>' + note + '</small>' if note else ''}</td>"
-            f'<td class="num">{_score(row["need_score"])}</td>'
-            f"<td>{_e(row['rationale'])}</td></tr>"
-        )
-    icb_links = "".join(f'<li><a href="../icb/{_e(c)}.html">{_e(model.icb_name(c))}</a></li>'
-                        for c in sorted(teams["icb24cd"].unique()))  # fmt: skip
-    n1 = int((teams["wave"].astype(int) == 1).sum())
-    side = (
-        f"<h2>Wave-one candidates, ranked</h2><p>All {len(teams)} catchments in {_e(name)} in "
-        f"national priority order; the {n1} shaded rows are in wave one.</p>"
-        '<div class="scroll"><table class="candidates"><tr><th class="num">Rank</th><th>Team</th>'
-        '<th class="num">Wave</th><th>Readiness</th><th class="num">Need score</th>'
-        f"<th>Rationale</th></tr>{''.join(rows)}</table></div>"
-        f"<h2>Cost and capacity</h2>{_totals_table(model, teams)}"
-        f"<h2>ICBs in this region</h2><ul>{icb_links}</ul>"
+    records = _team_records(model, teams, geoms, "region", labels=False)
+    icbs = [[model.icb_name(c), b, c] for _, b, c in _places(model, lsoa, "icb24cd", "icb24cd")]
+    lads = _places(model, lsoa, "lad24cd", "lad24nm")
+    data = _page_data(
+        model,
+        records,
+        icbs,
+        lads,
+        _bounds(geoms),
+        "Find a team, ICB or local authority",
+        False,
+        geo,
     )
-    top = _top(f"{name}: parent-infant teams", [("England", "../index.html"), (name, None)])
-    return _render(fig, fmap, _bounds(geoms), top=top, side=side, footer=_footer(model))
+    candidates, data["csv"]["candidates"] = _candidates_table(model, teams, name, "../")
+    totals, data["csv"]["totals"] = _totals_table(model, teams, "totals")
+    title = f"{name}: parent-infant teams"
+    return _render(
+        "region.html.j2",
+        fig,
+        fmap,
+        data=data,
+        kind="region",
+        title=title,
+        place=name,
+        crumbs=[("England", "../index.html"), (name, None)],
+        provenance=_provenance(model),
+        legend=_legend(model, teams, [ICB_LINE]),
+        candidates=candidates,
+        totals=totals,
+        teams=_list_items(model, records, teams),
+        icbs=[{"href": f"../icb/{c}.html", "name": n} for n, _, c in icbs],
+    )
 
 
 def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings) -> str:
     name = model.icb_name(code)
     rcode = model.icb_region(code)
     rname = model.region_name(rcode)
-    lsoa = model.lsoa[model.lsoa["icb24cd"] == code].reset_index(drop=True)
-    lsoa = lsoa.assign(geometry=shapely.coverage_simplify(lsoa.geometry.values, tolerance))
-    polys = _dissolve(lsoa, "team_id")
-    teams = gpd.GeoDataFrame(
-        model.plan[model.plan["icb24cd"] == code].merge(polys, on="team_id", how="inner"),
-        geometry="geometry",
-        crs=27700,
-    )
-    lads = _dissolve(lsoa, "lad24cd").merge(
-        lsoa[["lad24cd", "lad24nm"]].drop_duplicates("lad24cd"), on="lad24cd"
-    )
-    fig, fmap = _new_map(f"{name}: parent-infant teams")
+    layers = model.icb_layers(code, tolerance, settings.decimals)
+    lsoa, teams, lads = layers.lsoa, layers.teams, layers.lads
+    fig, fmap = new_map()
 
     # Under-3s by LSOA (below the outlines, above the catchment fills; off at first).
     values = lsoa["under3"].astype(float).to_numpy()
     edges = np.unique(np.quantile(values, [0.2, 0.4, 0.6, 0.8])) if len(values) else np.array([])
     bins = np.searchsorted(edges, values, side="right")
-    lgeoms = _web(lsoa.geometry.values, settings.decimals)
-    lprops = [{"c": _e(c), "n": _e(n), "u": f"{v:,.0f}", "b": int(b)}
-              for c, n, v, b in zip(lsoa["lsoa21cd"], lsoa["lsoa21nm"], values, bins,
-                                    strict=True)]  # fmt: skip
-    folium.GeoJson(
-        _feature_collection(lgeoms, lprops),
-        name="Under-3s by LSOA (estimated)",
-        style_function=lambda f: {"fillColor": UNDER3_COLOURS[min(f["properties"]["b"], 4)],
-                                  "fillOpacity": 0.8, "color": "#777777", "weight": 0.4},
-        tooltip=folium.GeoJsonTooltip(fields=["n", "c", "u"], aliases=["LSOA", "Code", "Under-3s"],
-                                      class_name="planner-tip"),
-        pane="lsoa", show=False, class_name="planner-lsoa",
-    ).add_to(fmap)  # fmt: skip
-
-    layer = _catchment_layer(model, teams, settings.decimals)
-    layer.add_to(fmap)
-    geoms = layer.planner_geoms  # type: ignore[attr-defined]
-    _outline_layer(geoms, "Team boundaries", "#111111", 2.4, None).add_to(fmap)
-    _outline_layer(_web(lads.geometry.values, settings.decimals), "Local authority boundaries",
-                   "#6a3d9a", 1.4, "6 4").add_to(fmap)  # fmt: skip
-    labels = folium.FeatureGroup(name="Team names", show=True)
-    for _, row in teams.iterrows():
-        folium.Marker(
-            _label_point(row.geometry),
-            icon=folium.DivIcon(html=f"<div>{_e(row['name'])}</div>", class_name="team-label",
-                                icon_size=(0, 0)),
-            interactive=False, pane="labels",
-        ).add_to(labels)  # fmt: skip
-    labels.add_to(fmap)
+    lsoa_props = [{"i": i, "b": int(b)} for i, b in enumerate(bins)]
+    geoms = _web(teams.geometry.values, settings.decimals)
+    lad_geoms = _web(lads.geometry.values, settings.decimals)
+    geo = {
+        "catchments": _feature_collection(geoms, _team_props(model, teams)),
+        "lsoa": _feature_collection(layers.lsoa_text, lsoa_props),
+        "lsoaLabel": "Under-3s by LSOA (estimated)",
+        "outlines": [
+            _outline("teams", geoms, TEAM_LINE),
+            _outline("lads", lad_geoms, LAD_LINE),
+        ],
+    }
 
     lo = [0.0, *edges.tolist()]
     hi = [*edges.tolist(), float(values.max()) if len(values) else 0.0]
-    u3_rows = "".join(
-        f'<div><span class="sw" style="background:{UNDER3_COLOURS[i]}"></span>'
-        f"{lo[i]:,.0f}–{hi[i]:,.0f}</div>"
-        for i in range(len(hi))
+    under3 = [
+        {"colour": UNDER3_COLOURS[i], "label": f"{lo[i]:,.0f}–{hi[i]:,.0f}"} for i in range(len(hi))
+    ]
+    records = _team_records(model, teams, geoms, "icb", labels=True)
+    lad_places = [
+        [str(n), _bounds(np.array([g])), str(c)]
+        for c, n, g in zip(lads["lad24cd"], lads["lad24nm"], lad_geoms, strict=True)
+    ]
+    data = _page_data(
+        model,
+        records,
+        [],
+        lad_places,
+        _bounds(geoms),
+        "Find a team or local authority",
+        True,
+        geo,
     )
-    legend = _wave_legend(model, teams, f'<div class="years"><b>Under-3s per LSOA</b>'
-                                         f" (layer){u3_rows}</div>")  # fmt: skip
-    _WaveControl(layer, model.years, legend).add_to(fmap)
-    _PageSearch(_search_records(model, teams, geoms, lsoa, with_icbs=False),
-                "Find a team or local authority").add_to(fmap)  # fmt: skip
-    Fullscreen(position="topleft").add_to(fmap)
-    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
-
-    side = (
-        f"<p>{len(teams)} team{'s' if len(teams) != 1 else ''} in {_e(name)}. "
-        "Under-3s by LSOA are estimated by sharing each MSOA's Census count of children aged "
-        "0–2 across its LSOAs in proportion to population.</p>"
-        f"{_team_year_table(model, teams, 'cost', 'Cost by team and year (£)', _count)}"
-        f"{_team_year_table(model, teams, 'babies', 'Babies seen by team and year', _count)}"
-        "<p><small>Team costs (labour and training) only; the national development programme "
-        "is not included.</small></p>"
-        f"{_team_list(teams)}"
+    data["lsoa"] = [
+        [str(c), str(n), f"{v:,.0f}"]
+        for c, n, v in zip(lsoa["lsoa21cd"], lsoa["lsoa21nm"], values, strict=True)
+    ]
+    cost, data["csv"]["cost"] = _team_year_table(
+        model, teams, "cost", "Cost by team and year (£)", key=True
     )
-    top = _top(
-        f"{name}: parent-infant teams",
-        [("England", "../index.html"), (rname, f"../region/{rcode}.html"), (name, None)],
+    babies, data["csv"]["babies"] = _team_year_table(
+        model, teams, "babies", "Babies seen by team and year", key=False
     )
-    return _render(fig, fmap, _bounds(geoms), top=top, side=side, footer=_footer(model))
-
-
-def _team_year_table(model: _Model, teams: pd.DataFrame, prefix: str, title: str, fmt) -> str:
-    cols = [f"{prefix}_{_suffix(y)}" for y in model.years]
-    head = "".join(f'<th class="num">{_e(y)}</th>' for y in model.years)
-    rows = []
-    for _, row in _by_team_id(teams).iterrows():
-        cells = "".join(f'<td class="num">{fmt(row[c])}</td>' for c in cols)
-        total = fmt(sum(float(row[c]) for c in cols))
-        rows.append(f"<tr><td>{_e(row['name'])}<br><small>{_e(row['team_id'])} · wave "
-                    f"{_e(row['wave'])}</small></td>{cells}"
-                    f'<td class="num">{total}</td></tr>')  # fmt: skip
-    sums = "".join(f'<td class="num">{fmt(teams[c].astype(float).sum())}</td>' for c in cols)
-    grand = fmt(sum(teams[c].astype(float).sum() for c in cols))
-    return (f'<h2>{_e(title)}</h2><div class="scroll"><table class="{_e(prefix)}"><tr>'
-            f'<th>Team</th>{head}<th class="num">Total</th></tr>{"".join(rows)}'
-            f'<tr class="total"><td>Total</td>{sums}<td class="num">{grand}</td></tr>'
-            "</table></div>")  # fmt: skip
-
-
-def _by_team_id(teams: pd.DataFrame) -> pd.DataFrame:
-    """Natural order of team ids: QWO-2 before QWO-10."""
-
-    def key(tid: str) -> tuple:
-        return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(tid)))
-
-    return teams.iloc[sorted(range(len(teams)), key=lambda i: key(teams["team_id"].iloc[i]))]
-
-
-def _team_list(teams: pd.DataFrame) -> str:
-    items = "".join(
-        f"<li><b>{_e(r['name'])}</b> ({_e(r['team_id'])}): {_e(r['lads'])}; population "
-        f"{_count(r['population'])}, under-3s {_count(r['under3'])}; wave {_e(r['wave'])}, "
-        f"operating from {_e(r['operating_from'])}.</li>"
-        for _, r in _by_team_id(teams).iterrows()
+    n = len(teams)
+    intro = (
+        f"{n} team{'s' if n != 1 else ''} in {name}. Under-3s by LSOA are estimated by sharing "
+        "each MSOA's Census count of children aged 0–2 across its LSOAs in proportion to "
+        "population. " + COST_NOTE
     )
-    return f"<h2>Teams</h2><ul>{items}</ul>"
+    title = f"{name}: parent-infant teams"
+    return _render(
+        "icb.html.j2",
+        fig,
+        fmap,
+        data=data,
+        kind="icb",
+        title=title,
+        place=name,
+        crumbs=[("England", "../index.html"), (rname, f"../region/{rcode}.html"), (name, None)],
+        provenance=_provenance(model),
+        legend=_legend(model, teams, [TEAM_LINE, LAD_LINE], under3),
+        intro=intro,
+        cost=cost,
+        babies=babies,
+        teams=_list_items(model, records, teams),
+    )

@@ -1,34 +1,13 @@
-"""HTML escaping and number formatting for the map pages.
+"""Number and name formatting for the map pages (plain text: the templates escape it).
 
-Every string that reaches HTML goes through `_e` (which also escapes the
-braces Jinja would read); money and counts round half
-up to whole units (`pounds`).
+Money and counts round half up to whole units (`pounds`).
 """
 
 from __future__ import annotations
 
-import html
 import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-
-import numpy as np
-import pandas as pd
-
-#: Braces as character references: branca compiles the text of every rendered
-#: folium element as a Jinja template, and each Jinja delimiter starts with `{`.
-_BRACES = str.maketrans({"{": "&#123;", "}": "&#125;"})
-
-
-def _e(value: Any) -> str:
-    """html.escape for anything, braces included; missing values become an empty string.
-
-    The result shows the same text in HTML, but holds no Jinja delimiter, so
-    it stays text if folium/branca parse it again (issue 10).
-    """
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return ""
-    return html.escape(str(value), quote=True).translate(_BRACES)
 
 
 def pounds(value: float) -> int:
@@ -44,7 +23,7 @@ def _count(value: Any) -> str:
     try:
         return f"{pounds(float(value)):,}"
     except (TypeError, ValueError):
-        return _e(value)
+        return str(value)
 
 
 def _short_icb(name: Any) -> str:
@@ -55,6 +34,6 @@ def _short_icb(name: Any) -> str:
 
 def _score(value: Any) -> str:
     try:
-        return f"{float(value):,.2f}"
+        return f"{float(value):,.3f}"
     except (TypeError, ValueError):
-        return _e(value)
+        return str(value)
