@@ -357,7 +357,7 @@ def warn_outside_tolerance(table: pd.DataFrame, tolerance: float) -> list[str]:
 
 # ---------------------------------------------------------------- the recorded plan
 
-RECORD_FILES = ("plan.parquet", "assignment.parquet", MANIFEST_NAME)
+RECORD_FILES = ("plan.parquet", "assignment.parquet", "team_figures.parquet", MANIFEST_NAME)
 
 
 def record_dir(workspace: Workspace) -> Path:
@@ -366,9 +366,11 @@ def record_dir(workspace: Workspace) -> Path:
 
 
 def write_record(directory: Path, result: Plan, manifest: dict) -> None:
+    """What the maps need of a plan, so that `planner maps` never has to re-plan."""
     plan = pd.DataFrame(result.plan.drop(columns="geometry", errors="ignore"))
     plan.to_parquet(directory / "plan.parquet", index=False)
     result.assignment.to_parquet(directory / "assignment.parquet", index=False)
+    tables.shown_tables(result)["team"].to_parquet(directory / "team_figures.parquet")
     (directory / MANIFEST_NAME).write_text(provenance.manifest_text(manifest))
 
 
@@ -378,13 +380,13 @@ class RecordedPlan:
 
     plan: pd.DataFrame
     assignment: pd.DataFrame
+    team_figures: pd.DataFrame
     areas: gpd.GeoDataFrame
     provenance: provenance.Provenance
 
 
-def load_record(workspace: Workspace) -> RecordedPlan:
+def load_record(directory: Path, areas_dir: Path) -> RecordedPlan:
     """The recorded plan, checked to be whole and made from the areas now cached."""
-    directory = record_dir(workspace)
     fix = "run `planner plan` (or `planner run`) to make the plan first"
     if not all((directory / name).is_file() for name in RECORD_FILES):
         raise PlannerError("no recorded plan to draw", file=directory, fix=fix)
@@ -392,14 +394,13 @@ def load_record(workspace: Workspace) -> RecordedPlan:
         manifest = json.loads((directory / MANIFEST_NAME).read_text())
         plan = pd.read_parquet(directory / "plan.parquet")
         assignment = pd.read_parquet(directory / "assignment.parquet")
+        team_figures = pd.read_parquet(directory / "team_figures.parquet")
     except (OSError, ValueError) as exc:
         raise PlannerError(
             f"the recorded plan is unreadable ({exc})", file=directory, fix=fix
         ) from exc
-    areas_dir = workspace.processed / "areas"
-    if manifest.get("areas_key") != (
-        stage_key_of(areas_dir) if (areas_dir / "stage.json").exists() else None
-    ):
+    cached = stage_key_of(areas_dir) if (areas_dir / "stage.json").exists() else None
+    if manifest.get("areas_key") != cached:
         raise PlannerError(
             "the recorded plan was made from other small-area data than data/processed holds",
             file=directory,
@@ -408,13 +409,20 @@ def load_record(workspace: Workspace) -> RecordedPlan:
     areas, _ = load_areas(areas_dir)
     manifest.pop("created", None)
     manifest.pop("areas_key", None)
-    return RecordedPlan(plan, assignment, areas, provenance.Provenance(manifest))
+    return RecordedPlan(plan, assignment, team_figures, areas, provenance.Provenance(manifest))
 
 
-def draw_maps(directory: Path, plan: pd.DataFrame, areas, assignment, record) -> None:
-    """The HTML maps of one plan, with its provenance in every footer and in manifest.json."""
+def draw_maps(directory: Path, recorded: RecordedPlan) -> None:
+    """The HTML maps of one recorded plan, its provenance in every footer and in manifest.json."""
+    record = recorded.provenance
     map_pages.write_maps(
-        directory, plan, areas, assignment, record.manifest["years"], record.line()
+        directory,
+        recorded.plan,
+        recorded.areas,
+        recorded.assignment,
+        record.manifest["years"],
+        record.line(),
+        team_figures=recorded.team_figures,
     )
     (directory / MANIFEST_NAME).write_text(provenance.manifest_text(record.manifest))
 
@@ -437,7 +445,8 @@ def run(workspace: Workspace, options: PlanOptions, *, maps: bool = True) -> str
         (staging[1] / MANIFEST_NAME).write_text(provenance.manifest_text(exported))
         if maps:
             log.info("maps: writing %s", workspace.maps)
-            draw_maps(staging[2], result.plan, result.areas, result.assignment, record)
+            # Drawn from the record just written, exactly as `planner maps` would draw it.
+            draw_maps(staging[2], load_record(staging[0], workspace.processed / "areas"))
     lines = [*record.summary_lines(), *plan_report(result)]
     lines.append(tables.summary_text(result.plan, result.national, result.scenario).rstrip("\n"))
     lines.append(
@@ -487,10 +496,10 @@ def compare_plans(old: Path, new: Path, out: Path) -> list[str]:
 
 def maps_only(workspace: Workspace) -> str:
     """Draw the recorded plan (never re-plan): the maps then show exactly what exports/ shows."""
-    recorded = load_record(workspace)
+    recorded = load_record(record_dir(workspace), workspace.processed / "areas")
     log.info("maps: writing %s for plan %s", workspace.maps, recorded.provenance.plan_id)
     with atomic_directory(workspace.maps) as staging:
-        draw_maps(staging, recorded.plan, recorded.areas, recorded.assignment, recorded.provenance)
+        draw_maps(staging, recorded)
     return (
         f"Maps of plan {recorded.provenance.plan_id} for commissioners: "
         f"{workspace.maps / 'index.html'}"
