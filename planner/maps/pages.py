@@ -53,7 +53,6 @@ from planner.maps.geometry import (
 )
 from planner.maps.model import _Model, _suffix
 from planner.maps.text import _count, _money, _score, _short_icb
-from planner.partition.england import POLL_SECONDS, worker_start
 
 OGL_LINE = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
@@ -167,6 +166,9 @@ def _build_in_workers(
     steps so a SIGTERM turned into an exit reaches the main thread, and on any
     exit but success the workers are killed at once.
     """
+    # Imported here: the partition package is heavy (numba) and only this path needs it.
+    from planner.partition.england import POLL_SECONDS, worker_start
+
     global _WORKER_MODEL
     _WORKER_MODEL = (model, settings)
     ctx = multiprocessing.get_context("fork")
