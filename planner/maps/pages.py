@@ -53,7 +53,6 @@ from planner.maps.geometry import (
 )
 from planner.maps.model import _Model, _suffix
 from planner.maps.text import _count, _money, _score, _short_icb
-from planner.partition.england import POLL_SECONDS, worker_start
 
 OGL_LINE = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
@@ -167,6 +166,9 @@ def _build_in_workers(
     steps so a SIGTERM turned into an exit reaches the main thread, and on any
     exit but success the workers are killed at once.
     """
+    # Imported here: the partition package is heavy (numba) and only this path needs it.
+    from planner.partition.england import POLL_SECONDS, worker_start
+
     global _WORKER_MODEL
     _WORKER_MODEL = (model, settings)
     ctx = multiprocessing.get_context("fork")
@@ -542,13 +544,21 @@ def _team_year_table(model: _Model, teams: pd.DataFrame, prefix: str, caption: s
     return table, exports.to_csv_text(frame)
 
 
+#: Optional columns of the priorities export shown in the candidates table: (column, heading).
+_CANDIDATE_EXTRAS = (
+    ("national_rank", "National rank"),
+    ("wave_basis", "Wave based on"),
+    ("confirm", "To confirm"),
+)
+
+
 def _candidates_table(model: _Model, teams: pd.DataFrame, name: str, up: str):
     """The region's teams in priority order, with the region_<code>_priorities.csv rows."""
     frame = next(iter(tables.region_priorities(teams).values()))
-    info = teams.set_index("team_id")
+    extras = [(col, head) for col, head in _CANDIDATE_EXTRAS if col in frame.columns]
     rows, classes = [], []
-    for _, r in frame.iterrows():
-        t = info.loc[r["team_id"]]
+    for r in frame.to_dict("records"):
+        t = model.rows[str(r["team_id"])]
         note = t["readiness_note"]
         readiness = str(r["readiness"]) + (f": {note}" if pd.notna(note) and str(note) else "")
         rows.append(
@@ -561,6 +571,7 @@ def _candidates_table(model: _Model, teams: pd.DataFrame, name: str, up: str):
                     ],
                 },
                 str(r["rank"]),
+                *[str(r[col]) for col, _ in extras],
                 str(r["wave"]),
                 readiness,
                 _score(r["need_score"]),
@@ -569,12 +580,16 @@ def _candidates_table(model: _Model, teams: pd.DataFrame, name: str, up: str):
         )
         classes.append("wave1" if int(r["wave"]) == 1 else "")
     n1 = sum(1 for c in classes if c)
+    head = ["Team", "Rank", *[h for _, h in extras], "Wave", "Readiness", "Need score", "Rationale"]
+    num = [1, head.index("Wave"), head.index("Need score")]
+    if "national_rank" in frame.columns:
+        num.append(head.index("National rank"))
     table = {
         "id": "candidates",
         "caption": "Wave-one candidates, ranked",
         "csv_name": f"region_{teams['nhser24cd'].iloc[0]}_priorities.csv",
-        "head": ["Team", "Rank", "Wave", "Readiness", "Need score", "Rationale"],
-        "num": [1, 2, 4],
+        "head": head,
+        "num": sorted(num),
         "rows": rows,
         "total": None,
         "row_class": classes,
@@ -604,6 +619,7 @@ def _list_items(model: _Model, records: list[dict], teams: pd.DataFrame) -> list
             "population": _count(r["population"]),
             "under3": _count(r["under3"]),
             "from": str(r["operating_from"]),
+            "wte": f"{float(r['wte']):,.1f}" if pd.notna(r.get("wte")) else "",
         }
         for r in _by_team_id(model, teams)
     ]
