@@ -19,6 +19,7 @@ import shapely
 from planner.config import PARTITION_PRESETS  # preset name -> tolerance (one source)
 from planner.errors import PlannerError
 from planner.partition.graph import RegionGraph
+from planner.partition.kernels import warm_up
 from planner.partition.objective import OBJECTIVES, Preset
 from planner.partition.services import (
     ServiceNote,
@@ -206,6 +207,7 @@ def _solve_in_workers(
     On any exit other than success (an error, or SIGTERM turned into SystemExit)
     the workers are killed at once rather than left to finish their ICB.
     """
+    warm_up()  # compiled kernels, inherited by the forked workers
     ctx = multiprocessing.get_context("fork")
     before = set(multiprocessing.active_children())
     pool = ctx.Pool(workers, initializer=worker_start, initargs=(os.getpid(),))

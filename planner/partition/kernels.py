@@ -377,3 +377,31 @@ def compound_pass(order, lo, hi, indptr, indices, weights, pop, perim, area, dis
             if not done:
                 apply_move(u, a, indptr, indices, weights, pop, perim, area, district, state)
     return moves
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel in this process.
+
+    Called before forking workers, so that they inherit the machine code
+    instead of each loading it again for every run.
+    """
+    indptr = np.array([0, 1, 2], dtype=np.int64)
+    indices = np.array([1, 0], dtype=np.int64)
+    weights = np.ones(2)
+    pop, perim, area = np.ones(2), np.full(2, 4.0), np.ones(2)
+    district = np.zeros(2, dtype=np.int64)
+    state = (
+        np.array([0, 1], dtype=np.int64),
+        np.ones(2),
+        np.ones(2),
+        np.full(2, 4.0),
+        np.ones(2, dtype=np.int64),
+        np.ones((1, 2), dtype=np.int64),
+        np.array([2], dtype=np.int64),
+    )
+    w = np.array([1.0, 0.0, 0.0, 1.0])
+    order = np.arange(2, dtype=np.int64)
+    graph = (indptr, indices, weights, pop, perim, area, district, state, w)
+    improve_pass(order, 1.0, 1.0, *graph)
+    compound_pass(order, 1.0, 1.0, *graph)
+    shift(0, 1, 0.0, 0.0, *graph)
