@@ -141,7 +141,7 @@ def ensure_assets(
     Files already in the cache with the right sha256 are kept; a file that
     differs (corrupted, truncated, another version) is logged and fetched
     again.  Missing files come from the first of `sources` that holds them
-    (unpacked in any of the layouts `_source_candidates` lists, or as
+    (unpacked in any of the layouts `local_candidates` lists, or as
     `<name>-<version>.tgz`), else from `registry` (one GET per package).
     """
     cache = Path(cache_dir)
@@ -171,7 +171,7 @@ def _from_sources(cache: Path, package: NpmPackage, missing: list[str],
     wanted = dict(package.files)
     for source in sources:
         for path in list(missing):
-            for candidate in _source_candidates(source, package, path):
+            for candidate in local_candidates(source, package, path):
                 if candidate.is_file() and _sha256(data := candidate.read_bytes()) == wanted[path]:
                     _write(cache / package.folder / path, data)
                     missing.remove(path)
@@ -190,8 +190,8 @@ def _from_sources(cache: Path, package: NpmPackage, missing: list[str],
     return missing
 
 
-def _source_candidates(source: Path, package: NpmPackage, path: str) -> Iterator[Path]:
-    """Where a local folder may hold a package file: our layout or npm's node_modules."""
+def local_candidates(source: Path, package: NpmPackage, path: str) -> Iterator[Path]:
+    """Where a local folder may hold a package file: our layout, npm's node_modules, or bare."""
     yield source / package.folder / path
     yield source / "node_modules" / package.name / path
     yield source / package.name / path
