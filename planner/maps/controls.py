@@ -269,9 +269,7 @@ def _new_map(title: str) -> tuple[be.Figure, folium.Map]:
     fmap.default_js = [("leaflet", LEAFLET_JS)]
     fmap.default_css = [("leaflet_css", LEAFLET_CSS)]
     fig.add_child(fmap)
-    folium.TileLayer("OpenStreetMap", name="OpenStreetMap", opacity=0.55, control=False).add_to(
-        fmap
-    )
+    # (no tile layer here: planner.maps.context.decorate adds the basemap)
     folium.map.CustomPane("lsoa", z_index=410, pointer_events=True).add_to(fmap)
     folium.map.CustomPane("outlines", z_index=420, pointer_events=False).add_to(fmap)
     folium.map.CustomPane("labels", z_index=430, pointer_events=False).add_to(fmap)

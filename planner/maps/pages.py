@@ -17,6 +17,7 @@ from folium.plugins import Fullscreen
 
 from planner.errors import PlannerError
 from planner.fsutil import atomic_file
+from planner.maps import context  # maps11 hook: local assets, basemap, context layer
 from planner.maps.controls import (
     UNDER3_COLOURS,
     _catchment_layer,
@@ -78,6 +79,7 @@ def write_maps(
     vintage: str,
     *,
     settings: MapSettings | None = None,
+    assets_dir: str | Path | None = None,
 ) -> MapsWritten:
     """Write index.html, region/<code>.html and icb/<code>.html into `out_dir`.
 
@@ -88,6 +90,8 @@ def write_maps(
     assignment: columns lsoa21cd, team_id (every LSOA of `areas` exactly once).
     years: display labels in order, e.g. ["2022/23", "2023/24", ...].
     vintage: one line saying which data the plan was built from, shown on every page.
+    assets_dir: the web-assets cache filled by planner.maps.assets.ensure_assets
+        (Leaflet and its plugins, copied into out_dir/assets/ with their licences).
 
     Each page is written atomically; the caller swaps the folder in.
     """
@@ -95,6 +99,7 @@ def write_maps(
     out = Path(out_dir)
     model = _Model.build(plan, areas, assignment, list(years), vintage)
     written = MapsWritten()
+    context.write_shared(out, model.lsoa, assets_dir=assets_dir)  # maps11 hook
 
     def emit(rel: str, build, limit: int, tolerance: float) -> None:
         tol = tolerance
@@ -217,6 +222,7 @@ def _top(title: str, crumbs: list[tuple[str, str | None]]) -> str:
 def _index_page(model: _Model, tolerance: float, settings: MapSettings) -> str:
     teams = model.catchments(tolerance)
     fig, fmap = _new_map("Parent-infant teams in England")
+    context.decorate(fig, fmap, root="")  # maps11 hook
     layer = _catchment_layer(model, teams, settings.decimals)
     layer.add_to(fmap)
     icbs = _dissolve(teams, "icb24cd")
@@ -278,6 +284,7 @@ def _region_page(model: _Model, code: str, tolerance: float, settings: MapSettin
     teams = allteams[allteams["nhser24cd"] == code]
     name = model.region_name(code)
     fig, fmap = _new_map(f"{name}: parent-infant teams")
+    context.decorate(fig, fmap, root="../")  # maps11 hook
     layer = _catchment_layer(model, teams, settings.decimals)
     layer.add_to(fmap)
     icbs = _dissolve(teams, "icb24cd")
@@ -337,6 +344,7 @@ def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings)
         lsoa[["lad24cd", "lad24nm"]].drop_duplicates("lad24cd"), on="lad24cd"
     )
     fig, fmap = _new_map(f"{name}: parent-infant teams")
+    context.decorate(fig, fmap, root="../")  # maps11 hook
 
     # Under-3s by LSOA (below the outlines, above the catchment fills; off at first).
     values = lsoa["under3"].astype(float).to_numpy()
