@@ -1,9 +1,11 @@
 """Folium maps of the plan: England, one page per NHS region, one per ICB.
 
-`write_maps` writes a folder of self-contained HTML pages (data embedded, so a
-page opens from a file without a server; only Leaflet and two Leaflet plugins
-come from a CDN):
+`write_maps` writes a folder of HTML pages that open from a file with no
+network (data embedded; Leaflet, its two plugins and a shared context layer in
+assets/ beside the pages; only the basemap's tiles come from a server):
 
+    assets/                  Leaflet and plugins (pinned npm files and their
+                             licences) and context.js (England, local authorities)
     index.html               England: catchments by wave, ICB/region outlines,
                              search, rollout by year, links to every page
     region/<NHSER code>.html for regional leads: catchments + ranked candidates
@@ -22,7 +24,9 @@ The package, imports one way (each module uses only those above it):
     text       HTML escaping and number formatting
     geometry   dissolve, reprojection and rounding, bounds, label points
     model      `_Model`: the inputs checked and joined, cleaned coverage
-    controls   base map, catchment/outline layers, search, legend and rollout
+    controls   map frame, catchment/outline layers, search, legend and rollout
+    assets     pinned npm packages: fetch, check, cache, install beside the pages
+    context    basemap, tile notice, shared context layer (uses assets, geometry)
     pages      page frame, index/region/ICB pages, `write_maps`
 """
 
