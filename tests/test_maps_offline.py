@@ -28,6 +28,7 @@ ICBS = ["E54000054", "E54000036", "E54000027"]  # West Yorkshire, Cornwall, Nort
 WEST_YORKSHIRE, NORTH_EAST_YORKS = "E54000054", "E40000012"
 PAGES = ["index.html", f"region/{NORTH_EAST_YORKS}.html", f"icb/{WEST_YORKSHIRE}.html"]
 YEARS = ["2022/23", "2023/24", "2024/25", "2025/26"]
+EVIL_LA = '<img src=x onerror="window.__pwned=1">Hounslow</script>'
 ATTRIBUTION_HOSTS = {"www.openstreetmap.org", "carto.com"}  # links in the tiles' attribution
 _URL = re.compile(r"""(?:https?:)?//([A-Za-z0-9{}.-]+\.[A-Za-z]{2,})""")
 
@@ -38,6 +39,7 @@ def site(national_plan, tmp_path_factory, web_assets):
     plan = plan[plan["icb24cd"].isin(ICBS)].reset_index(drop=True)
     areas = areas[areas["icb24cd"].isin(ICBS)].reset_index(drop=True)
     assignment = assignment[assignment["team_id"].isin(plan["team_id"])].reset_index(drop=True)
+    areas = areas.assign(lad24nm=areas["lad24nm"].replace("Hounslow", EVIL_LA))
     out = tmp_path_factory.mktemp("maps")
     vintage = pipeline.VINTAGE.removeprefix("Data: ")
     maps.write_maps(out, plan, areas, assignment, YEARS, vintage, assets_dir=web_assets)
@@ -111,6 +113,12 @@ class Offline:
         route_assets(self.page, self.unexpected)
         self.page.goto(path.as_uri())
         self.page.wait_for_function("window.plannerMap !== undefined")
+        self.settle()
+
+    def settle(self) -> None:
+        """Wait for a zoom animation (the first fitBounds starts one a frame later) to end."""
+        self.page.wait_for_timeout(150)
+        self.page.wait_for_function("!document.querySelector('.leaflet-zoom-anim')")
 
     def _console(self, message) -> None:
         problem = console_problem(message)
@@ -176,7 +184,7 @@ def test_names_appear_as_the_reader_zooms_in_and_never_overlap(browser, site):
         counts = []
         for zoom in (6, 8, 10):
             page.evaluate(f"window.plannerMap.setView([53.75, -1.6], {zoom}, {{animate: false}})")
-            page.wait_for_timeout(100)
+            opened.settle()
             counts.append(page.locator(".planner-la-label").count())
             boxes = opened.name_boxes()
             for i, a in enumerate(boxes):
@@ -184,6 +192,21 @@ def test_names_appear_as_the_reader_zooms_in_and_never_overlap(browser, site):
                     overlap = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
                     assert min(overlap) <= 0, (zoom, a, b)
         assert counts[0] < counts[1] < counts[2], counts
+        assert not opened.problems, opened.problems
+    finally:
+        page.close()
+
+
+@pytest.mark.browser
+def test_a_hostile_authority_name_is_shown_as_text(browser, site):
+    out, _, _ = site
+    opened = Offline(browser, out / "region/E40000003.html")  # London
+    page = opened.page
+    try:
+        page.evaluate("window.plannerMap.setView([51.47, -0.38], 13, {animate: false})")
+        opened.settle()
+        assert EVIL_LA in opened.visible_names()
+        assert page.evaluate("window.__pwned") is None
         assert not opened.problems, opened.problems
     finally:
         page.close()
