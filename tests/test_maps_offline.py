@@ -112,13 +112,16 @@ class Offline:
         self.page.on("request", lambda r: self.tiles.append(r.url) if is_tile(r.url) else None)
         route_assets(self.page, self.unexpected)
         self.page.goto(path.as_uri())
-        self.page.wait_for_function("window.plannerMap !== undefined")
-        self.settle()
-
-    def settle(self) -> None:
-        """Wait for a zoom animation (the first fitBounds starts one a frame later) to end."""
-        self.page.wait_for_timeout(150)
-        self.page.wait_for_function("!document.querySelector('.leaflet-zoom-anim')")
+        # The page's first fitBounds animates, from a frame after the script ran:
+        # wait until the map shows the catchments as they were fitted (padding as
+        # the pages give it), with no zoom animation running.
+        self.page.wait_for_function(
+            """() => {
+                const map = window.plannerMap, layer = window.plannerCatchments;
+                if (!map || !layer || document.querySelector('.leaflet-zoom-anim')) { return false; }
+                return map.getZoom() === map.getBoundsZoom(layer.getBounds(), false, L.point(250, 20));
+            }"""
+        )
 
     def _console(self, message) -> None:
         problem = console_problem(message)
@@ -184,7 +187,6 @@ def test_names_appear_as_the_reader_zooms_in_and_never_overlap(browser, site):
         counts = []
         for zoom in (6, 8, 10):
             page.evaluate(f"window.plannerMap.setView([53.75, -1.6], {zoom}, {{animate: false}})")
-            opened.settle()
             counts.append(page.locator(".planner-la-label").count())
             boxes = opened.name_boxes()
             for i, a in enumerate(boxes):
@@ -204,7 +206,6 @@ def test_a_hostile_authority_name_is_shown_as_text(browser, site):
     page = opened.page
     try:
         page.evaluate("window.plannerMap.setView([51.47, -0.38], 13, {animate: false})")
-        opened.settle()
         assert EVIL_LA in opened.visible_names()
         assert page.evaluate("window.__pwned") is None
         assert not opened.problems, opened.problems
