@@ -195,3 +195,11 @@ def test_the_declared_files_match_the_real_npm_packages(tmp_path):
     assert sorted(
         p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()
     ) == sorted(f"{pkg.folder}/{path}" for pkg in assets.PACKAGES for path, _ in pkg.files)
+
+
+def test_default_sources_are_the_mirror_folder_then_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv(assets.SOURCES_ENV, raising=False)
+    assert assets.default_sources() == []
+    assert assets.default_sources(tmp_path) == [tmp_path / "web-assets"]
+    monkeypatch.setenv(assets.SOURCES_ENV, str(tmp_path / "copies"))
+    assert assets.default_sources(tmp_path) == [tmp_path / "web-assets", tmp_path / "copies"]

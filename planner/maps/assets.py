@@ -23,6 +23,7 @@ import base64
 import hashlib
 import io
 import logging
+import os
 import re
 import tarfile
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,10 @@ from planner.fsutil import atomic_file
 log = logging.getLogger(__name__)
 
 NPM_REGISTRY = "https://registry.npmjs.org"
+#: A folder of already-fetched web files (any layout `local_candidates` knows,
+#: or the tarballs), tried before the registry: for machines with no internet.
+SOURCES_ENV = "PLANNER_WEB_ASSETS"
+MIRROR_FOLDER = "web-assets"
 ASSETS_FOLDER = "assets"
 FETCH_FIX = "check the network (or proxy), or copy a web-assets/ folder into the mirror"
 _JSDELIVR = re.compile(
@@ -126,6 +131,14 @@ PACKAGES: tuple[NpmPackage, ...] = (
 
 
 # --------------------------------------------------------------------------- the cache
+
+
+def default_sources(mirror: str | Path | None = None) -> list[Path]:
+    """Folders tried before the registry: the mirror's web-assets/, then $PLANNER_WEB_ASSETS."""
+    sources = [Path(mirror) / MIRROR_FOLDER] if mirror is not None else []
+    if os.environ.get(SOURCES_ENV):
+        sources.append(Path(os.environ[SOURCES_ENV]))
+    return sources
 
 
 def ensure_assets(
