@@ -95,6 +95,21 @@ def route_assets(page, unexpected: list[str]) -> None:
     page.route("**/*", handle)
 
 
+#: True once the page's first fitBounds (animated, from a frame after the page's
+#: script ran) has landed: the map shows the catchments as fitted (with the
+#: pages' padding, 250 x 20 px) and no zoom animation runs.
+FITTED = """() => {
+    const map = window.plannerMap, layer = window.plannerCatchments;
+    if (!map || !layer || document.querySelector('.leaflet-zoom-anim')) { return false; }
+    return map.getZoom() === map.getBoundsZoom(layer.getBounds(), false, L.point(250, 20));
+}"""
+
+
+def wait_until_fitted(page) -> None:
+    """Wait for the page's first view, so a test's own moves are not undone by it."""
+    page.wait_for_function(FITTED)
+
+
 def console_problem(message) -> str | None:
     """A console error/warning worth failing on (not a refused map tile)."""
     if message.type not in ("error", "warning"):

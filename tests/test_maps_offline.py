@@ -17,7 +17,14 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from browser_assets import CHROMIUM_ARGS, TILE_HOST, console_problem, is_tile, route_assets
+from browser_assets import (
+    CHROMIUM_ARGS,
+    TILE_HOST,
+    console_problem,
+    is_tile,
+    route_assets,
+    wait_until_fitted,
+)
 
 from planner import maps, pipeline
 from planner.maps import context
@@ -112,16 +119,7 @@ class Offline:
         self.page.on("request", lambda r: self.tiles.append(r.url) if is_tile(r.url) else None)
         route_assets(self.page, self.unexpected)
         self.page.goto(path.as_uri())
-        # The page's first fitBounds animates, from a frame after the script ran:
-        # wait until the map shows the catchments as they were fitted (padding as
-        # the pages give it), with no zoom animation running.
-        self.page.wait_for_function(
-            """() => {
-                const map = window.plannerMap, layer = window.plannerCatchments;
-                if (!map || !layer || document.querySelector('.leaflet-zoom-anim')) { return false; }
-                return map.getZoom() === map.getBoundsZoom(layer.getBounds(), false, L.point(250, 20));
-            }"""
-        )
+        wait_until_fitted(self.page)
 
     def _console(self, message) -> None:
         problem = console_problem(message)
