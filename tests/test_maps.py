@@ -16,7 +16,14 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pytest
 import shapely
-from browser_assets import CHROMIUM_ARGS, asset_dir, console_problem, missing_assets, route_assets
+from browser_assets import (
+    CHROMIUM_ARGS,
+    asset_dir,
+    console_problem,
+    missing_assets,
+    route_assets,
+    wait_until_fitted,
+)
 
 from planner import maps, pipeline
 from planner.errors import PlannerError
@@ -251,6 +258,7 @@ def _open(browser, path: Path) -> Opened:
     route_assets(page, unexpected)
     page.goto(path.as_uri())
     page.wait_for_function("window.plannerMap !== undefined && window.plannerSearch !== undefined")
+    wait_until_fitted(page)  # maps11: the first fitBounds must land before a test moves the map
     page.wait_for_timeout(300)
     return Opened(page, problems, unexpected)
 
