@@ -75,8 +75,10 @@ def test_the_tile_layer_sets_attribution_and_referrer_policy():
     context.Basemap().tile_layer().add_to(fmap)
     page = fmap.get_root().render()
     assert f'"referrerPolicy": "{context.REFERRER_POLICY}"' in page
-    assert "OpenStreetMap</a> contributors" in page.replace("\\u003c/a\\u003e", "</a>")
-    assert "CARTO" in page
+    assert '"attribution": "\\u0026copy; OpenStreetMap contributors \\u0026copy; CARTO"' in page
+    assert "carto.com" not in page and "openstreetmap.org" not in page
+    linked = context.Basemap(links=True).attribution()
+    assert 'href="https://www.openstreetmap.org/copyright"' in linked and "CARTO" in linked
 
 
 def test_an_unknown_basemap_is_a_planner_error():

@@ -20,6 +20,7 @@ one page.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import math
@@ -77,6 +78,9 @@ class Basemap:
     provider: str = "CartoDB.Positron"
     key: str | None = None
     opacity: float = 0.8
+    #: Attribution as plain text ("© OpenStreetMap contributors © CARTO"), so a
+    #: page names no host but the tile server; True links the providers' pages.
+    links: bool = False
 
     def named_provider(self) -> xyzservices.TileProvider:
         try:
@@ -104,10 +108,17 @@ class Basemap:
                     "carry a watermark (the context layer still names every local authority)")  # fmt: skip
         return None
 
+    def attribution(self) -> str:
+        """The provider's attribution as HTML: its own (with links), or plain text."""
+        provider = self.named_provider()
+        if self.links:
+            return provider.html_attribution
+        return html.escape(provider.attribution).replace("(C)", "&copy;")
+
     def tile_layer(self) -> folium.TileLayer:
         return folium.TileLayer(self.tile_provider(), name="Background map", control=False,
-                                opacity=self.opacity, referrer_policy=REFERRER_POLICY,
-                                class_name="planner-tiles")  # fmt: skip
+                                attr=self.attribution(), opacity=self.opacity,
+                                referrer_policy=REFERRER_POLICY, class_name="planner-tiles")  # fmt: skip
 
 
 def _token_field(provider: xyzservices.TileProvider) -> str:
