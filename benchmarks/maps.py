@@ -11,7 +11,8 @@ since the machine is shared and the time depends on it), the size of
 index.html and the largest / median region and ICB pages against the budgets
 (index ≤ 5 MB, ICB ≤ 2 MB), and the time from navigation start to the last
 catchment path drawn in index.html in headless Chromium (median of --renders
-runs; CDN files served from .cache/browser-assets, tiles blocked).
+runs; every request but file:// refused, so tiles fail), and the size of the
+shared assets/ folder (Leaflet, plugins, context.js).
 """
 
 from __future__ import annotations
@@ -57,10 +58,9 @@ def real_inputs(mirror: Path, work: Path):
 
 
 def first_render(index: Path, teams: int, runs: int) -> list[float]:
-    from browser_assets import CHROMIUM_ARGS, install, route_assets
+    from browser_assets import CHROMIUM_ARGS, route_assets
     from playwright.sync_api import sync_playwright
 
-    install()
     times = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -103,12 +103,15 @@ def main() -> None:
 
         out = args.out or Path(tmp) / "maps"
         settings = maps.MapSettings(workers=args.workers)
+        from browser_assets import web_assets  # pinned web files, from local copies
+
+        assets_dir = web_assets(Path(tmp) / "web-assets")
         took, cpu = [], []
         for _ in range(args.writes):
             c0 = _cpu_seconds()
             t0 = time.perf_counter()
             written = maps.write_maps(out, plan, areas, assignment, years, vintage,
-                                      settings=settings)  # fmt: skip
+                                      settings=settings, assets_dir=assets_dir)  # fmt: skip
             took.append(time.perf_counter() - t0)
             cpu.append(_cpu_seconds() - c0)
         sizes = written.sizes
@@ -124,6 +127,10 @@ def main() -> None:
         print(f"ICB pages: max {max(icbs) / 1e6:.2f} MB (budget 2 MB), "
               f"median {statistics.median(icbs) / 1e6:.2f} MB")  # fmt: skip
         print(f"all pages: {sum(sizes.values()) / 1e6:.1f} MB")
+        shared = sum(p.stat().st_size for p in (out / "assets").rglob("*") if p.is_file())
+        context_js = (out / "assets" / "context.js").stat().st_size
+        print(f"assets/ (shared by all pages): {shared / 1e6:.2f} MB, of which context.js "
+              f"{context_js / 1e6:.2f} MB")  # fmt: skip
 
         times = first_render(out / "index.html", len(plan), args.renders)
         print(f"index.html first render in headless Chromium: median {statistics.median(times):.2f} s "

@@ -3,7 +3,7 @@
 # Safe to re-run: each step is skipped when already done.
 #   - Debian chromium (the browser tests drive it through Playwright)
 #   - .venv with planner and its dev extras
-#   - folium's CDN assets from npm, served to the browser by the tests (no internet here)
+#   - the pinned web files of the maps (Leaflet and plugins) and axe-core from the npm registry
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

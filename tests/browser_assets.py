@@ -1,139 +1,148 @@
-"""Local copies of the CDN files the map pages load, for tests in an offline browser.
+"""The browser tests' offline world: the pinned web files, Chromium flags, request checks.
 
-The pages refer to jsDelivr URLs of npm packages (planner.maps.CDN_ASSETS,
-taken from folium).  `install()` puts exactly those packages and versions under
-`.cache/browser-assets/node_modules` with npm; `route_assets(page)` makes
-Playwright answer each CDN URL from that folder and records any other request
-that fails; map tiles fail inside the browser (CHROMIUM_ARGS resolves no host
-names) and `console_problem` ignores exactly those failures.
+The map pages load Leaflet and its plugins from maps/assets/ (planner.maps.assets),
+so a test browser needs no network at all.  The tests also load axe-core
+(`TEST_PACKAGES`, injected by Playwright, never by a page).  `web_assets(cache)` fills a
+web-assets cache for write_maps from the local copies under
+.cache/browser-assets (our layout in web-assets/, or an npm node_modules/),
+never from the network; `install()` (run `python tests/browser_assets.py` or
+scripts/fetch_browser_assets.sh) downloads them once from the npm registry with
+planner's own checked fetch.  PLANNER_BROWSER_ASSETS overrides the folder.
 
-Run `python tests/browser_assets.py` (or scripts/fetch_browser_assets.sh) to
-install; PLANNER_BROWSER_ASSETS overrides the folder.
+In the browser, `route_assets(page, unexpected)` refuses every request that is
+not a local file and records each one that is not a map tile; tiles fail, the
+page says so, and `console_problem` ignores exactly those failures.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
-import re
-import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlparse
+
+import requests
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from planner.maps import CDN_ASSETS  # noqa: E402
+from planner.maps import assets  # noqa: E402
+from planner.maps.context import Basemap  # noqa: E402
 
 DEFAULT_DIR = REPO / ".cache" / "browser-assets"
-_JSDELIVR = re.compile(
-    r"^https://cdn\.jsdelivr\.net/npm/(?P<pkg>(?:@[^/@]+/)?[^/@]+)@(?P<ver>[^/]+)/(?P<path>.+)$"
-)
-#: npm files the tests load themselves (not the pages), named like the CDN URLs.
-AXE_CORE = "https://cdn.jsdelivr.net/npm/axe-core@4.10.2/axe.min.js"
-TEST_ASSETS: tuple[str, ...] = (AXE_CORE,)
-_TILE_HOSTS = ("tile.openstreetmap.org",)
-#: Chromium flags for an offline test browser: every host name fails to resolve
-#: (the CDN files are answered by `route_assets` before any lookup).
+#: npm files the tests load themselves (not the pages), pinned like the pages' files.
+AXE_CORE = assets.NpmPackage(
+    name="axe-core",
+    version="4.10.2",
+    integrity="sha512-RE3mdQ7P3FRSe7eqCWoeQ/Z9QXrtniSjp1wUjt5nRC3WIpz5rSCve6o3fsZ2aCpJtrZjSZgjwXAoTO5k4tEI0w==",
+    licence="LICENSE",
+    files=(
+        ("LICENSE", "af175b9d96ee93c21a036152e1b905b0b95304d4ae8c2c921c7609100ba8df7e"),
+        ("axe.min.js", "b511cd9dec01c76f4b2ad1723b66b6db37d4c2eb4ed199076e1829d9ee7b75e3"),
+    ),
+)  # fmt: skip
+TEST_PACKAGES: tuple[assets.NpmPackage, ...] = (AXE_CORE,)
+#: A registry address where nothing listens: tests never download.
+OFFLINE_REGISTRY = "http://127.0.0.1:9"
+#: The basemap's tile host (its `{s}.` subdomain template dropped).
+TILE_HOST = urlparse(Basemap().tile_provider()["url"]).netloc.removeprefix("{s}.")
+#: Chromium flags for an offline test browser: every host name fails to resolve.
 NO_NETWORK_ARGS = ["--host-resolver-rules=MAP * ~NOTFOUND"]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", *NO_NETWORK_ARGS]  # fmt: skip
-
-_TYPES = {".js": "application/javascript", ".css": "text/css", ".svg": "image/svg+xml",
-          ".png": "image/png"}  # fmt: skip
 
 
 def asset_dir() -> Path:
     return Path(os.environ.get("PLANNER_BROWSER_ASSETS", DEFAULT_DIR)).resolve()
 
 
-def npm_specs(urls=CDN_ASSETS + TEST_ASSETS) -> list[str]:
-    """`name@version` for every npm package the pages' CDN URLs name, sorted."""
-    specs = set()
-    for url in urls:
-        match = _JSDELIVR.match(url)
-        if not match:
-            raise ValueError(f"no npm mapping for CDN URL {url}")
-        specs.add(f"{match['pkg']}@{match['ver']}")
-    return sorted(specs)
+def _sources(root: Path) -> list[Path]:
+    return [root / "web-assets", root]
 
 
-def local_file(url: str, root: Path | None = None) -> Path | None:
-    """The installed file for a jsDelivr npm URL (or its unminified twin), if present.
-
-    jsDelivr minifies on the fly, so `X.min.js` may exist only as `X.js` in the
-    package (leaflet.fullscreen 3.0.0); same bytes semantics, just larger.
-    Other files under the same package folder (images a CSS file refers to)
-    resolve through the same rule.
-    """
-    match = _JSDELIVR.match(url.split("?", 1)[0].split("#", 1)[0])
-    if not match:
-        return None
-    pkg_dir = (root or asset_dir()) / "node_modules" / match["pkg"]
-    try:
-        version = json.loads((pkg_dir / "package.json").read_text())["version"]
-    except (OSError, ValueError, KeyError):
-        return None
-    if version != match["ver"]:
-        return None
-    path = pkg_dir / match["path"]
-    candidates = [path]
-    for ext in (".js", ".css"):
-        if path.name.endswith(f".min{ext}"):
-            candidates.append(path.with_name(path.name[: -len(f".min{ext}")] + ext))
-    return next((p for p in candidates if p.is_file()), None)
+def missing_assets(root: Path | None = None, *,
+                   packages: Sequence[assets.NpmPackage] = assets.PACKAGES + TEST_PACKAGES,
+                   ) -> list[str]:  # fmt: skip
+    """Declared web files (name-version/path) that no local copy under `root` provides."""
+    root = root or asset_dir()
+    missing = []
+    for package in packages:
+        for path, _ in package.files:
+            candidates = [
+                c for s in _sources(root) for c in assets.local_candidates(s, package, path)
+            ]
+            if not any(c.is_file() for c in candidates):
+                missing.append(f"{package.folder}/{path}")
+    return missing
 
 
-def missing_assets(root: Path | None = None) -> list[str]:
-    return [url for url in CDN_ASSETS + TEST_ASSETS if local_file(url, root) is None]
+def pinned_file(package: assets.NpmPackage, path: str, root: Path | None = None) -> Path | None:
+    """The local copy of one of a package's files, if one under `root` has its sha256."""
+    wanted = dict(package.files)[path]
+    for source in _sources(root or asset_dir()):
+        for candidate in assets.local_candidates(source, package, path):
+            if candidate.is_file() and hashlib.sha256(candidate.read_bytes()).hexdigest() == wanted:
+                return candidate
+    return None
+
+
+def web_assets(cache: Path, root: Path | None = None) -> Path:
+    """A web-assets cache for write_maps, filled from the local copies only (checked by sha256)."""
+    return assets.ensure_assets(cache, sources=_sources(root or asset_dir()),
+                                registry=OFFLINE_REGISTRY, session=requests.Session())  # fmt: skip
 
 
 def install(root: Path | None = None) -> Path:
-    """npm-install the exact packages the pages use into `root` (idempotent)."""
+    """Fetch the pinned packages (pages' and tests') from the npm registry into root/web-assets.
+
+    Idempotent: files already there and intact are kept.
+    """
     root = root or asset_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    if not missing_assets(root):
-        return root
-    cmd = ["npm", "install", "--prefix", str(root), "--no-save", "--no-audit", "--no-fund",
-           "--ignore-scripts", "--legacy-peer-deps", "--loglevel=error", *npm_specs()]  # fmt: skip
-    subprocess.run(cmd, check=True)
-    still = missing_assets(root)
-    if still:
-        raise RuntimeError(f"npm install finished but these files are still missing: {still}")
-    return root
+    return assets.ensure_assets(root / "web-assets", sources=[root],
+                                packages=assets.PACKAGES + TEST_PACKAGES)  # fmt: skip
 
 
 def is_tile(url: str) -> bool:
-    return any(f"//{host}/" in url or f".{host}/" in url for host in _TILE_HOSTS)
+    host = urlparse(url).hostname or ""
+    return host == TILE_HOST or host.endswith("." + TILE_HOST)
 
 
-def route_assets(page, unexpected: list[str], root: Path | None = None) -> None:
-    """Serve the CDN files from the local copies; record every other failed request.
-
-    Tiles are not routed through Python (that costs ~0.2 s a tile on a busy
-    machine): Chromium is started with NO_NETWORK_ARGS, so tile requests fail
-    at once inside the browser and `console_problem` ignores them.
-    """
-    root = root or asset_dir()
+def route_assets(page, unexpected: list[str]) -> None:
+    """Refuse every request that is not a local file; record those that are not tiles."""
 
     def handle(route) -> None:
-        path = local_file(route.request.url, root)
-        if path is None:
-            unexpected.append(route.request.url)
-            route.abort()
+        url = route.request.url
+        if url.startswith(("file:", "data:", "blob:")):
+            route.continue_()
             return
-        route.fulfill(path=str(path), content_type=_TYPES.get(path.suffix),
-                      headers={"Access-Control-Allow-Origin": "*"})  # fmt: skip
+        if not is_tile(url):
+            unexpected.append(url)
+        route.abort()
 
-    page.route("https://cdn.jsdelivr.net/**", handle)
-    page.on("requestfailed", lambda req: None if is_tile(req.url) or req.url in unexpected
-            else unexpected.append(req.url))  # fmt: skip
+    page.route("**/*", handle)
+
+
+#: True once the page's first fitBounds (animated, from a frame after the page's
+#: script ran) has landed: the map shows the catchments as fitted (with the
+#: pages' padding, 250 x 20 px) and no zoom animation runs.
+FITTED = """() => {
+    const map = window.plannerMap, layer = window.plannerCatchments;
+    if (!map || !layer || document.querySelector('.leaflet-zoom-anim')) { return false; }
+    return map.getZoom() === map.getBoundsZoom(layer.getBounds(), false, L.point(250, 20));
+}"""
+
+
+def wait_until_fitted(page) -> None:
+    """Wait for the page's first view, so a test's own moves are not undone by it."""
+    page.wait_for_function(FITTED)
 
 
 def console_problem(message) -> str | None:
-    """A console error/warning worth failing on (not a tile that failed to load)."""
+    """A console error/warning worth failing on (not a refused map tile)."""
     if message.type not in ("error", "warning"):
         return None
     url = (message.location or {}).get("url", "")
@@ -143,5 +152,9 @@ def console_problem(message) -> str | None:
 
 
 if __name__ == "__main__":
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     where = install(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else None)
-    print(f"browser assets ready in {where}: {', '.join(npm_specs())}")
+    names = ", ".join(f"{p.name}@{p.version}" for p in assets.PACKAGES + TEST_PACKAGES)
+    print(f"browser assets ready in {where}: {names}")

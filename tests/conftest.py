@@ -59,3 +59,21 @@ def national_plan(prepared, mirror_dir: Path):
     workspace, _, _ = prepared
     options = pipeline.PlanOptions(readiness=mirror_dir / "readiness" / "known_services_2019.csv")
     return pipeline.make_plan(workspace, options)
+
+
+@pytest.fixture(scope="session")
+def web_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pinned web files for write_maps (Leaflet and plugins), from local copies only."""
+    from browser_assets import asset_dir, missing_assets
+    from browser_assets import web_assets as fill
+
+    from planner.maps import assets
+
+    missing = missing_assets(packages=assets.PACKAGES)
+    if missing:
+        msg = (f"web assets missing under {asset_dir()} ({len(missing)} files); run "
+               "scripts/fetch_browser_assets.sh")  # fmt: skip
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return fill(tmp_path_factory.mktemp("web-assets"))

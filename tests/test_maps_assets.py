@@ -17,7 +17,7 @@ from dataclasses import replace
 import pytest
 import requests
 from arcgis_server import FakeServer
-from browser_assets import asset_dir
+from browser_assets import asset_dir, missing_assets
 
 from planner import maps
 from planner.errors import PlannerError
@@ -183,15 +183,24 @@ def test_each_package_declares_its_licence_and_registry_integrity():
 
 
 def test_the_declared_files_match_the_real_npm_packages(tmp_path):
-    """The pinned sha256s are those of the published packages (npm's copies in .cache)."""
+    """The pinned sha256s are those of the published packages (the copies in .cache)."""
     source = asset_dir()
-    if not (source / "node_modules" / "leaflet").is_dir():
+    if missing_assets(source):
         if os.environ.get("CI"):
             pytest.fail(
                 f"browser assets missing under {source}; run scripts/fetch_browser_assets.sh"
             )
         pytest.skip(f"browser assets missing under {source}")
-    cache = assets.ensure_assets(tmp_path, sources=[source], registry=UNREACHABLE)
+    cache = assets.ensure_assets(tmp_path, sources=[source / "web-assets", source],
+                                 registry=UNREACHABLE)  # fmt: skip
     assert sorted(
         p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()
     ) == sorted(f"{pkg.folder}/{path}" for pkg in assets.PACKAGES for path, _ in pkg.files)
+
+
+def test_default_sources_are_the_mirror_folder_then_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv(assets.SOURCES_ENV, raising=False)
+    assert assets.default_sources() == []
+    assert assets.default_sources(tmp_path) == [tmp_path / "web-assets"]
+    monkeypatch.setenv(assets.SOURCES_ENV, str(tmp_path / "copies"))
+    assert assets.default_sources(tmp_path) == [tmp_path / "web-assets", tmp_path / "copies"]

@@ -1,9 +1,11 @@
 """Folium maps of the plan: England, one page per NHS region, one per ICB.
 
-`write_maps` writes a folder of self-contained HTML pages (data embedded, so a
-page opens from a file without a server; only Leaflet and two Leaflet plugins
-come from a CDN):
+`write_maps` writes a folder of HTML pages that open from a file with no
+network (data embedded; Leaflet, its two plugins and a shared context layer in
+assets/ beside the pages; only the basemap's tiles come from a server):
 
+    assets/                  Leaflet and plugins (pinned npm files and their
+                             licences) and context.js (England, local authorities)
     index.html               England: catchments by wave, ICB/region outlines,
                              search, rollout by year, links to every page
     region/<NHSER code>.html for regional leads: catchments + ranked candidates
@@ -27,7 +29,9 @@ The package, imports one way (each module uses only those above it):
     text       number formatting
     geometry   dissolve, reprojection and rounding, bounds, label points
     model      `_Model`: the inputs checked and joined, cleaned coverage
-    controls   base map and its assets, catchment/outline/LSOA layers
+    controls   base map frame and its plugin files, layer styles (app.js draws)
+    assets     pinned npm packages: fetch, check, cache, install beside the pages
+    context    basemap, tile notice, shared context layer (uses assets, geometry)
     pages      page data and tables, templates/, `write_maps`
 """
 

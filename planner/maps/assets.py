@@ -23,6 +23,7 @@ import base64
 import hashlib
 import io
 import logging
+import os
 import re
 import tarfile
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,10 @@ from planner.fsutil import atomic_file
 log = logging.getLogger(__name__)
 
 NPM_REGISTRY = "https://registry.npmjs.org"
+#: A folder of already-fetched web files (any layout `local_candidates` knows,
+#: or the tarballs), tried before the registry: for machines with no internet.
+SOURCES_ENV = "PLANNER_WEB_ASSETS"
+MIRROR_FOLDER = "web-assets"
 ASSETS_FOLDER = "assets"
 FETCH_FIX = "check the network (or proxy), or copy a web-assets/ folder into the mirror"
 _JSDELIVR = re.compile(
@@ -128,6 +133,14 @@ PACKAGES: tuple[NpmPackage, ...] = (
 # --------------------------------------------------------------------------- the cache
 
 
+def default_sources(mirror: str | Path | None = None) -> list[Path]:
+    """Folders tried before the registry: the mirror's web-assets/, then $PLANNER_WEB_ASSETS."""
+    sources = [Path(mirror) / MIRROR_FOLDER] if mirror is not None else []
+    if os.environ.get(SOURCES_ENV):
+        sources.append(Path(os.environ[SOURCES_ENV]))
+    return sources
+
+
 def ensure_assets(
     cache_dir: str | Path,
     *,
@@ -141,7 +154,7 @@ def ensure_assets(
     Files already in the cache with the right sha256 are kept; a file that
     differs (corrupted, truncated, another version) is logged and fetched
     again.  Missing files come from the first of `sources` that holds them
-    (unpacked in any of the layouts `_source_candidates` lists, or as
+    (unpacked in any of the layouts `local_candidates` lists, or as
     `<name>-<version>.tgz`), else from `registry` (one GET per package).
     """
     cache = Path(cache_dir)
@@ -171,7 +184,7 @@ def _from_sources(cache: Path, package: NpmPackage, missing: list[str],
     wanted = dict(package.files)
     for source in sources:
         for path in list(missing):
-            for candidate in _source_candidates(source, package, path):
+            for candidate in local_candidates(source, package, path):
                 if candidate.is_file() and _sha256(data := candidate.read_bytes()) == wanted[path]:
                     _write(cache / package.folder / path, data)
                     missing.remove(path)
@@ -190,8 +203,8 @@ def _from_sources(cache: Path, package: NpmPackage, missing: list[str],
     return missing
 
 
-def _source_candidates(source: Path, package: NpmPackage, path: str) -> Iterator[Path]:
-    """Where a local folder may hold a package file: our layout or npm's node_modules."""
+def local_candidates(source: Path, package: NpmPackage, path: str) -> Iterator[Path]:
+    """Where a local folder may hold a package file: our layout, npm's node_modules, or bare."""
     yield source / package.folder / path
     yield source / "node_modules" / package.name / path
     yield source / package.name / path
@@ -201,7 +214,7 @@ def _from_registry(cache: Path, package: NpmPackage, missing: list[str],
                    session: requests.Session | None, registry: str) -> None:  # fmt: skip
     url = package.tarball_url(registry)
     if session is None:
-        from planner.download import make_session
+        from planner.web import make_session
 
         session = make_session()
     log.info("web assets: downloading %s", url)

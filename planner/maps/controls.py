@@ -1,11 +1,13 @@
 """The folium base map, the page's CSS/JS assets, and how each layer is drawn.
 
-folium draws only the base map (tiles, panes, plugin controls): branca
+folium draws only the base map (panes, plugin controls; context.decorate adds
+the tiles): branca
 compiles the text of every rendered folium element as a Jinja template, so
 plan text and the (large) geometry stay out of it.  Both reach the page in the
 template's JSON data block, from which templates/app.js draws the layers with
-the styles below.  Colours are colour-blind safe; every CDN file a page loads
-is listed in `CDN_ASSETS`.
+the styles below.  Colours are colour-blind safe; every CDN file folium names
+is listed in `CDN_ASSETS`, and the pages load the local copy of each
+(planner.maps.assets.localise).
 """
 
 from __future__ import annotations
@@ -83,9 +85,7 @@ def new_map() -> tuple[be.Figure, folium.Map]:
     fmap.default_js = [("leaflet", LEAFLET_JS)]
     fmap.default_css = [("leaflet_css", LEAFLET_CSS)]
     fig.add_child(fmap)
-    folium.TileLayer("OpenStreetMap", name="OpenStreetMap", opacity=0.55, control=False).add_to(
-        fmap
-    )
+    # (no tile layer here: planner.maps.context.decorate adds the basemap)
     folium.map.CustomPane("lsoa", z_index=410, pointer_events=True).add_to(fmap)
     folium.map.CustomPane("outlines", z_index=420, pointer_events=False).add_to(fmap)
     folium.map.CustomPane("labels", z_index=430, pointer_events=False).add_to(fmap)

@@ -30,6 +30,7 @@ from planner import exports, tables
 from planner.catchments import team_sort_key
 from planner.errors import PlannerError
 from planner.fsutil import atomic_file
+from planner.maps import context
 from planner.maps.controls import (
     CATCHMENT_STYLE,
     ICB_LINE,
@@ -65,7 +66,7 @@ COST_NOTE = (
 
 @dataclass(frozen=True)
 class MapSettings:
-    """Simplification tolerances (metres), page size limits and parallel workers.
+    """Simplification tolerances (metres), page size limits, parallel workers, basemap.
 
     A page over its limit is rebuilt with the tolerance doubled (up to
     `max_retries` times) before giving up with a PlannerError.  `workers`
@@ -82,6 +83,7 @@ class MapSettings:
     max_icb_bytes: int = 2_000_000
     max_retries: int = 4
     workers: int = 0
+    basemap: context.Basemap = field(default_factory=context.Basemap)
 
 
 @dataclass
@@ -108,6 +110,7 @@ def write_maps(
     *,
     settings: MapSettings | None = None,
     team_figures: pd.DataFrame | None = None,
+    assets_dir: str | Path | None = None,
 ) -> MapsWritten:
     """Write index.html, region/<code>.html and icb/<code>.html into `out_dir`.
 
@@ -122,6 +125,8 @@ def write_maps(
     team_figures: the exports' shown team figures (team_id, year, cost,
         babies: tables.shown_tables(plan)["team"]), so the pages' money and
         CSVs equal teams.csv; without them each figure is rounded on its own.
+    assets_dir: the web-assets cache filled by planner.maps.assets.ensure_assets
+        (Leaflet and its plugins, copied into out_dir/assets/ with their licences).
 
     Each page is written atomically; the caller swaps the folder in.
     """
@@ -133,6 +138,7 @@ def write_maps(
     jobs += [(f"icb/{c}.html", "icb", c) for c in model.icb_codes]
     workers = settings.workers or min(os.cpu_count() or 1, 4)
     written = MapsWritten()
+    context.write_shared(out, model.lsoa, assets_dir=assets_dir, basemap=settings.basemap)
     if workers > 1 and len(jobs) > 1:
         # Shared by the index and region pages: simplify once, before the workers fork.
         model.catchments(settings.national_tolerance)
@@ -260,7 +266,7 @@ def _assign_ids(root: be.Element) -> None:
         stack[0:0] = list(el._children.values())
 
 
-def _render(template: str, fig: be.Figure, fmap: folium.Map, **context: Any) -> str:
+def _render(template: str, fig: be.Figure, fmap: folium.Map, **values: Any) -> str:
     """The page: folium's head/body/script (no plan text in them) inside our template.
 
     folium's own map header is left out: it sets a viewport that blocks pinch
@@ -284,7 +290,7 @@ def _render(template: str, fig: be.Figure, fmap: folium.Map, **context: Any) -> 
             return [pull(v) for v in value]
         return value
 
-    data = context.pop("data")
+    data = values.pop("data")
     data = {**data, "geo": pull(data["geo"]), "map": fmap.get_name()}
     return (
         _env()
@@ -298,7 +304,7 @@ def _render(template: str, fig: be.Figure, fmap: folium.Map, **context: Any) -> 
             licence=OGL_LINE,
             data=data,
             shapes=Markup(f"[{','.join(shapes)}]"),
-            **context,
+            **values,
         )
     )
 
@@ -631,6 +637,7 @@ def _list_items(model: _Model, records: list[dict], teams: pd.DataFrame) -> list
 def _index_page(model: _Model, tolerance: float, settings: MapSettings) -> str:
     teams = model.catchments(tolerance)
     fig, fmap = new_map()
+    context.decorate(fig, fmap, root="", basemap=settings.basemap)
     geoms = _web(teams.geometry.values, settings.decimals)
     icb_polys = _dissolve(teams, "icb24cd")
     regions = _dissolve(teams, "nhser24cd")
@@ -705,6 +712,7 @@ def _region_page(model: _Model, code: str, tolerance: float, settings: MapSettin
     teams = allteams[allteams["nhser24cd"] == code].reset_index(drop=True)
     name = model.region_name(code)
     fig, fmap = new_map()
+    context.decorate(fig, fmap, root="../", basemap=settings.basemap)
     geoms = _web(teams.geometry.values, settings.decimals)
     icb_polys = _dissolve(teams, "icb24cd")
     geo = {
@@ -756,6 +764,7 @@ def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings)
     layers = model.icb_layers(code, tolerance, settings.decimals)
     lsoa, teams, lads = layers.lsoa, layers.teams, layers.lads
     fig, fmap = new_map()
+    context.decorate(fig, fmap, root="../", basemap=settings.basemap)
 
     # Under-3s by LSOA (below the outlines, above the catchment fills; off at first).
     values = lsoa["under3"].astype(float).to_numpy()

@@ -120,9 +120,14 @@
     });
   }
   /* Show labels largest catchment first; hide one that would overlap a shown
-     label or run past the map's edge (it returns on zooming in). */
+     label or run past the map's edge (it returns on zooming in).  Then tell the
+     context layer (planner/maps/context.py: its local authority names give way
+     to shown 'team-label' icons) that the labels have moved. */
   function placeLabels() {
-    if (!labels.length) { return; }
+    if (labels.length) { hideClashes(); }
+    map.fire('plannerlabelsplaced');
+  }
+  function hideClashes() {
     var box = map.getContainer().getBoundingClientRect();
     var shown = [];
     labels.slice().sort(function (a, b) { return a.rank - b.rank; }).forEach(function (lb) {
