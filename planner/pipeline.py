@@ -44,6 +44,7 @@ from planner.adjacency import Adjacency
 from planner.cache import cached_stage, code_hash, raw_checksums, stage_key, stage_key_of
 from planner.errors import PlannerError
 from planner.fsutil import atomic_directories, atomic_directory, recover_commit
+from planner.maps import assets as map_assets
 from planner.plan import Plan
 from planner.provenance import MANIFEST_NAME
 
@@ -75,6 +76,11 @@ class Workspace:
     @property
     def maps(self) -> Path:
         return self.root / "maps"
+
+    @property
+    def web_assets(self) -> Path:
+        """Leaflet and its plugins for the maps (planner.maps.assets), fetched with the data."""
+        return self.raw / "web-assets"
 
 
 # ---------------------------------------------------------------- areas + adjacency
@@ -162,16 +168,23 @@ def fetch(
     force: bool = False,
     verify: bool = True,
 ) -> dict:
-    """Bring the inputs into data/raw (from ONS, or from a mirror folder)."""
+    """Bring the inputs into data/raw (from ONS, or from a mirror folder).
+
+    Fetching everything (no `names`) also brings the maps' pinned web files
+    (from the mirror's web-assets/, $PLANNER_WEB_ASSETS, else the npm registry).
+    """
     if mirror is not None and not Path(mirror).is_dir():
         raise PlannerError(
             "the mirror folder does not exist",
             file=mirror,
             fix="give the folder laid out like shared/open-data (with MANIFEST.md)",
         )
-    return download.fetch(
+    fetched = download.fetch(
         workspace.raw, mirror=mirror, names=names, progress=progress, force=force, verify=verify
     )
+    if names is None:
+        map_assets.ensure_assets(workspace.web_assets, sources=map_assets.default_sources(mirror))
+    return fetched
 
 
 # ---------------------------------------------------------------- catchments
@@ -412,9 +425,13 @@ def load_record(directory: Path, areas_dir: Path) -> RecordedPlan:
     return RecordedPlan(plan, assignment, team_figures, areas, provenance.Provenance(manifest))
 
 
-def draw_maps(directory: Path, recorded: RecordedPlan) -> None:
-    """The HTML maps of one recorded plan, its provenance in every footer and in manifest.json."""
+def draw_maps(directory: Path, recorded: RecordedPlan, *, web_assets: Path) -> None:
+    """The HTML maps of one recorded plan, its provenance in every footer and in manifest.json.
+
+    `web_assets` is the cache of the maps' web files (checked, fetched if missing).
+    """
     record = recorded.provenance
+    assets_dir = map_assets.ensure_assets(web_assets, sources=map_assets.default_sources())
     map_pages.write_maps(
         directory,
         recorded.plan,
@@ -423,6 +440,7 @@ def draw_maps(directory: Path, recorded: RecordedPlan) -> None:
         record.manifest["years"],
         record.line(),
         team_figures=recorded.team_figures,
+        assets_dir=assets_dir,
     )
     (directory / MANIFEST_NAME).write_text(provenance.manifest_text(record.manifest))
 
@@ -446,7 +464,8 @@ def run(workspace: Workspace, options: PlanOptions, *, maps: bool = True) -> str
         if maps:
             log.info("maps: writing %s", workspace.maps)
             # Drawn from the record just written, exactly as `planner maps` would draw it.
-            draw_maps(staging[2], load_record(staging[0], workspace.processed / "areas"))
+            recorded = load_record(staging[0], workspace.processed / "areas")
+            draw_maps(staging[2], recorded, web_assets=workspace.web_assets)
     lines = [*record.summary_lines(), *plan_report(result)]
     lines.append(tables.summary_text(result.plan, result.national, result.scenario).rstrip("\n"))
     lines.append(
@@ -499,7 +518,7 @@ def maps_only(workspace: Workspace) -> str:
     recorded = load_record(record_dir(workspace), workspace.processed / "areas")
     log.info("maps: writing %s for plan %s", workspace.maps, recorded.provenance.plan_id)
     with atomic_directory(workspace.maps) as staging:
-        draw_maps(staging, recorded)
+        draw_maps(staging, recorded, web_assets=workspace.web_assets)
     return (
         f"Maps of plan {recorded.provenance.plan_id} for commissioners: "
         f"{workspace.maps / 'index.html'}"

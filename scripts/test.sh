@@ -25,4 +25,6 @@ if [ -f scripts/fetch_browser_assets.sh ]; then
     bash scripts/fetch_browser_assets.sh
 fi
 
+# `planner` runs in the tests take the maps' web files from there, never the registry.
+export PLANNER_WEB_ASSETS="${PLANNER_WEB_ASSETS:-${PLANNER_BROWSER_ASSETS:-$PWD/.cache/browser-assets}/web-assets}"
 exec .venv/bin/python -m pytest -n 2 "$@"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,21 @@ def national_plan(prepared, mirror_dir: Path):
     workspace, _, _ = prepared
     options = pipeline.PlanOptions(readiness=mirror_dir / "readiness" / "known_services_2019.csv")
     return pipeline.make_plan(workspace, options)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def local_web_assets() -> Iterator[None]:
+    """`planner` in tests (in process or a subprocess) takes the maps' web files locally.
+
+    scripts/fetch_browser_assets.sh fills .cache/browser-assets/web-assets; with
+    PLANNER_WEB_ASSETS pointing there, no fetch or run goes to the npm registry.
+    """
+    from browser_assets import asset_dir
+
+    with pytest.MonkeyPatch.context() as patch:
+        if not os.environ.get("PLANNER_WEB_ASSETS"):
+            patch.setenv("PLANNER_WEB_ASSETS", str(asset_dir() / "web-assets"))
+        yield
 
 
 @pytest.fixture(scope="session")

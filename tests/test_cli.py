@@ -35,6 +35,7 @@ import shapely
 from conftest import link_mirror
 
 from planner import cache, config, runlock
+from planner.maps import assets
 
 TIMEOUT = 600
 OUTPUTS = ("exports", "maps", "data/processed")
@@ -647,6 +648,10 @@ def test_exports_and_maps_record_the_same_plan(baseline: Baseline) -> None:
     assert {"lsoa_boundaries", "lookup", "population", "imd"} <= set(exported["inputs"])
     index = (baseline.root / "maps" / "index.html").read_text(encoding="utf-8")
     assert f"Plan {exported['plan_id']}" in index
+    for package in assets.PACKAGES:  # fetched with the data, shipped beside the pages
+        for folder in ("data/raw/web-assets", "maps/assets"):
+            assert (baseline.root / folder / package.folder / package.licence).is_file()
+    assert f'src="assets/{assets.PACKAGES[0].folder}/dist/leaflet.js"' in index
 
 
 @pytest.mark.slow
