@@ -170,7 +170,7 @@ def _build_in_workers(
 
     Workers die with the parent (england.worker_start); the wait is in short
     steps so a SIGTERM turned into an exit reaches the main thread, and on any
-    exit but success the workers are killed at once.
+    exit but success the pool is terminated at once (its workers take SIGTERM).
     """
     # Imported here: the partition package is heavy (numba) and only this path needs it.
     from planner.partition.england import POLL_SECONDS, worker_start
@@ -193,10 +193,12 @@ def _build_in_workers(
         return pages
     finally:
         _WORKER_MODEL = None
+        # terminate first: a worker killed while it holds the result queue's lock
+        # (putting a page) would block the pool's terminate forever.
+        pool.terminate()
         for process in mine:
             if process.is_alive():
                 process.kill()
-        pool.terminate()
 
 
 def build_page(model: _Model, settings: MapSettings, kind: str, code: str) -> bytes:
