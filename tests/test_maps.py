@@ -701,6 +701,10 @@ def test_axe_finds_no_serious_violations_and_keyboard_starts_at_skip_links(brows
             reached.append(page.evaluate("document.activeElement.getAttribute('href') || "
                                          "document.activeElement.id"))  # fmt: skip
         assert "#planner-search-input" in reached or "planner-search-input" in reached, reached
+        # Catchments are no Tab stops (they are reached from the lists and the search).
+        assert page.evaluate(
+            "[...document.querySelectorAll('path.planner-catchment')].every(p => p.tabIndex < 0)"
+        )
         # No invisible element takes focus: every focusable element has a size.
         hidden = page.evaluate("""() => [...document.querySelectorAll(
             'a[href], button, input, select, textarea, [tabindex]:not([tabindex="-1"])')]

@@ -33,6 +33,13 @@
   }
 
   /* ----------------------------------------------------------------- layers */
+  // No drawn shape is a Tab stop of its own (SVG paths with handlers are focusable):
+  // catchments are reached from the page's lists and the search instead.
+  map.on('layeradd', function (e) {
+    if (e.layer.feature && e.layer.getElement && e.layer.getElement()) {
+      e.layer.getElement().setAttribute('tabindex', '-1');
+    }
+  });
   var catchments = L.geoJSON(G[D.geo.catchments], {style: styleFor, className: 'planner-catchment'});
   catchments.addTo(map);
   var byIndex = {};
