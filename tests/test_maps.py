@@ -642,6 +642,12 @@ def test_url_hash_restores_year_selection_and_view(browser, site):
         assert page.locator('.planner-legend input[value="1"]').is_checked()
         assert page.evaluate("window.plannerMap.getZoom()") == zoom
         assert page.locator(".selection-label").inner_text() == "Leeds"
+        # The authority is outlined along its boundary, not boxed.
+        vertices = page.evaluate(
+            "[...document.querySelectorAll('path')].filter(p => p.getAttribute('stroke') === "
+            "'#d40000').map(p => p.getAttribute('d').split(/[LM]/).length)"
+        )
+        assert vertices and max(vertices) > 20, vertices
         assert "operating in 2023/24" in page.locator(".planner-legend .count").inner_text()
         # Back steps through the states: first the zoom, then the year.
         page.go_back()

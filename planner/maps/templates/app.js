@@ -206,7 +206,11 @@
     var rec = list[sel.i];
     if (!rec) { return null; }
     var f = findFeature(sel.kind === 'icb' ? icbOutlines : ladOutlines, sel.i);
-    return {name: rec[0], geo: f ? f.feature : null, bounds: boundsOf(rec[1])};
+    var geo = f ? f.feature : null;
+    if (!geo && sel.kind === 'la' && D.geo.ladShapes !== undefined) {
+      geo = G[D.geo.ladShapes].features[sel.i];  // drawn only when selected
+    }
+    return {name: rec[0], geo: geo, bounds: boundsOf(rec[1])};
   }
   function highlightSelection() {
     selectionLayer.clearLayers();
