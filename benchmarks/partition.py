@@ -7,7 +7,8 @@ Builds areas + adjacency from the mirror once, apportions 202 teams, then in
 the same process and on the same graph runs:
   - planner equal size (±0.5%) and local-authority aligned (±10%) presets,
   - GerryChain recursive_tree_part (ε = 0.005, one call per ICB),
-  - planner equal size on MSOAs (LSOAs aggregated), to show how time grows.
+  - both planner presets on MSOAs (LSOAs aggregated): with the LSOA runs, the
+    scale curve, printed as seconds per 1,000 units (s_per_1000).
 The planner runs use --workers processes (default min(2, CPUs)); each planner
 LSOA run is also timed serially (workers=1, column serial_s; labels checked
 equal).  For each: median wall time of --repeats runs (and its ratio to GerryChain's
@@ -19,7 +20,8 @@ district's size needs at the preset's tolerance), contiguity, enclaves (holes
 ≥ 0.1 km² in a dissolved catchment).  Bars (issue 3): equal size 100%
 contiguous, max dev ≤ 0.5%, mean PP ≥ 0.30, min PP ≥ 0.15 except island
 catchments, ≤ 180 split districts, time ≤ GerryChain; LA aligned 100%
-contiguous, max dev ≤ 10%, ≤ 100 split districts, mean PP ≥ 0.30.
+contiguous, max dev ≤ 10% (islands standing alone, column `alone`, are
+exempt), ≤ 100 split districts, mean PP ≥ 0.30.
 An island catchment is one holding LSOAs that lie mostly off the mainland
 (catchments.island_km2 > 0: Scilly, Wight, Sheppey, Walney, Foulness...);
 min_pp_no_island is the bar's minimum.  Catchments below PP 0.15 are listed
@@ -114,15 +116,24 @@ def bookkeeping_metrics(units: pd.DataFrame, adj, key: np.ndarray) -> dict:
     }
 
 
-def geometry_metrics(areas, adjacency, key: np.ndarray) -> tuple[dict, pd.DataFrame]:
-    """Metrics from dissolved polygons via planner.catchments (the numbers users see)."""
+def geometry_metrics(
+    areas, adjacency, key: np.ndarray, alone: frozenset[str] = frozenset()
+) -> tuple[dict, pd.DataFrame]:
+    """Metrics from dissolved polygons via planner.catchments (the numbers users see).
+
+    Catchments in `alone` (keys of islands standing alone) are left out of max_dev_pct.
+    """
     labels = pd.factorize(key, sort=True)[0]
     # team_ids wants labels that are local to each ICB; any distinct integers will do.
-    catchments, _ = catchment_table(areas, adjacency, team_ids(areas, labels))
+    tid = team_ids(areas, labels)
+    catchments, _ = catchment_table(areas, adjacency, tid)
+    exempt = set(tid[np.isin(key, list(alone))])
+    balanced = catchments.loc[~catchments["team_id"].isin(exempt), "deviation_pct"]
     m = bookkeeping_metrics(areas, adjacency, key)
     m.update(
         {
-            "max_dev_pct": catchments["deviation_pct"].abs().max(),
+            "alone": len(alone),
+            "max_dev_pct": balanced.abs().max(),
             "mean_dev_pct": catchments["deviation_pct"].abs().mean(),
             "mean_pp": catchments["polsby_popper"].mean(),
             "min_pp": catchments["polsby_popper"].min(),
@@ -330,10 +341,11 @@ def main() -> None:
     rows = []
     for preset in ("equal_size", "la_aligned"):
         settings = PartitionSettings(preset, PRESETS[preset].tolerance, args.seed)
-        seconds, labels = timed(
+        seconds, result = timed(
             args.repeats,
-            lambda s=settings: partition_england(areas, adjacency, teams, s, args.workers).labels,
+            lambda s=settings: partition_england(areas, adjacency, teams, s, args.workers),
         )
+        labels = result.labels
         serial = math.nan
         if not args.no_serial:
             serial, serial_labels = timed(
@@ -343,8 +355,14 @@ def main() -> None:
             if not serial_labels.equals(labels):
                 raise SystemExit(f"{preset}: parallel labels differ from serial ones")
         key = icb_of_lsoa + ":" + labels.astype(str).to_numpy()
-        m, catchments = geometry_metrics(areas, adjacency, key)
+        alone = frozenset(result.islands["icb24cd"] + ":" + result.islands["catchment"].astype(str))
+        m, catchments = geometry_metrics(areas, adjacency, key, alone)
         m.update(fragment_metrics(areas, key, settings.tolerance))
+        for r in result.islands.itertuples():
+            print(
+                f"{preset}: island standing alone in {r.icb24cd}: {r.areas} areas, "
+                f"{r.population:,.0f} people ({r.share:.0%} of a mean catchment)"
+            )
         rows.append(
             {
                 "run": f"planner {preset}",
@@ -380,19 +398,25 @@ def main() -> None:
         m, _ = geometry_metrics(areas, adjacency, key)
         m.update(fragment_metrics(areas, key, 0.005))
         rows.append({"run": "GerryChain rtp ε=0.005", "units": "LSOA", "seconds": seconds, **m})
+        print(f"GerryChain: {seconds:.1f} s")
 
     units, graph = msoa_units(areas, adjacency)
-    seconds, labels = timed(
-        args.repeats,
-        lambda: partition_england(units, graph, teams, PRESETS["equal_size"], args.workers).labels,
-    )
-    key = units["icb24cd"].astype(str).to_numpy() + ":" + labels.astype(str).to_numpy()
-    m = bookkeeping_metrics(units, graph, key)
-    rows.append(
-        {"run": "planner equal_size", "units": f"MSOA ({len(units)})", "seconds": seconds, **m}
-    )
+    for preset in ("equal_size", "la_aligned"):
+        seconds, labels = timed(
+            args.repeats,
+            lambda p=preset: (
+                partition_england(units, graph, teams, PRESETS[p], args.workers).labels
+            ),
+        )
+        key = units["icb24cd"].astype(str).to_numpy() + ":" + labels.astype(str).to_numpy()
+        m = bookkeeping_metrics(units, graph, key)
+        rows.append({"run": f"planner {preset}", "units": "MSOA", "seconds": seconds, **m})
 
     table = pd.DataFrame(rows)
+    # The scale curve: seconds per 1,000 units (LSOA and MSOA runs of each preset).
+    size = {"LSOA": len(areas), "MSOA": len(units)}
+    table.insert(2, "n_units", table["units"].map(size))
+    table.insert(4, "s_per_1000", table["seconds"] / table["n_units"] * 1000)
     gerry = table.loc[table["run"].str.startswith("GerryChain"), "seconds"]
     if len(gerry):
         table.insert(3, "x_gerrychain", table["seconds"] / float(gerry.iloc[0]))

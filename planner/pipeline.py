@@ -193,18 +193,48 @@ class PlanOptions:
         )
 
 
+@dataclass(frozen=True)
+class Catchments:
+    """The catchments stage's products, as cached in data/processed/catchments/."""
+
+    table: gpd.GeoDataFrame
+    assignment: pd.DataFrame
+    icb_quality: pd.DataFrame
+    apportionment: pd.DataFrame
+    services: pd.DataFrame  # what became of each existing service area
+    islands: pd.DataFrame  # islands that stand as catchments of their own, with their team ids
+
+    @staticmethod
+    def files() -> dict[str, str]:
+        return {
+            "table": "catchments.parquet",
+            "assignment": "assignment.parquet",
+            "icb_quality": "icb_quality.parquet",
+            "apportionment": "apportionment.parquet",
+            "services": "services.parquet",
+            "islands": "islands.parquet",
+        }
+
+    def write(self, directory: Path) -> None:
+        for name, file in self.files().items():
+            getattr(self, name).to_parquet(directory / file)
+
+    @classmethod
+    def read(cls, directory: Path) -> Catchments:
+        files = cls.files()
+        frames = {name: pd.read_parquet(directory / file) for name, file in files.items()}
+        frames["table"] = gpd.read_parquet(directory / files["table"])
+        return cls(**frames)
+
+
 def build_catchments(
     areas: gpd.GeoDataFrame,
     adjacency: Adjacency,
     scenario: config.Scenario,
     *,
     services: pd.Series | None = None,
-) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Apportion the teams to ICBs and split every ICB, keeping existing services whole.
-
-    Returns the catchments, the LSOA assignment, the quality per ICB, the
-    apportionment and what became of each existing service area.
-    """
+) -> Catchments:
+    """Apportion the teams to ICBs and split every ICB, keeping existing services whole."""
     teams = apportion.apportion(areas.groupby("icb24cd")["population"].sum(), scenario.teams)
     settings = partition.PartitionSettings(
         scenario.partition_preset, scenario.partition_tolerance, scenario.seed
@@ -217,7 +247,11 @@ def build_catchments(
     icb_quality = catchments.quality_report(
         table, areas, team, tolerance=scenario.partition_tolerance
     )
-    return table, assignment, icb_quality, teams, result.services
+    key = pd.DataFrame(
+        {"icb24cd": areas["icb24cd"], "catchment": result.labels, "team_id": team}
+    ).drop_duplicates(["icb24cd", "catchment"])
+    islands = result.islands.merge(key, on=["icb24cd", "catchment"], how="left")
+    return Catchments(table, assignment, icb_quality, teams, result.services, islands)
 
 
 def catchments_stage(
@@ -243,29 +277,10 @@ def catchments_stage(
 
     def build(staging: Path) -> None:
         areas, adjacency = load_areas(areas_dir)
-        table, assignment, icb_quality, teams, kept = build_catchments(
-            areas, adjacency, scenario, services=services
-        )
-        table.to_parquet(staging / "catchments.parquet", index=False)
-        assignment.to_parquet(staging / "assignment.parquet", index=False)
-        icb_quality.to_parquet(staging / "icb_quality.parquet")
-        teams.to_parquet(staging / "apportionment.parquet")
-        kept.to_parquet(staging / "services.parquet", index=False)
+        build_catchments(areas, adjacency, scenario, services=services).write(staging)
 
     cached_stage(directory, key, build, "catchments")
     return directory
-
-
-def load_catchments(
-    directory: Path,
-) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Catchments, assignment, ICB quality and the existing services' fate, as cached."""
-    return (
-        gpd.read_parquet(directory / "catchments.parquet"),
-        pd.read_parquet(directory / "assignment.parquet"),
-        pd.read_parquet(directory / "icb_quality.parquet"),
-        pd.read_parquet(directory / "services.parquet"),
-    )
 
 
 # ---------------------------------------------------------------- the plan
@@ -304,13 +319,17 @@ def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
         dataset_names=AREA_SOURCES,
     )
     catchment_dir = catchments_stage(workspace, areas_dir, scenario, services)
-    table, assignment, icb_quality, kept = load_catchments(catchment_dir)
-    names = phasing.known_area_codes(areas)
-    for note in partition.service_notes(kept, names=names):
+    drawn = Catchments.read(catchment_dir)
+    table, assignment, icb_quality = drawn.table, drawn.assignment, drawn.icb_quality
+    for note in partition.service_notes(drawn.services, names=phasing.known_area_codes(areas)):
         log.warning("existing service not kept whole: %s", note)
+    renamed: dict[str, str] = {}
     if options.previous is not None:
+        before = assignment["team_id"].astype(str)  # carry_over_ids keeps the row order
         table, assignment = matching.carry_over_ids(table, assignment, areas, options.previous)
-    warn_outside_tolerance(table, scenario.partition_tolerance)
+        renamed = dict(zip(before, assignment["team_id"].astype(str), strict=True))
+    islands = {renamed.get(t, t) for t in drawn.islands["team_id"].astype(str)}
+    warn_outside_tolerance(table, scenario.partition_tolerance, exempt=islands)
     services_known = None
     if options.readiness is not None:
         known = phasing.known_area_codes(areas, table)
@@ -335,12 +354,23 @@ def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
         national,
         cluster_leads,
         record,
+        drawn.islands.assign(
+            team_id=drawn.islands["team_id"].astype(str).map(lambda t: renamed.get(t, t))
+        ),
     )
 
 
-def warn_outside_tolerance(table: pd.DataFrame, tolerance: float) -> list[str]:
-    """Catchments the partition could not bring within the tolerance, each named in a warning."""
-    outside = table.loc[table["deviation_pct"].abs() > tolerance * 100 + 1e-9]
+def warn_outside_tolerance(
+    table: pd.DataFrame, tolerance: float, *, exempt: set[str] | frozenset[str] = frozenset()
+) -> list[str]:
+    """Catchments the partition could not bring within the tolerance, each named in a warning.
+
+    `exempt`: islands standing as catchments of their own, outside the tolerance by design.
+    """
+    outside = table.loc[
+        (table["deviation_pct"].abs() > tolerance * 100 + 1e-9)
+        & ~table["team_id"].astype(str).isin(exempt)
+    ]
     names = [
         f"{row.team_id} {row.name} ({row.deviation_pct:+.2f}%)"
         for row in outside.sort_values("team_id").itertuples(index=False)
@@ -357,7 +387,7 @@ def warn_outside_tolerance(table: pd.DataFrame, tolerance: float) -> list[str]:
 
 # ---------------------------------------------------------------- the recorded plan
 
-RECORD_FILES = ("plan.parquet", "assignment.parquet", MANIFEST_NAME)
+RECORD_FILES = ("plan.parquet", "assignment.parquet", "team_figures.parquet", MANIFEST_NAME)
 
 
 def record_dir(workspace: Workspace) -> Path:
@@ -366,9 +396,11 @@ def record_dir(workspace: Workspace) -> Path:
 
 
 def write_record(directory: Path, result: Plan, manifest: dict) -> None:
+    """What the maps need of a plan, so that `planner maps` never has to re-plan."""
     plan = pd.DataFrame(result.plan.drop(columns="geometry", errors="ignore"))
     plan.to_parquet(directory / "plan.parquet", index=False)
     result.assignment.to_parquet(directory / "assignment.parquet", index=False)
+    tables.shown_tables(result)["team"].to_parquet(directory / "team_figures.parquet")
     (directory / MANIFEST_NAME).write_text(provenance.manifest_text(manifest))
 
 
@@ -378,13 +410,13 @@ class RecordedPlan:
 
     plan: pd.DataFrame
     assignment: pd.DataFrame
+    team_figures: pd.DataFrame
     areas: gpd.GeoDataFrame
     provenance: provenance.Provenance
 
 
-def load_record(workspace: Workspace) -> RecordedPlan:
+def load_record(directory: Path, areas_dir: Path) -> RecordedPlan:
     """The recorded plan, checked to be whole and made from the areas now cached."""
-    directory = record_dir(workspace)
     fix = "run `planner plan` (or `planner run`) to make the plan first"
     if not all((directory / name).is_file() for name in RECORD_FILES):
         raise PlannerError("no recorded plan to draw", file=directory, fix=fix)
@@ -392,14 +424,13 @@ def load_record(workspace: Workspace) -> RecordedPlan:
         manifest = json.loads((directory / MANIFEST_NAME).read_text())
         plan = pd.read_parquet(directory / "plan.parquet")
         assignment = pd.read_parquet(directory / "assignment.parquet")
+        team_figures = pd.read_parquet(directory / "team_figures.parquet")
     except (OSError, ValueError) as exc:
         raise PlannerError(
             f"the recorded plan is unreadable ({exc})", file=directory, fix=fix
         ) from exc
-    areas_dir = workspace.processed / "areas"
-    if manifest.get("areas_key") != (
-        stage_key_of(areas_dir) if (areas_dir / "stage.json").exists() else None
-    ):
+    cached = stage_key_of(areas_dir) if (areas_dir / "stage.json").exists() else None
+    if manifest.get("areas_key") != cached:
         raise PlannerError(
             "the recorded plan was made from other small-area data than data/processed holds",
             file=directory,
@@ -408,13 +439,20 @@ def load_record(workspace: Workspace) -> RecordedPlan:
     areas, _ = load_areas(areas_dir)
     manifest.pop("created", None)
     manifest.pop("areas_key", None)
-    return RecordedPlan(plan, assignment, areas, provenance.Provenance(manifest))
+    return RecordedPlan(plan, assignment, team_figures, areas, provenance.Provenance(manifest))
 
 
-def draw_maps(directory: Path, plan: pd.DataFrame, areas, assignment, record) -> None:
-    """The HTML maps of one plan, with its provenance in every footer and in manifest.json."""
+def draw_maps(directory: Path, recorded: RecordedPlan) -> None:
+    """The HTML maps of one recorded plan, its provenance in every footer and in manifest.json."""
+    record = recorded.provenance
     map_pages.write_maps(
-        directory, plan, areas, assignment, record.manifest["years"], record.line()
+        directory,
+        recorded.plan,
+        recorded.areas,
+        recorded.assignment,
+        record.manifest["years"],
+        record.line(),
+        team_figures=recorded.team_figures,
     )
     (directory / MANIFEST_NAME).write_text(provenance.manifest_text(record.manifest))
 
@@ -437,7 +475,8 @@ def run(workspace: Workspace, options: PlanOptions, *, maps: bool = True) -> str
         (staging[1] / MANIFEST_NAME).write_text(provenance.manifest_text(exported))
         if maps:
             log.info("maps: writing %s", workspace.maps)
-            draw_maps(staging[2], result.plan, result.areas, result.assignment, record)
+            # Drawn from the record just written, exactly as `planner maps` would draw it.
+            draw_maps(staging[2], load_record(staging[0], workspace.processed / "areas"))
     lines = [*record.summary_lines(), *plan_report(result)]
     lines.append(tables.summary_text(result.plan, result.national, result.scenario).rstrip("\n"))
     lines.append(
@@ -458,6 +497,13 @@ def plan_report(result: Plan) -> list[str]:
     """
     scenario, plan = result.scenario, result.plan
     lines = [config.describe_teams(scenario, int(result.areas["population"].sum()))]
+    names = result.plan.set_index(result.plan["team_id"].astype(str))["name"]
+    for island in result.islands.itertuples(index=False):
+        lines.append(
+            f"Island standing alone: {names.get(str(island.team_id), island.team_id)} "
+            f"({island.team_id}, {int(island.population):,} people, {island.share:.0%} of a mean "
+            "catchment; outside the tolerance by design)"
+        )
     lines.extend(phasing.phasing_report(plan, scenario))
     lines.append(costs.wave_one_change(plan, scenario).describe())
     lines.extend(spread.describe() for spread in costs.coverage_spreads(plan, scenario))
@@ -487,10 +533,10 @@ def compare_plans(old: Path, new: Path, out: Path) -> list[str]:
 
 def maps_only(workspace: Workspace) -> str:
     """Draw the recorded plan (never re-plan): the maps then show exactly what exports/ shows."""
-    recorded = load_record(workspace)
+    recorded = load_record(record_dir(workspace), workspace.processed / "areas")
     log.info("maps: writing %s for plan %s", workspace.maps, recorded.provenance.plan_id)
     with atomic_directory(workspace.maps) as staging:
-        draw_maps(staging, recorded.plan, recorded.areas, recorded.assignment, recorded.provenance)
+        draw_maps(staging, recorded)
     return (
         f"Maps of plan {recorded.provenance.plan_id} for commissioners: "
         f"{workspace.maps / 'index.html'}"

@@ -14,7 +14,8 @@ from scipy.sparse.csgraph import connected_components
 
 from planner.errors import PlannerError
 from planner.partition import PRESETS, PartitionSettings, partition_region
-from planner.partition.graph import _Graph
+from planner.partition.graph import RegionGraph
+from planner.partition.objective import OBJECTIVES
 
 
 def grid(w: int, h: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -39,11 +40,11 @@ def grid_graph(
     pop: np.ndarray | None = None,
     district: np.ndarray | None = None,
     centre: np.ndarray | None = None,
-) -> tuple[_Graph, pd.DataFrame]:
+) -> tuple[RegionGraph, pd.DataFrame]:
     """The partitioner's graph of a w x h grid (1 person a cell, one district by default)."""
     edges, area, perim = grid(w, h)
     n = w * h
-    g = _Graph(
+    g = RegionGraph(
         np.ones(n) if pop is None else pop,
         area,
         perim,
@@ -54,6 +55,16 @@ def grid_graph(
         centre,
     )
     return g, edges
+
+
+def region(pop, edges: pd.DataFrame, area, perim, district=None) -> RegionGraph:
+    return RegionGraph.from_edges(
+        np.asarray(pop, dtype=float), edges, area=area, perimeter=perim, district=district
+    )
+
+
+def preset(keep: bool) -> str:
+    return "la_aligned" if keep else "equal_size"
 
 
 def contiguous(labels: np.ndarray, edges: pd.DataFrame) -> bool:
@@ -82,7 +93,9 @@ def test_presets() -> None:
 def test_exact_balance_on_grid(keep: bool) -> None:
     edges, area, perim = grid(8, 8)
     pop = np.ones(64)
-    labels = partition_region(pop, np.zeros(64, int), edges, area, perim, 4, 0.001, 0, keep)
+    labels = partition_region(
+        region(pop, edges, area, perim), 4, tolerance=0.001, preset=preset(keep)
+    )
     assert sorted(part_pops(labels, pop, 4)) == [16, 16, 16, 16]
     assert contiguous(labels, edges)
 
@@ -90,7 +103,8 @@ def test_exact_balance_on_grid(keep: bool) -> None:
 def test_compact_on_grid() -> None:
     edges, area, perim = grid(10, 10)
     pop = np.ones(100)
-    labels = partition_region(pop, np.zeros(100, int), edges, area, perim, 4, 0.001, 3, False)
+    graph = region(pop, edges, area, perim)
+    labels = partition_region(graph, 4, tolerance=0.001, seed=3, preset="equal_size")
     # four 5x5 squares have a cut of 20; allow a little slack for local optima
     cut = sum(labels[a] != labels[b] for a, b in zip(edges.a, edges.b, strict=True))
     assert cut <= 26
@@ -101,7 +115,10 @@ def test_same_seed_same_result_and_seeds_are_used() -> None:
     rng = np.random.default_rng(5)
     pop = rng.integers(50, 150, size=108).astype(float)
     dist = np.repeat(np.arange(9), 12)
-    runs = [partition_region(pop, dist, edges, area, perim, 5, 0.05, s, False) for s in (1, 1, 2)]
+    graph = region(pop, edges, area, perim, dist)
+    runs = [
+        partition_region(graph, 5, tolerance=0.05, seed=s, preset="equal_size") for s in (1, 1, 2)
+    ]
     np.testing.assert_array_equal(runs[0], runs[1])
     for lab in runs:
         assert contiguous(lab, edges)
@@ -114,7 +131,7 @@ def test_districts_kept_whole_when_they_balance() -> None:
     ys, xs = np.divmod(np.arange(64), 8)
     dist = (ys // 4) * 2 + xs // 4
     pop = np.ones(64)
-    labels = partition_region(pop, dist, edges, area, perim, 4, 0.10, 0, True)
+    labels = partition_region(region(pop, edges, area, perim, dist), 4, tolerance=0.10)
     for d in range(4):
         assert len(set(labels[dist == d])) == 1
     assert len(set(labels)) == 4
@@ -125,7 +142,7 @@ def test_district_bigger_than_a_catchment_is_split_others_kept() -> None:
     edges, area, perim = grid(8, 8)
     ys, xs = np.divmod(np.arange(64), 8)
     dist = np.where(xs < 4, 0, np.where(ys < 4, 1, 2))
-    labels = partition_region(np.ones(64), dist, edges, area, perim, 4, 0.10, 0, True)
+    labels = partition_region(region(np.ones(64), edges, area, perim, dist), 4, tolerance=0.10)
     assert len(set(labels[dist == 1])) == 1
     assert len(set(labels[dist == 2])) == 1
     assert len(set(labels[dist == 0])) == 2
@@ -140,9 +157,8 @@ def test_island_joined_by_a_bridge() -> None:
     bridge = pd.DataFrame({"a": [5], "b": [36], "shared_length": [0.0]})
     edges = pd.concat([main, island, bridge], ignore_index=True)
     pop = np.ones(40)
-    labels = partition_region(
-        pop, np.zeros(40, int), edges, np.ones(40), np.full(40, 4.0), 4, 0.001, 0, False
-    )
+    graph = region(pop, edges, np.ones(40), np.full(40, 4.0))
+    labels = partition_region(graph, 4, tolerance=0.001, preset="equal_size")
     assert contiguous(labels, edges)
     assert sorted(part_pops(labels, pop, 4)) == [10, 10, 10, 10]
     assert len(set(labels[36:])) == 1
@@ -150,7 +166,7 @@ def test_island_joined_by_a_bridge() -> None:
 
 def test_k_equals_one() -> None:
     edges, area, perim = grid(3, 3)
-    labels = partition_region(np.ones(9), np.zeros(9, int), edges, area, perim, 1, 0.005, 0)
+    labels = partition_region(region(np.ones(9), edges, area, perim), 1, tolerance=0.005)
     assert (labels == 0).all()
 
 
@@ -170,7 +186,7 @@ def test_infeasible_inputs(k: int, pop, drop_edges: bool, message: str) -> None:
         edges = edges.loc[~((edges.a == 7) & (edges.b == 8))]
     pop = np.ones(9) if pop is None else pop
     with pytest.raises(PlannerError, match=message):
-        partition_region(pop, np.zeros(9, int), edges, area, perim, k, 0.1, 0)
+        partition_region(region(pop, edges, area, perim), k, tolerance=0.1)
 
 
 @settings(max_examples=30, deadline=None)
@@ -188,7 +204,8 @@ def test_invariants_on_random_grids(w: int, h: int, k: int, seed: int, keep: boo
     pop = rng.integers(90, 110, size=n).astype(float)
     dist = rng.integers(0, 3, size=n)
     tol = 0.25
-    labels = partition_region(pop, dist, edges, area, perim, k, tol, seed, keep)
+    graph = region(pop, edges, area, perim, dist)
+    labels = partition_region(graph, k, tolerance=tol, seed=seed, preset=preset(keep))
     assert labels.shape == (n,)
     assert set(labels.tolist()) == set(range(k))
     assert contiguous(labels, edges)
@@ -246,41 +263,42 @@ def test_presets_come_from_the_scenario_config() -> None:
 
 
 def test_floor_penalty_only_below_the_floor() -> None:
-    from planner.partition.graph import PP_FLOOR, _shape_cost
+    from planner.partition.objective import PP_FLOOR, Objective, Weights
 
+    steep = Objective(Weights(split=1.5, floor=8.0, district=0.0), keep_districts=False)
+    flat = Objective(Weights(split=1.5, floor=0.0, district=0.0), keep_districts=False)
     # a circle-ish region (PP 0.5) pays exactly 1/PP; one below the floor pays more
     per = math.sqrt(4 * math.pi / 0.5)
-    assert _shape_cost(per, 1.0, 8.0) == pytest.approx(2.0)
+    assert steep.shape_cost(per, 1.0) == pytest.approx(2.0)
     per_low = math.sqrt(4 * math.pi / (PP_FLOOR / 2))
     assert (
-        _shape_cost(per_low, 1.0, 8.0)
-        > _shape_cost(per_low, 1.0, 0.0)
+        steep.shape_cost(per_low, 1.0)
+        > flat.shape_cost(per_low, 1.0)
         == pytest.approx(2 / PP_FLOOR)
     )
 
 
 def test_recombine_redraws_a_strip_catchment() -> None:
     # 40x2 strip split into top and bottom rows (PP 0.075 each); halves left/right are far better
-    from planner.partition.graph import _min_pp, _State
-    from planner.partition.solve import _recombine
+    from planner.partition.graph import Labelling, min_pp
+    from planner.partition.solve import recombine
 
     pop = np.ones(80)
     g, edges = grid_graph(40, 2, pop)
     rows = np.repeat([0, 1], 40)
-    st = _State(g, rows, 2, 1.5, 8.0)
-    assert _min_pp(st) < 0.1
-    _, labels = _recombine(st, 0.005, 0, False)
+    st = Labelling(g, rows, 2, OBJECTIVES["equal_size"])
+    assert min_pp(st) < 0.1
+    _, labels = recombine(st, 0.005, 0, False)
     labels = np.asarray(labels)
     assert contiguous(labels, edges)
     assert sorted(part_pops(labels, pop, 2)) == [40, 40]
-    assert _min_pp(_State(g, labels, 2, 1.5, 8.0)) > 0.2
+    assert min_pp(Labelling(g, labels, 2, OBJECTIVES["equal_size"])) > 0.2
 
 
 def test_strip_equal_size_is_cut_across() -> None:
     edges, area, perim = grid(40, 2)
-    labels = partition_region(
-        np.ones(80), np.zeros(80, int), edges, area, perim, 2, 0.005, 0, False
-    )
+    graph = region(np.ones(80), edges, area, perim)
+    labels = partition_region(graph, 2, tolerance=0.005, preset="equal_size")
     assert contiguous(labels, edges)
     cut = sum(labels[a] != labels[b] for a, b in zip(edges.a, edges.b, strict=True))
     assert cut <= 3
@@ -356,72 +374,78 @@ def test_parallel_icbs_equal_serial() -> None:
 
 def test_piece_move_hands_a_leftover_district_piece_back() -> None:
     # 8x4 grid, districts = left / right halves; catchment 0 also holds two right-half cells
-    from planner.partition.graph import _State
-    from planner.partition.moves import _piece_moves
+    from planner.partition.graph import Labelling
+    from planner.partition.moves import piece_moves
 
     ys, xs = np.divmod(np.arange(32), 8)
     g, edges = grid_graph(8, 4, district=(xs >= 4).astype(np.int64))
     start = np.where((xs < 4) | ((xs == 4) & (ys < 1)), 0, 1)
-    st = _State(g, start, 2, 4.0, 2.0)
+    st = Labelling(g, start, 2, OBJECTIVES["la_aligned"])
     assert st.splits() == 1
-    labels = np.asarray(_piece_moves(st, 0.10, 0))
+    labels = np.asarray(piece_moves(st, 0.10, 0))
     assert contiguous(labels, edges)
-    assert _State(g, labels, 2, 4.0, 2.0).splits() == 0
+    assert Labelling(g, labels, 2, OBJECTIVES["la_aligned"]).splits() == 0
     assert np.abs(part_pops(labels, np.ones(32), 2) / 16 - 1).max() <= 0.10
 
 
 def test_compound_move_swaps_when_no_single_move_keeps_balance() -> None:
     # 4x2 grid in two L-shapes of 4 cells at zero tolerance: every single move breaks the
     # balance, but swapping (2,0) and (1,1) makes two squares.
-    from planner.partition.graph import _score, _State
-    from planner.partition.moves import _compound, _improve
+    from planner.partition.graph import Labelling
+    from planner.partition.moves import compound_moves, improve
 
     g, edges = grid_graph(4, 2)
     start = np.array([0, 0, 0, 1, 0, 1, 1, 1])
-    st = _State(g, start, 2, 1.5, 40.0)
-    before = _score(st, 0.0)
-    assert _improve(st, 4.0, 4.0, np.random.default_rng(0), passes=4) == 0
-    assert _compound(st, 4.0, 4.0, np.random.default_rng(0), passes=4) >= 1
-    labels = np.asarray(st.lab)
+    objective = OBJECTIVES["equal_size"]
+    st = Labelling(g, start, 2, objective)
+    before = objective.score(st, 0.0)
+    assert improve(st, 4.0, 4.0, np.random.default_rng(0), passes=4) == 0
+    assert compound_moves(st, 4.0, 4.0, np.random.default_rng(0), passes=4) >= 1
+    labels = np.asarray(st.labels)
     assert labels.tolist() == [0, 0, 1, 1, 0, 0, 1, 1]
     assert contiguous(labels, edges)
     assert part_pops(labels, np.ones(8), 2).tolist() == [4, 4]
-    assert _score(st, 0.0) < before
+    assert objective.score(st, 0.0) < before
 
 
 def test_move_delta_matches_score_with_district_weight() -> None:
     # Random moves on a 6x6 grid with three districts: the incremental delta (fragments and
     # split districts) equals the change in the full score, and a split district costs extra.
-    from planner.partition.graph import _score, _State, _weights
+    from dataclasses import replace
+
+    from planner.partition.graph import Labelling
 
     rng = np.random.default_rng(3)
     dist = np.arange(36) % 6 // 2
     g, _ = grid_graph(6, 6, rng.integers(80, 120, size=36).astype(float), dist)
-    weights = _weights(True)
-    assert weights[2] > 0
-    st = _State(g, dist, 3, *weights)  # each district whole at first
+    objective = OBJECTIVES["la_aligned"]
+    assert objective.weights.district > 0
+    st = Labelling(g, dist, 3, objective)  # each district whole at first
     for _ in range(200):
         u = int(rng.integers(36))
-        b = int(rng.choice([st.lab[v] for v in g.nbrs[u]]))
-        if b == st.lab[u] or st.size[st.lab[u]] == 1:
+        b = int(rng.choice([st.labels[v] for v in g.nbrs[u]]))
+        if b == st.labels[u] or st.sizes[st.labels[u]] == 1:
             continue
-        before = _score(st, 10.0)
+        before = objective.score(st, 10.0)
         delta = st.move_delta(u, b)
         st.apply(u, b)
-        assert _score(st, 10.0) - before == pytest.approx(delta, abs=1e-9)
-    whole = _State(g, dist, 3, *weights)
-    fragments_only = _State(g, dist, 3, weights[0], weights[1])
+        assert objective.score(st, 10.0) - before == pytest.approx(delta, abs=1e-9)
+    fragments = replace(objective, weights=replace(objective.weights, district=0.0))
+    whole = Labelling(g, dist, 3, objective)
+    fragments_only = Labelling(g, dist, 3, fragments)
     fragments_only.apply(0, 1)
     whole.apply(0, 1)
-    assert _score(whole, 10.0) - _score(fragments_only, 10.0) == pytest.approx(weights[2])
+    assert objective.score(whole, 10.0) - fragments.score(fragments_only, 10.0) == pytest.approx(
+        objective.weights.district
+    )
 
 
 def test_strip_starts_cut_across_each_direction() -> None:
-    from planner.partition.starts import _strip_starts
+    from planner.partition.starts import strip_starts
 
     centre = np.array([(x + 0.5, y + 0.5) for y in range(10) for x in range(10)])
     g, edges = grid_graph(10, 10, centre=centre)
-    starts = _strip_starts(g, 2, 4)
+    starts = strip_starts(g, 2, 4)
     assert len(starts) == 4
     for labels in starts:
         assert sorted(np.bincount(labels)) == [50, 50]
@@ -429,7 +453,7 @@ def test_strip_starts_cut_across_each_direction() -> None:
     # 0°: west | east; 90°: south | north
     assert (starts[0] == (centre[:, 0] > 5)).all()
     assert (starts[2] == (centre[:, 1] > 5)).all()
-    assert _strip_starts(grid_graph(10, 10)[0], 2, 4) == []
+    assert strip_starts(grid_graph(10, 10)[0], 2, 4) == []
 
 
 def test_mid_and_south_essex_clears_the_floor(prepared) -> None:

@@ -108,7 +108,7 @@ def test_service_too_big_for_one_and_too_small_for_two_is_reported() -> None:
     row = result.services.iloc[0]
     assert not row.kept_whole and row.wanted == ""
     assert "1.50 catchments' worth" in row.reason and "outside ±10.0%" in row.reason
-    assert result.notes == [f"service MID in A (1.50 catchments): {row.reason}"]
+    assert result.notes == [f"service (MID) in A (1.50 catchments' worth): {row.reason}"]
 
 
 def test_service_across_an_icb_boundary_is_held_in_each_part_and_reported() -> None:

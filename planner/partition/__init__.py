@@ -1,35 +1,55 @@
 """Split each ICB's small areas into k contiguous, compact, balanced catchments.
 
-Teams work from one catchment each, so catchments must hold equal populations
-(within a tolerance), be contiguous and compact, and (aligned preset) keep
-local-authority districts whole where balance allows.  The method, per ICB:
-
-1. Start from METIS, or from a search over groupings of whole districts (`starts`).
-2. Repair stray pieces, push population along paths of neighbouring catchments
-   into the window, then move single boundary areas while that lowers
-   Σ 1/Polsby-Popper + a penalty per split district (`moves`, score in `graph`).
-3. Keep the best of several seeded starts; redraw poor catchments with a
-   neighbour, and move whole district pieces (`solve`).
+The problem, per region (an ICB) drawn as a `RegionGraph` G = (areas, edges)
+with populations, areas, perimeters, shared boundary lengths and districts:
+find labels L: areas → {0..k-1} (a `Labelling`) that minimise the
+`Objective`, Σ_catchments 1/PP (PP = 4π·area/perimeter², Polsby-Popper; a
+steeper `Weights.floor` cost below PP 0.155) + `Weights.split` per extra
+district fragment + `Weights.district` per split district, subject to every
+catchment being connected in G and holding the region's mean population
+±tolerance (presets: equal_size ±0.5%, la_aligned ±10% with heavier district
+weights).  Imbalance is handled in stages: starts are balanced to a looser
+window (±3%) and the window is tightened to the tolerance step by step; a
+balance step pushes surplus people along paths of neighbouring catchments,
+and any labelling outside the window scores 10⁶ per unit of excess, so it
+never beats one inside.  Moves: single boundary areas change catchment when
+that lowers the objective and keeps both catchments connected and in the
+window (compiled with numba, `kernels`); compound moves pair a move that
+breaks the window with one that restores it; whole district pieces move at
+once (la_aligned); a catchment below the PP floor is merged with one or two
+neighbours and redrawn from METIS and straight-cut starts.  Starts: METIS
+(population vertex weights, shared-length edge weights), searches over
+groupings of whole districts (la_aligned), and starts holding each big
+district in catchments of its own.  The best of several seeded starts is
+kept.  Existing services can be held whole (`partition_england(...,
+services=...)`, see `services`).
 
 ICBs are independent and are solved in parallel worker processes (`england`).
-All randomness comes from one seeded generator, so a seed fixes the result.
+All randomness is derived from the user's seed, so a seed fixes the result,
+and a serial run equals a parallel one.
 """
 
 from planner.partition.england import (
     PRESETS,
     PartitionResult,
     PartitionSettings,
-    Preset,
     partition_england,
     service_notes,
 )
+from planner.partition.graph import Labelling, RegionGraph
+from planner.partition.objective import OBJECTIVES, Objective, Preset, Weights
 from planner.partition.solve import partition_region
 
 __all__ = [
+    "OBJECTIVES",
     "PRESETS",
+    "Labelling",
+    "Objective",
     "PartitionResult",
     "PartitionSettings",
     "Preset",
+    "RegionGraph",
+    "Weights",
     "partition_england",
     "partition_region",
     "service_notes",

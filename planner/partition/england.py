@@ -10,7 +10,6 @@ import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from multiprocessing.pool import AsyncResult
-from typing import Literal
 
 import geopandas as gpd
 import numpy as np
@@ -19,11 +18,15 @@ import shapely
 
 from planner.config import PARTITION_PRESETS  # preset name -> tolerance (one source)
 from planner.errors import PlannerError
-from planner.partition.graph import _Graph
-from planner.partition.services import ServiceNote, partition_with_services
+from planner.partition.graph import RegionGraph
+from planner.partition.kernels import warm_up
+from planner.partition.objective import OBJECTIVES, Preset
+from planner.partition.services import (
+    ServiceNote,
+    partition_with_services,
+    standalone_islands,
+)
 from planner.partition.solve import partition_region
-
-Preset = Literal["la_aligned", "equal_size"]
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,6 @@ class PartitionSettings:
                 value=self.tolerance,
             )
 
-    @property
-    def keep_districts(self) -> bool:
-        return self.preset == "la_aligned"
-
 
 PRESETS = {name: PartitionSettings(name, tol, 0) for name, tol in PARTITION_PRESETS.items()}
 
@@ -61,33 +60,58 @@ def _default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-RegionResult = tuple[np.ndarray, list[ServiceNote]]
+# labels, a note per service area, and the islands standing alone (rows of each)
+RegionResult = tuple[np.ndarray, list[ServiceNote], list[np.ndarray]]
 
 
 def _region_job(job: tuple) -> RegionResult:
     """One ICB from plain numpy arrays (cheap to send to a worker process)."""
-    pop, district, a, b, length, area, perim, k, tolerance, seed, keep, centre, service = job
-    if (service >= 0).any():
-        graph = _Graph(pop, area, perim, district, a, b, length, centre)
-        return partition_with_services(graph, service, k, tolerance, seed, keep)
-    edges = pd.DataFrame({"a": a, "b": b, "shared_length": length})
-    labels = partition_region(pop, district, edges, area, perim, k, tolerance, seed, keep, centre)
-    return labels, []
+    (
+        pop,
+        district,
+        a,
+        b,
+        length,
+        bridge,
+        area,
+        perim,
+        k,
+        tolerance,
+        seed,
+        preset,
+        centre,
+        service,
+    ) = job
+    graph = RegionGraph(pop, area, perim, district, a, b, length, centre)
+    alone = (
+        standalone_islands(graph, bridge, k, tolerance) if OBJECTIVES[preset].keep_districts else []
+    )
+    if alone or (service >= 0).any():
+        labels, notes = partition_with_services(
+            graph, service, k, tolerance=tolerance, seed=seed, preset=preset, alone=alone
+        )
+        return labels, notes, alone
+    return partition_region(graph, k, tolerance=tolerance, seed=seed, preset=preset), [], []
 
 
 @dataclass(frozen=True)
 class PartitionResult:
-    """The catchments of England, and what became of each existing service area.
+    """The catchments of England, the islands standing alone, and the service areas.
 
     `labels`: catchment number (0..k-1 within its ICB) per area, indexed like
     the areas.  `services`: one row per service area and ICB it lies in, with
     columns service, icb24cd, population, catchments (population / the ICB's
     mean catchment), wanted ("one catchment", "n catchments inside it", or ""
     when it cannot be held), kept_whole and reason (why not, or "").
+    `islands`: one row per island standing as a catchment of its own
+    (la_aligned preset, see planner.partition.services.standalone_islands),
+    with columns icb24cd, catchment, areas, population and share (of the
+    ICB's mean catchment); such a catchment is exempt from the tolerance.
     """
 
     labels: pd.Series
     services: pd.DataFrame
+    islands: pd.DataFrame
 
     @property
     def notes(self) -> list[str]:
@@ -183,6 +207,7 @@ def _solve_in_workers(
     On any exit other than success (an error, or SIGTERM turned into SystemExit)
     the workers are killed at once rather than left to finish their ICB.
     """
+    warm_up()  # compiled kernels, inherited by the forked workers
     ctx = multiprocessing.get_context("fork")
     before = set(multiprocessing.active_children())
     pool = ctx.Pool(workers, initializer=worker_start, initargs=(os.getpid(),))
@@ -213,7 +238,7 @@ def partition_england(
     *,
     services: pd.Series | None = None,
 ) -> PartitionResult:
-    """Catchment number (0..k-1 within its ICB) for every area, and the service notes.
+    """Catchment number (0..k-1 within its ICB) for every area, islands alone, service notes.
 
     `services` (aligned with the areas' rows) holds a key per area of an
     existing service (e.g. its district code) or NA.  Within each ICB, a
@@ -221,12 +246,14 @@ def partition_england(
     one is covered by catchments wholly inside it (see
     planner.partition.services); one that cannot be held is reported in the
     result's `services` table with the reason, as is one that crosses an ICB
-    boundary (each part is held on its own).
+    boundary (each part is held on its own).  In the la_aligned preset an
+    island big enough may be a catchment of its own (result's `islands`).
 
     ICBs are independent, so with workers > 1 they are solved in a pool of
-    forked processes (which die with this one), largest first for load balance.  Each ICB's result
-    depends only on its own arrays and the seed, and results are merged in ICB
-    order, so the labels equal a serial run (workers=1: no pool).
+    forked processes (which die with this one), largest first for load
+    balance.  Each ICB's result depends only on its own arrays and the seed,
+    and results are merged in ICB order, so the labels equal a serial run
+    (workers=1: no pool).
     Default: min(2, CPU count).
     """
     icb = areas["icb24cd"].astype(str).to_numpy()
@@ -242,6 +269,12 @@ def partition_england(
     ea = adjacency.edges["a"].to_numpy()
     eb = adjacency.edges["b"].to_numpy()
     elen = adjacency.edges["shared_length"].to_numpy(dtype=float)
+    kind = (
+        adjacency.edges["kind"]
+        if "kind" in adjacency.edges
+        else pd.Series("", index=range(len(ea)))
+    )
+    ebridge = (kind == "bridge").to_numpy()
     population = areas["population"].to_numpy(dtype=float)
     centre = area_centres(areas)
     service, service_keys = _service_codes(areas, services)
@@ -259,12 +292,13 @@ def partition_england(
             local[ea[keep]],
             local[eb[keep]],
             elen[keep],
+            ebridge[keep],
             np.asarray(adjacency.area)[rows],
             np.asarray(adjacency.perimeter)[rows],
             int(teams_per_icb[code]),
             settings.tolerance,
             settings.seed,
-            settings.keep_districts,
+            settings.preset,
             None if centre is None else centre[rows],
             service[rows],
         )
@@ -278,9 +312,14 @@ def partition_england(
         results = _solve_in_workers(jobs, order, min(workers, len(jobs)))
     out = np.full(len(areas), -1, dtype=np.int64)
     notes = []
+    islands = []
     for code in jobs:  # merged in ICB order
-        labels, region_notes = results[code]
+        labels, region_notes, alone = results[code]
         out[region_rows[code]] = labels
+        mean = population[region_rows[code]].sum() / int(teams_per_icb[code])
+        for rows in alone:
+            people = float(population[region_rows[code][rows]].sum())
+            islands.append((code, int(labels[rows[0]]), len(rows), people, people / mean))
         for note in region_notes:
             row = asdict(note)
             row.update(service=service_keys[note.service], icb24cd=code)
@@ -294,4 +333,7 @@ def partition_england(
             prefix + table["reason"].where(table["reason"] == "", "; " + table["reason"])
         )[crossing]
     labels = pd.Series(out, index=areas.index, name="catchment")
-    return PartitionResult(labels, table.reset_index(drop=True))
+    island_table = pd.DataFrame(
+        islands, columns=["icb24cd", "catchment", "areas", "population", "share"]
+    )
+    return PartitionResult(labels, table.reset_index(drop=True), island_table)

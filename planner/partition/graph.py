@@ -2,60 +2,77 @@
 
 The score is Σ 1/Polsby-Popper over the catchments (a steep extra cost below
 PP_FLOOR) plus a penalty per extra district fragment and (aligned preset) per
-split district.  `_State` keeps each catchment's population, area, perimeter
+split district.  `Labelling` keeps each catchment's population, area, perimeter
 and district counts up to date move by move:
 P = Σ perimeter − 2 Σ shared length of internal edges.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
+from functools import cached_property
 
 import numpy as np
+import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-# Weight of one extra district split in units of 1/PP (a typical catchment scores 2-5).
-SPLIT_WEIGHT = {True: 4.0, False: 1.5}
-_FOUR_PI = 4.0 * math.pi
-# Catchments less compact than PP_FLOOR pay FLOOR_WEIGHT extra per unit of 1/PP below it,
-# so the search trades a little of a compact neighbour's shape for the worst one's
-# (keyed like SPLIT_WEIGHT by keep_districts: whole districts matter more there).
-PP_FLOOR = 0.155
-# Equal size: 40 lifts Torbay & Teignbridge over the floor at no cost to the national
-# mean PP (0.334) or splits (163); 8 left it at 0.1499 (benchmarks/partition.py).
-FLOOR_WEIGHT = {True: 2.0, False: 40.0}
-# Extra cost of a split district, on top of SPLIT_WEIGHT per extra fragment: without it,
-# trading a Salford piece for a third piece of (already split) Manchester is neutral, and
-# Greater Manchester kept five split districts where two suffice.  A small nudge is
-# enough there; 4 also made Mid and South Essex give up PP 0.215 → 0.149 for two splits.
-DISTRICT_WEIGHT = {True: 1.0, False: 0.0}
+from planner.partition.objective import FOUR_PI, Objective
 
 
-Weights = tuple[float, float, float]  # split, floor, district: the _State arguments
+class RegionGraph:
+    """The areas of one region and how they touch: what a partition is drawn on.
 
+    Per area (0..n-1): `pop` (people), `area` (m²), `perim` (perimeter, m),
+    `district` (an integer code, e.g. the local authority) and, when known,
+    `centre` ((n, 2) metres).  Edges `a`–`b` join neighbouring areas, with
+    `length` the shared boundary in metres (0 for a bridge to an island).
+    The adjacency is kept both as lists (`nbrs`, `lens`: the Python loops)
+    and in CSR form (`indptr`, `indices`, `weights`: METIS and the compiled
+    kernels), each edge at both ends in edge order.
+    """
 
-def _weights(keep_districts: bool) -> Weights:
-    """The preset's weights, in one place so every _State of a run scores alike."""
-    return (
-        SPLIT_WEIGHT[keep_districts],
-        FLOOR_WEIGHT[keep_districts],
-        DISTRICT_WEIGHT[keep_districts],
-    )
+    @cached_property
+    def nbrs(self) -> list[list[int]]:
+        """Neighbours of each area (built on first use: METIS needs only the CSR form)."""
+        bounds, flat = self.indptr.tolist(), self.indices.tolist()
+        return [flat[bounds[i] : bounds[i + 1]] for i in range(self.n)]
 
+    @cached_property
+    def lens(self) -> list[list[float]]:
+        """Shared lengths, aligned with `nbrs`."""
+        bounds, flat = self.indptr.tolist(), self.weights.tolist()
+        return [flat[bounds[i] : bounds[i + 1]] for i in range(self.n)]
 
-def _shape_cost(perim: float, area: float, floor_weight: float) -> float:
-    """1/PP, plus a steep penalty once PP falls below PP_FLOOR."""
-    if area <= 0:
-        return 0.0
-    x = perim * perim / (_FOUR_PI * area)
-    excess = x - 1.0 / PP_FLOOR
-    return x + floor_weight * excess if excess > 0 else x
-
-
-class _Graph:
-    """Plain-python adjacency lists: the local search is a loop over single areas."""
+    @classmethod
+    def from_edges(
+        cls,
+        population: np.ndarray,
+        edges: pd.DataFrame,
+        *,
+        area: np.ndarray,
+        perimeter: np.ndarray,
+        district: np.ndarray | None = None,
+        centre: np.ndarray | None = None,
+    ) -> RegionGraph:
+        """From an edge table (columns a, b and, optionally, shared_length; else 1 m each)."""
+        a = edges["a"].to_numpy(dtype=np.int64)
+        length = (
+            edges["shared_length"].to_numpy(dtype=float)
+            if "shared_length" in edges
+            else np.ones(len(a))
+        )
+        n = len(population)
+        return cls(
+            np.asarray(population, dtype=float),
+            np.asarray(area, dtype=float),
+            np.asarray(perimeter, dtype=float),
+            np.zeros(n, dtype=np.int64) if district is None else np.asarray(district, np.int64),
+            a,
+            edges["b"].to_numpy(dtype=np.int64),
+            length,
+            centre,
+        )
 
     def __init__(
         self,
@@ -93,14 +110,10 @@ class _Graph:
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=self.n))])
         self.indices = dst[order]
         self.weights = np.concatenate([length[real], length[real]])[order]
-        bounds = self.indptr.tolist()
-        flat_n, flat_w = self.indices.tolist(), self.weights.tolist()
-        self.nbrs = [flat_n[bounds[i] : bounds[i + 1]] for i in range(self.n)]
-        self.lens = [flat_w[bounds[i] : bounds[i + 1]] for i in range(self.n)]
         self.a, self.b, self.length = a, b, length
 
 
-def _flood(g: _Graph, start: int, member: Callable[[int], bool], seen: set[int]) -> list[int]:
+def flood(g: RegionGraph, start: int, member: Callable[[int], bool], seen: set[int]) -> list[int]:
     """The connected areas around `start` for which `member` holds (depth first); marks them seen."""
     comp = [start]
     seen.add(start)
@@ -115,63 +128,66 @@ def _flood(g: _Graph, start: int, member: Callable[[int], bool], seen: set[int])
     return comp
 
 
-class _State:
-    """A labelling with per-catchment population, area, perimeter and district counts."""
+class Labelling:
+    """Catchment labels of a graph's areas, with running totals a move updates in O(degree).
+
+    `labels[u]` is area u's catchment (0..k-1).  Per catchment: `populations`,
+    `areas`, `perimeters` (Σ area perimeters − 2 Σ shared length of internal
+    edges) and `sizes` (areas).  `district_counts[(d, p)]` counts the areas of
+    district d in catchment p, `district_parts[d]` the catchments holding d.
+    `objective` scores it; `move_delta` and `apply` are the single move.
+    """
 
     def __init__(
         self,
-        g: _Graph,
+        g: RegionGraph,
         labels: np.ndarray,
         k: int,
-        split_weight: float,
-        floor_weight: float = 0.0,
-        district_weight: float = 0.0,
+        objective: Objective,
     ) -> None:
         self.g = g
         self.k = k
-        self.lab = [int(x) for x in labels]
-        self.w_split = split_weight
-        self.w_floor = floor_weight
-        self.w_district = district_weight
+        self.labels = [int(x) for x in labels]
+        self.objective = objective
         self.recompute()
 
     def recompute(self) -> None:
         """Catchment totals and district counts from the labels alone."""
         g, k = self.g, self.k
-        lab = np.asarray(self.lab, dtype=np.int64)
-        self.ppop = np.bincount(lab, weights=g.pop, minlength=k).tolist()
-        self.parea = np.bincount(lab, weights=g.area, minlength=k).tolist()
-        self.size = np.bincount(lab, minlength=k).tolist()
+        lab = np.asarray(self.labels, dtype=np.int64)
+        self.populations = np.bincount(lab, weights=g.pop, minlength=k).tolist()
+        self.areas = np.bincount(lab, weights=g.area, minlength=k).tolist()
+        self.sizes = np.bincount(lab, minlength=k).tolist()
         inside = lab[g.a] == lab[g.b]
         perim = np.bincount(lab, weights=g.perim, minlength=k)
         perim -= 2.0 * np.bincount(lab[g.a[inside]], weights=g.length[inside], minlength=k)
-        self.pperim = perim.tolist()
+        self.perimeters = perim.tolist()
         district = np.asarray(g.district, dtype=np.int64)
         pairs, counts = np.unique(district * k + lab, return_counts=True)
-        self.dcnt = {
+        self.district_counts = {
             (d, p): c
             for d, p, c in zip(
                 (pairs // k).tolist(), (pairs % k).tolist(), counts.tolist(), strict=True
             )
         }
         parts = np.unique(pairs // k, return_counts=True)
-        self.dparts = dict(zip(parts[0].tolist(), parts[1].tolist(), strict=True))
+        self.district_parts = dict(zip(parts[0].tolist(), parts[1].tolist(), strict=True))
 
     # -- flat arrays for the compiled kernels -------------------------------------------
     def flat(self) -> tuple:
         """(labels, pop, area, perimeter, sizes, district × catchment counts, district parts)."""
         dcnt = np.zeros((self.g.n_districts, self.k), dtype=np.int64)
-        for (d, p), c in self.dcnt.items():
+        for (d, p), c in self.district_counts.items():
             dcnt[d, p] = c
         dparts = np.zeros(self.g.n_districts, dtype=np.int64)
-        for d, c in self.dparts.items():
+        for d, c in self.district_parts.items():
             dparts[d] = c
         return (
-            np.asarray(self.lab, dtype=np.int64),
-            np.asarray(self.ppop, dtype=float),
-            np.asarray(self.parea, dtype=float),
-            np.asarray(self.pperim, dtype=float),
-            np.asarray(self.size, dtype=np.int64),
+            np.asarray(self.labels, dtype=np.int64),
+            np.asarray(self.populations, dtype=float),
+            np.asarray(self.areas, dtype=float),
+            np.asarray(self.perimeters, dtype=float),
+            np.asarray(self.sizes, dtype=np.int64),
             dcnt,
             dparts,
         )
@@ -179,59 +195,24 @@ class _State:
     def load(self, flat: tuple) -> None:
         """Take the state back from `flat` (after a kernel changed it); lists keep identity."""
         lab, ppop, parea, pperim, size, dcnt, dparts = flat
-        self.lab[:] = lab.tolist()
-        self.ppop[:] = ppop.tolist()
-        self.parea[:] = parea.tolist()
-        self.pperim[:] = pperim.tolist()
-        self.size[:] = size.tolist()
+        self.labels[:] = lab.tolist()
+        self.populations[:] = ppop.tolist()
+        self.areas[:] = parea.tolist()
+        self.perimeters[:] = pperim.tolist()
+        self.sizes[:] = size.tolist()
         d, p = np.nonzero(dcnt)
-        self.dcnt = dict(
+        self.district_counts = dict(
             zip(zip(d.tolist(), p.tolist(), strict=True), dcnt[d, p].tolist(), strict=True)
         )
         (present,) = np.nonzero(dparts)
-        self.dparts = dict(zip(present.tolist(), dparts[present].tolist(), strict=True))
-
-    def kernel_weights(self) -> np.ndarray:
-        return np.array([self.w_split, self.w_floor, self.w_district, 1.0 / PP_FLOOR])
-
-    # -- scoring -------------------------------------------------------------------------
-    def _f(self, perim: float, area: float) -> float:
-        return _shape_cost(perim, area, self.w_floor)
+        self.district_parts = dict(zip(present.tolist(), dparts[present].tolist(), strict=True))
 
     def move_delta(self, u: int, b: int) -> float:
-        """Change in Σ 1/PP + split penalties if u moves to catchment b."""
-        g, lab = self.g, self.lab
-        a = lab[u]
-        sa = sb = 0.0
-        for v, w in zip(g.nbrs[u], g.lens[u], strict=True):
-            lv = lab[v]
-            if lv == a:
-                sa += w
-            elif lv == b:
-                sb += w
-        pa = self.pperim[a] - g.perim[u] + 2.0 * sa
-        pb = self.pperim[b] + g.perim[u] - 2.0 * sb
-        aa = self.parea[a] - g.area[u]
-        ab = self.parea[b] + g.area[u]
-        delta = (
-            self._f(pa, aa)
-            + self._f(pb, ab)
-            - self._f(self.pperim[a], self.parea[a])
-            - self._f(self.pperim[b], self.parea[b])
-        )
-        d = g.district[u]
-        split = 0
-        if self.dcnt.get((d, a), 0) == 1:
-            split -= 1
-        if self.dcnt.get((d, b), 0) == 0:
-            split += 1
-        if split:
-            parts = self.dparts[d]
-            delta += self.w_district * ((parts + split > 1) - (parts > 1))
-        return delta + self.w_split * split
+        """Change in the objective's cost if area u moves to catchment b."""
+        return self.objective.move_delta(self, u, b)
 
     def apply(self, u: int, b: int) -> None:
-        g, lab = self.g, self.lab
+        g, lab = self.g, self.labels
         a = lab[u]
         sa = sb = 0.0
         for v, w in zip(g.nbrs[u], g.lens[u], strict=True):
@@ -239,31 +220,31 @@ class _State:
                 sa += w
             elif lab[v] == b:
                 sb += w
-        self.pperim[a] += -g.perim[u] + 2.0 * sa
-        self.pperim[b] += g.perim[u] - 2.0 * sb
-        self.parea[a] -= g.area[u]
-        self.parea[b] += g.area[u]
-        self.ppop[a] -= g.pop[u]
-        self.ppop[b] += g.pop[u]
-        self.size[a] -= 1
-        self.size[b] += 1
+        self.perimeters[a] += -g.perim[u] + 2.0 * sa
+        self.perimeters[b] += g.perim[u] - 2.0 * sb
+        self.areas[a] -= g.area[u]
+        self.areas[b] += g.area[u]
+        self.populations[a] -= g.pop[u]
+        self.populations[b] += g.pop[u]
+        self.sizes[a] -= 1
+        self.sizes[b] += 1
         d = g.district[u]
-        ca = self.dcnt[(d, a)] - 1
-        self.dcnt[(d, a)] = ca
+        ca = self.district_counts[(d, a)] - 1
+        self.district_counts[(d, a)] = ca
         if ca == 0:
-            self.dparts[d] -= 1
-        cb = self.dcnt.get((d, b), 0)
+            self.district_parts[d] -= 1
+        cb = self.district_counts.get((d, b), 0)
         if cb == 0:
-            self.dparts[d] += 1
-        self.dcnt[(d, b)] = cb + 1
+            self.district_parts[d] += 1
+        self.district_counts[(d, b)] = cb + 1
         lab[u] = b
 
     # -- contiguity ----------------------------------------------------------------------
     def can_remove(self, u: int) -> bool:
         """True if catchment lab[u] stays connected (and non-empty) without u."""
-        g, lab = self.g, self.lab
+        g, lab = self.g, self.labels
         a = lab[u]
-        if self.size[a] <= 1:
+        if self.sizes[a] <= 1:
             return False
         same = [v for v in g.nbrs[u] if lab[v] == a]
         if len(same) <= 1:
@@ -296,37 +277,54 @@ class _State:
         return not missing
 
     def components(self, p: int) -> list[list[int]]:
-        g, lab = self.g, self.lab
-        seen: set[int] = set()
-        comps = []
-        for s in range(g.n):
-            if lab[s] != p or s in seen:
-                continue
-            comps.append(_flood(g, s, lambda y: lab[y] == p, seen))
-        return comps
+        """The connected pieces of catchment p (each sorted), by lowest area first."""
+        g = self.g
+        lab = np.asarray(self.labels, dtype=np.int64)
+        rows = np.flatnonzero(lab == p)
+        local = np.full(g.n, -1, dtype=np.int64)
+        local[rows] = np.arange(len(rows))
+        keep = (lab[g.a] == p) & (lab[g.b] == p)
+        m = len(rows)
+        graph = coo_matrix(
+            (np.ones(int(keep.sum())), (local[g.a[keep]], local[g.b[keep]])), shape=(m, m)
+        )
+        count, comp = connected_components(graph, directed=False)
+        return [rows[comp == c].tolist() for c in range(count)]
+
+    def fragmented(self) -> set[int]:
+        """Catchments in more than one connected piece."""
+        g = self.g
+        lab = np.asarray(self.labels, dtype=np.int64)
+        same = lab[g.a] == lab[g.b]
+        graph = coo_matrix((np.ones(int(same.sum())), (g.a[same], g.b[same])), shape=(g.n, g.n))
+        _, comp = connected_components(graph, directed=False)
+        pieces = np.bincount(np.unique(lab * g.n + comp) // g.n, minlength=self.k)
+        return set(np.flatnonzero(pieces > 1).tolist())
 
     def part_graph(self) -> list[set[int]]:
         """Catchment adjacency: the catchments each catchment borders."""
-        lab = np.asarray(self.lab, dtype=np.int64)
-        la, lb = lab[self.g.a], lab[self.g.b]
-        cross = la != lb
-        pairs = np.unique(
-            np.concatenate([la[cross] * self.k + lb[cross], lb[cross] * self.k + la[cross]])
-        )
-        adj: list[set[int]] = [set() for _ in range(self.k)]
-        for x, y in zip((pairs // self.k).tolist(), (pairs % self.k).tolist(), strict=True):
-            adj[x].add(y)
-        return adj
+        return catchment_graph(np.asarray(self.labels, dtype=np.int64), self.g.a, self.g.b, self.k)
 
     def splits(self) -> int:
-        return sum(1 for c in self.dparts.values() if c > 1)
+        return sum(1 for c in self.district_parts.values() if c > 1)
 
 
-def _subgraph(g: _Graph, rows: np.ndarray) -> _Graph:
+def catchment_graph(labels: np.ndarray, a: np.ndarray, b: np.ndarray, k: int) -> list[set[int]]:
+    """For each catchment, the catchments it borders (edges a–b, labels per area)."""
+    la, lb = labels[a], labels[b]
+    cross = la != lb
+    pairs = np.unique(np.concatenate([la[cross] * k + lb[cross], lb[cross] * k + la[cross]]))
+    adj: list[set[int]] = [set() for _ in range(k)]
+    for x, y in zip((pairs // k).tolist(), (pairs % k).tolist(), strict=True):
+        adj[x].add(y)
+    return adj
+
+
+def subgraph(g: RegionGraph, rows: np.ndarray) -> RegionGraph:
     local = np.full(g.n, -1, dtype=np.int64)
     local[rows] = np.arange(len(rows))
     keep = (local[g.a] >= 0) & (local[g.b] >= 0)
-    return _Graph(
+    return RegionGraph(
         np.asarray(g.pop)[rows],
         np.asarray(g.area)[rows],
         np.asarray(g.perim)[rows],
@@ -338,7 +336,7 @@ def _subgraph(g: _Graph, rows: np.ndarray) -> _Graph:
     )
 
 
-def contract(g: _Graph, node: np.ndarray) -> _Graph:
+def contract(g: RegionGraph, node: np.ndarray) -> RegionGraph:
     """The graph whose nodes are the groups `node` (0..m-1 per area) of g's areas.
 
     Populations and areas add up; a group's perimeter loses twice its internal
@@ -371,26 +369,19 @@ def contract(g: _Graph, node: np.ndarray) -> _Graph:
             )
             / weights
         )
-    return _Graph(cpop, carea, cperim, cdist, pair // m_nodes, pair % m_nodes, weight, centre)
+    return RegionGraph(cpop, carea, cperim, cdist, pair // m_nodes, pair % m_nodes, weight, centre)
 
 
-def _all_contiguous(g: _Graph, labels: np.ndarray, k: int) -> bool:
+def all_contiguous(g: RegionGraph, labels: np.ndarray, k: int) -> bool:
     same = labels[g.a] == labels[g.b]
     graph = coo_matrix((np.ones(int(same.sum())), (g.a[same], g.b[same])), shape=(g.n, g.n))
     n_comp, _ = connected_components(graph, directed=False)
     return n_comp == k and len(np.unique(labels)) == k
 
 
-def _min_pp(st: _State) -> float:
+def min_pp(st: Labelling) -> float:
+    """Polsby-Popper of the least compact catchment."""
     return min(
-        _FOUR_PI * st.parea[p] / st.pperim[p] ** 2 if st.pperim[p] > 0 else 1.0 for p in range(st.k)
+        FOUR_PI * st.areas[p] / st.perimeters[p] ** 2 if st.perimeters[p] > 0 else 1.0
+        for p in range(st.k)
     )
-
-
-def _score(st: _State, tolerance: float) -> float:
-    """Lower is better: imbalance first, then Σ 1/PP plus the split penalties."""
-    mean = sum(st.ppop) / st.k
-    excess = sum(max(0.0, abs(p / mean - 1) - tolerance) for p in st.ppop)
-    shape = sum(st._f(st.pperim[p], st.parea[p]) for p in range(st.k))
-    fragments = sum(c - 1 for c in st.dparts.values())
-    return 1e6 * excess + shape + st.w_split * fragments + st.w_district * st.splits()

@@ -178,3 +178,230 @@ def improve_pass(order, lo, hi, indptr, indices, weights, pop, perim, area, dist
             apply_move(u, best_b, indptr, indices, weights, pop, perim, area, district, state)
             moves += 1
     return moves
+
+
+@njit(cache=True)
+def shift(src, dst, amount, slack, indptr, indices, weights, pop, perim, area, district, state, w):
+    """Move boundary areas from src to dst totalling about `amount`; returns what moved.
+
+    Each step moves the candidate (an area of src next to dst, no bigger than
+    what is left plus slack) whose move costs least (ties: lowest number) and
+    whose removal keeps src connected.
+    """
+    lab, _, parea, pperim, size, dcnt, dparts = state
+    n = len(lab)
+    cand = np.zeros(n, dtype=np.bool_)
+    for u in range(n):
+        if lab[u] == src:
+            for j in range(indptr[u], indptr[u + 1]):
+                if lab[indices[j]] == dst:
+                    cand[u] = True
+                    break
+    mark = np.full(n, -1, dtype=np.int64)
+    stack = np.empty(n, dtype=np.int64)
+    units = np.empty(n, dtype=np.int64)
+    deltas = np.empty(n, dtype=np.float64)
+    moved = 0.0
+    while moved < amount - slack:
+        left = amount - moved
+        m = 0
+        for u in range(n):
+            if cand[u] and lab[u] == src and pop[u] <= left + slack:
+                units[m] = u
+                deltas[m] = move_delta(
+                    u, dst, indptr, indices, weights, perim, area, district, lab, pperim, parea,
+                    dcnt, dparts, w,
+                )  # fmt: skip
+                m += 1
+        if m == 0:
+            break
+        order = np.argsort(deltas[:m], kind="mergesort")  # stable: ties by area number
+        done = False
+        for i in order:
+            u = units[i]
+            if can_remove(u, indptr, indices, lab, size, mark, stack):
+                apply_move(u, dst, indptr, indices, weights, pop, perim, area, district, state)
+                moved += pop[u]
+                cand[u] = False
+                for j in range(indptr[u], indptr[u + 1]):
+                    if lab[indices[j]] == src:
+                        cand[indices[j]] = True
+                done = True
+                break
+        if not done:
+            break
+    return moved
+
+
+@njit(cache=True)
+def note_borders(u, indptr, indices, lab, seen) -> None:
+    """Record the borders u and its neighbours have now (seen[v, x, y]: v of x faces y)."""
+    b = lab[u]
+    for j in range(indptr[u], indptr[u + 1]):
+        v = indices[j]
+        if lab[v] != b:
+            seen[u, b, lab[v]] = True
+            seen[v, lab[v], b] = True
+
+
+@njit(cache=True)
+def compound_pass(order, lo, hi, indptr, indices, weights, pop, perim, area, district, state, w):
+    """One pass of compound moves (see moves.compound_moves); returns the number made.
+
+    `seen[v, x, y]` holds every border recorded in the pass (v in catchment x
+    next to catchment y), kept as the Python version keeps its border sets:
+    all borders at the start, plus those gained by each move.
+    """
+    lab, ppop, parea, pperim, size, dcnt, dparts = state
+    n = len(lab)
+    k = len(ppop)
+    mark = np.full(n, -1, dtype=np.int64)
+    stack = np.empty(n, dtype=np.int64)
+    seen = np.zeros((n, k, k), dtype=np.bool_)
+    for u in range(n):
+        for j in range(indptr[u], indptr[u + 1]):
+            if lab[indices[j]] != lab[u]:
+                seen[u, lab[u], lab[indices[j]]] = True
+    cand_v = np.empty(n * k, dtype=np.int64)
+    cand_y = np.empty(n * k, dtype=np.int64)
+    after = np.empty(k, dtype=np.float64)
+    touched = np.zeros(k, dtype=np.bool_)
+    targets = np.empty(k, dtype=np.int64)
+    moves = 0
+    for u in order:
+        a = lab[u]
+        # the catchments next to u, in increasing order (fixed before any move)
+        m = 0
+        for j in range(indptr[u], indptr[u + 1]):
+            y = lab[indices[j]]
+            if y != a:
+                dup = False
+                for i in range(m):
+                    if targets[i] == y:
+                        dup = True
+                if not dup:
+                    targets[m] = y
+                    m += 1
+        targets[:m].sort()
+        for t in range(m):
+            b = targets[t]
+            if lab[u] != a:
+                break
+            pu = pop[u]
+            if lo <= ppop[a] - pu and ppop[b] + pu <= hi:
+                continue  # a single move: the plain local search's job
+            d1 = move_delta(
+                u, b, indptr, indices, weights, perim, area, district, lab, pperim, parea, dcnt,
+                dparts, w,
+            )  # fmt: skip
+            if d1 >= 0:
+                continue
+            # second moves that bring a and b back into [lo, hi], taken before u moves
+            over = ppop[b] + pu > hi
+            under = ppop[a] - pu < lo
+            c = 0
+            for v in range(n):
+                if v == u:
+                    continue
+                x = lab[v]
+                for y in range(k):
+                    if not seen[v, x, y]:
+                        continue
+                    if over:
+                        if under:
+                            if x != b or y != a:
+                                continue
+                        elif x != b:
+                            continue
+                    elif y != a:
+                        continue
+                    # populations after both moves, for every catchment they touch
+                    after[a] = ppop[a] - pu
+                    after[b] = ppop[b] + pu
+                    touched[a] = True
+                    touched[b] = True
+                    if not touched[x]:
+                        after[x] = ppop[x]
+                        touched[x] = True
+                    after[x] -= pop[v]
+                    if not touched[y]:
+                        after[y] = ppop[y]
+                        touched[y] = True
+                    after[y] += pop[v]
+                    ok = lo <= after[a] <= hi and lo <= after[b] <= hi
+                    ok = ok and lo <= after[x] <= hi and lo <= after[y] <= hi
+                    touched[a] = False
+                    touched[b] = False
+                    touched[x] = False
+                    touched[y] = False
+                    if ok:
+                        cand_v[c] = v
+                        cand_y[c] = y
+                        c += 1
+            if c == 0 or not can_remove(u, indptr, indices, lab, size, mark, stack):
+                continue
+            apply_move(u, b, indptr, indices, weights, pop, perim, area, district, state)
+            keep = 0
+            for i in range(c):
+                v = cand_v[i]
+                y = cand_y[i]
+                for j in range(indptr[v], indptr[v + 1]):
+                    if lab[indices[j]] == y:
+                        cand_v[keep] = v
+                        cand_y[keep] = y
+                        keep += 1
+                        break
+            deltas = np.empty(keep, dtype=np.float64)
+            for i in range(keep):
+                deltas[i] = move_delta(
+                    cand_v[i], cand_y[i], indptr, indices, weights, perim, area, district, lab,
+                    pperim, parea, dcnt, dparts, w,
+                )  # fmt: skip
+            # order by (delta, v, y): stable sorts, least significant key first
+            first = np.argsort(cand_v[:keep] * k + cand_y[:keep], kind="mergesort")
+            ranked = first[np.argsort(deltas[first], kind="mergesort")]
+            done = False
+            for i in ranked:
+                if d1 + deltas[i] >= -1e-9:
+                    break
+                v = cand_v[i]
+                if can_remove(v, indptr, indices, lab, size, mark, stack):
+                    apply_move(
+                        v, cand_y[i], indptr, indices, weights, pop, perim, area, district, state
+                    )
+                    note_borders(u, indptr, indices, lab, seen)
+                    note_borders(v, indptr, indices, lab, seen)
+                    moves += 1
+                    done = True
+                    break
+            if not done:
+                apply_move(u, a, indptr, indices, weights, pop, perim, area, district, state)
+    return moves
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel in this process.
+
+    Called before forking workers, so that they inherit the machine code
+    instead of each loading it again for every run.
+    """
+    indptr = np.array([0, 1, 2], dtype=np.int64)
+    indices = np.array([1, 0], dtype=np.int64)
+    weights = np.ones(2)
+    pop, perim, area = np.ones(2), np.full(2, 4.0), np.ones(2)
+    district = np.zeros(2, dtype=np.int64)
+    state = (
+        np.array([0, 1], dtype=np.int64),
+        np.ones(2),
+        np.ones(2),
+        np.full(2, 4.0),
+        np.ones(2, dtype=np.int64),
+        np.ones((1, 2), dtype=np.int64),
+        np.array([2], dtype=np.int64),
+    )
+    w = np.array([1.0, 0.0, 0.0, 1.0])
+    order = np.arange(2, dtype=np.int64)
+    graph = (indptr, indices, weights, pop, perim, area, district, state, w)
+    improve_pass(order, 1.0, 1.0, *graph)
+    compound_pass(order, 1.0, 1.0, *graph)
+    shift(0, 1, 0.0, 0.0, *graph)

@@ -16,12 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-from planner.partition.graph import _Graph, _subgraph, contract
+from planner.partition.graph import RegionGraph, contract, subgraph
+from planner.partition.objective import Preset
 from planner.partition.solve import partition_region
-from planner.partition.starts import _region_components
+from planner.partition.starts import region_components
 
+# An island holding at least this share of a mean catchment may be a catchment of its own.
+ISLAND_SHARE = 0.4
 # A rest piece's mean catchment must lie this far inside the window, so that
 # single areas can still fill each catchment to it.
 MARGIN = 1.001
@@ -49,7 +53,7 @@ class ServicePlan:
 
 
 def _rest_pieces(
-    g: _Graph, taken: np.ndarray, k_left: int, mean: float, lo: float, hi: float
+    g: RegionGraph, taken: np.ndarray, k_left: int, mean: float, lo: float, hi: float
 ) -> list[tuple[np.ndarray, int, float]] | None:
     """(rows, catchments, tolerance) for each connected piece outside `taken`, or None."""
     free = np.flatnonzero(~taken)
@@ -57,7 +61,7 @@ def _rest_pieces(
         return [] if k_left == 0 else None
     pop = np.asarray(g.pop)
     out = []
-    for rows in _region_components(g, free):
+    for rows in region_components(g, free):
         total = pop[rows].sum()
         n = round(total / mean)
         if n < 1 or n > len(rows) or not lo * MARGIN <= total / n <= hi / MARGIN:
@@ -66,8 +70,13 @@ def _rest_pieces(
     return out if sum(n for _, n, _ in out) == k_left else None
 
 
-def plan_services(g: _Graph, service: np.ndarray, k: int, tolerance: float) -> ServicePlan:
-    """Decide how each service (code ≥ 0 per area, −1 none) is held; biggest first."""
+def plan_services(
+    g: RegionGraph, service: np.ndarray, k: int, tolerance: float, alone: list[np.ndarray] = ()
+) -> ServicePlan:
+    """Decide how each service (code ≥ 0 per area, −1 none) is held; biggest first.
+
+    `alone`: islands that already stand as catchments of their own.
+    """
     pop = np.asarray(g.pop)
     mean = pop.sum() / k
     lo, hi = (1 - tolerance) * mean, (1 + tolerance) * mean
@@ -77,6 +86,8 @@ def plan_services(g: _Graph, service: np.ndarray, k: int, tolerance: float) -> S
     own: list[tuple[np.ndarray, int]] = []
     notes = []
     taken = np.zeros(g.n, dtype=bool)
+    for rows in alone:
+        taken[rows] = True
     for code in sorted(codes, key=lambda c: (-sizes[c], c)):
         rows = np.flatnonzero(service == code)
         size = sizes[code]
@@ -93,9 +104,14 @@ def plan_services(g: _Graph, service: np.ndarray, k: int, tolerance: float) -> S
                 f"{size / mean:.2f} catchments' worth: {max(n, 1)} would be "
                 f"{size / max(n, 1) / mean - 1:+.1%} from the mean, outside ±{tolerance:.1%}"
             )
-        elif len(_region_components(g, rows)) != 1:
+        elif len(region_components(g, rows)) != 1:
             reason = "the area is not connected"
-        elif _rest_pieces(g, taken | _mask(g.n, rows), k - n - _owned(own), mean, lo, hi) is None:
+        elif (
+            _rest_pieces(
+                g, taken | _mask(g.n, rows), k - len(alone) - n - _owned(own), mean, lo, hi
+            )
+            is None
+        ):
             reason = "the rest of the ICB could not then be split into balanced catchments"
         if reason:
             notes.append(ServiceNote(**note, wanted="", reason=reason))
@@ -116,24 +132,7 @@ def _mask(n: int, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def solve_graph(g: _Graph, k: int, tolerance: float, seed: int, keep_districts: bool) -> np.ndarray:
-    """partition_region on a graph already built (a piece, or a contracted one)."""
-    edges = pd.DataFrame({"a": g.a, "b": g.b, "shared_length": g.length})
-    return partition_region(
-        np.asarray(g.pop),
-        np.asarray(g.district),
-        edges,
-        np.asarray(g.area),
-        np.asarray(g.perim),
-        k,
-        tolerance,
-        seed,
-        keep_districts,
-        g.centre,
-    )
-
-
-def _held_whole(sub: _Graph, service: np.ndarray, cap: float) -> tuple[np.ndarray, set[int]]:
+def _held_whole(sub: RegionGraph, service: np.ndarray, cap: float) -> tuple[np.ndarray, set[int]]:
     """Node per area of `sub`: each connected piece of a service no bigger than cap is one node.
 
     Returns the nodes and the services left loose (a piece above cap).
@@ -142,7 +141,7 @@ def _held_whole(sub: _Graph, service: np.ndarray, cap: float) -> tuple[np.ndarra
     pop = np.asarray(sub.pop)
     loose = set()
     for code in np.unique(service[service >= 0]).tolist():
-        for rows in _region_components(sub, np.flatnonzero(service == code)):
+        for rows in region_components(sub, np.flatnonzero(service == code)):
             if pop[rows].sum() <= cap:
                 node[rows] = rows.min()
             else:
@@ -151,39 +150,90 @@ def _held_whole(sub: _Graph, service: np.ndarray, cap: float) -> tuple[np.ndarra
 
 
 def partition_with_services(
-    g: _Graph, service: np.ndarray, k: int, tolerance: float, seed: int, keep_districts: bool
+    g: RegionGraph,
+    service: np.ndarray,
+    k: int,
+    *,
+    tolerance: float,
+    seed: int,
+    preset: Preset,
+    alone: list[np.ndarray] = (),
 ) -> tuple[np.ndarray, list[ServiceNote]]:
-    """Labels 0..k-1 holding each service whole where it can be; a note per service."""
-    plan = plan_services(g, service, k, tolerance)
+    """Labels 0..k-1 holding each service whole where it can be; a note per service.
+
+    Each island in `alone` (see standalone_islands) is a catchment of its own,
+    labelled first.
+    """
+    plan = plan_services(g, service, k, tolerance, alone)
     pop = np.asarray(g.pop)
     mean = pop.sum() / k
     lo, hi = (1 - tolerance) * mean, (1 + tolerance) * mean
     labels = np.full(g.n, -1, dtype=np.int64)
     taken = np.zeros(g.n, dtype=bool)
     used = 0
+    for rows in alone:
+        labels[rows] = used
+        taken[rows] = True
+        used += 1
     for rows, n in plan.own:
         size = pop[rows].sum() / n
         sub_tol = min(hi / size - 1, 1 - lo / size, tolerance)
-        labels[rows] = used + solve_graph(_subgraph(g, rows), n, sub_tol, seed, keep_districts)
+        labels[rows] = used + partition_region(
+            subgraph(g, rows), n, tolerance=sub_tol, seed=seed, preset=preset
+        )
         taken[rows] = True
         used += n
     pieces = (
-        _rest_pieces(g, taken, k - used, mean, lo, hi)
-        if plan.own
-        else [(np.arange(g.n), k, tolerance)]
+        _rest_pieces(g, taken, k - used, mean, lo, hi) if used else [(np.arange(g.n), k, tolerance)]
     )
     assert pieces is not None  # plan_services kept only services that leave a balanced rest
     loose: set[int] = set()
     for rows, n, piece_tol in pieces:
         piece_tol = min(piece_tol, tolerance)
-        sub = _subgraph(g, rows)
+        sub = subgraph(g, rows)
         cap = (1 + piece_tol) * pop[rows].sum() / n if n > 1 else np.inf
         node, left = _held_whole(sub, service[rows], cap)
         loose |= left
         coarse = contract(sub, node)
-        labels[rows] = used + solve_graph(coarse, n, piece_tol, seed, keep_districts)[node]
+        piece = partition_region(coarse, n, tolerance=piece_tol, seed=seed, preset=preset)
+        labels[rows] = used + piece[node]
         used += n
     return labels, [_outcome(note, service, labels, loose) for note in plan.notes]
+
+
+def standalone_islands(
+    g: RegionGraph, bridge: np.ndarray, k: int, tolerance: float
+) -> list[np.ndarray]:
+    """Islands that stand as catchments of their own (largest first).
+
+    An island is a piece of the region joined to the rest only by bridges
+    (edges marked in `bridge`).  It stands alone when it holds at least
+    ISLAND_SHARE of a mean catchment and no more than a catchment's upper
+    limit, and the rest of the region still splits into balanced catchments
+    (Isle of Wight: its own council and trust, rather than "Isle of Wight &
+    New Forest" across the Solent).
+    """
+    if k < 2 or not bridge.any():
+        return []
+    keep = ~bridge
+    graph = coo_matrix((np.ones(int(keep.sum())), (g.a[keep], g.b[keep])), shape=(g.n, g.n))
+    _, piece = connected_components(graph, directed=False)
+    pop = np.asarray(g.pop)
+    piece_pop = np.bincount(piece, weights=pop)
+    mean = pop.sum() / k
+    lo, hi = (1 - tolerance) * mean, (1 + tolerance) * mean
+    mainland = int(np.argmax(piece_pop))
+    out: list[np.ndarray] = []
+    taken = np.zeros(g.n, dtype=bool)
+    for p in sorted(range(len(piece_pop)), key=lambda p: (-piece_pop[p], p)):
+        if p == mainland or not ISLAND_SHARE * mean <= piece_pop[p] <= hi:
+            continue
+        rows = np.flatnonzero(piece == p)
+        if _rest_pieces(g, taken | _mask(g.n, rows), k - len(out) - 1, mean, lo, hi) is None:
+            continue
+        out.append(rows)
+        taken[rows] = True
+    return out
 
 
 def _outcome(

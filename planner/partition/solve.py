@@ -2,7 +2,7 @@
 
 A region whose least compact catchment stays below PP_FLOOR gets more starts,
 and then each poor catchment is redrawn together with each neighbour, and each
-two neighbours, in turn (`_recombine`).  Redrawn and final labellings are
+two neighbours, in turn (`recombine`).  Redrawn and final labellings are
 polished with compound moves.  All randomness comes from generators seeded
 from the user's seed, so a seed fixes the result.
 """
@@ -13,33 +13,35 @@ import itertools
 from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from planner.errors import PlannerError
 from planner.partition.graph import (
-    _FOUR_PI,
-    PP_FLOOR,
-    Weights,
-    _Graph,
-    _min_pp,
-    _score,
-    _State,
-    _subgraph,
-    _weights,
+    Labelling,
+    RegionGraph,
+    min_pp,
+    subgraph,
 )
-from planner.partition.moves import _balance, _compound, _improve, _piece_moves, _repair
+from planner.partition.moves import balance, compound_moves, improve, piece_moves, repair
+from planner.partition.objective import (
+    FOUR_PI,
+    OBJECTIVES,
+    PP_FLOOR,
+    Objective,
+    Preset,
+    objective_of,
+)
 from planner.partition.starts import (
     CUT_CANDIDATES,
-    OWN_CANDIDATES,
     SEARCH_TOLERANCE,
-    _coarsen,
-    _metis,
-    _own_starts,
-    _region_components,
-    _strip_starts,
-    _whole_district_start,
+    coarsen,
+    metis_labels,
+    own_district_candidates,
+    own_starts,
+    region_components,
+    strip_starts,
+    whole_district_start,
 )
 
 # Balance window (±) of the first local-search stage, tightened to the tolerance after.
@@ -101,46 +103,28 @@ def _validate(
 
 
 def partition_region(
-    population: np.ndarray,
-    district: np.ndarray,
-    edges: pd.DataFrame,
-    area: np.ndarray,
-    perimeter: np.ndarray,
+    graph: RegionGraph,
     k: int,
+    *,
     tolerance: float,
     seed: int = 0,
-    keep_districts: bool = True,
-    centre: np.ndarray | None = None,
+    preset: Preset = "la_aligned",
 ) -> np.ndarray:
-    """Labels 0..k-1 for the areas of one region (e.g. an ICB); edges use positions a, b.
+    """Labels 0..k-1 for the areas of one region (e.g. an ICB).
 
-    `district` holds any integer code per area (local authority); with
-    keep_districts the method keeps districts whole where balance allows.
-    `centre` (n × 2, metres), when given, adds straight-cut redraws of poor pairs.
+    Each catchment is connected and holds the region's mean population
+    ±tolerance; among such labellings, the one with the lowest objective
+    (planner.partition.objective, the preset's weights) found from several
+    seeded starts is returned.  The la_aligned preset also starts from
+    groupings of whole districts.  The same graph, k, tolerance, seed and
+    preset give the same labels.
     """
-    population = np.asarray(population, dtype=float)
-    district = np.asarray(district, dtype=np.int64)
-    a = edges["a"].to_numpy(dtype=np.int64)
-    b = edges["b"].to_numpy(dtype=np.int64)
-    length = (
-        edges["shared_length"].to_numpy(dtype=float)
-        if "shared_length" in edges
-        else (np.ones(len(a)))
-    )
+    keep_districts = OBJECTIVES[preset].keep_districts
+    g = graph
     k = int(k)
-    _validate(population, a, b, k, tolerance)
+    _validate(g.pop_array, g.a, g.b, k, tolerance)
     if k == 1:
-        return np.zeros(len(population), dtype=np.int64)
-    g = _Graph(
-        population,
-        np.asarray(area, float),
-        np.asarray(perimeter, float),
-        district,
-        a,
-        b,
-        length,
-        centre,
-    )
+        return np.zeros(g.n, dtype=np.int64)
     best: tuple[float, float, list[int]] | None = None
     for attempt in range(STARTS + EXTRA_STARTS[keep_districts]):
         if attempt >= STARTS and best is not None and best[1] >= PP_FLOOR:
@@ -155,57 +139,59 @@ def partition_region(
             coarse=attempt % 2 == 0 and (keep_districts or not extra),
             loose=EXTRA_LOOSE[attempt % 2] if extra else LOOSE,
         )
-        score = _score(st, tolerance)
+        score = st.objective.score(st, tolerance)
         if best is None or score < best[0]:
-            best = (score, _min_pp(st), list(st.lab))
+            best = (score, min_pp(st), list(st.labels))
     assert best is not None
-    weights = _weights(keep_districts)
+    objective = objective_of(keep_districts)
     if keep_districts:
         for i, init in enumerate(_own_district_starts(g, k, tolerance, seed)):
             rng = np.random.default_rng([seed, 1000 + i])
-            st = _solve(g, k, tolerance, rng, seed, weights, init, [tolerance])
-            score = _score(st, tolerance)
+            st = _solve(g, k, tolerance, rng, seed, objective, init, [tolerance])
+            score = objective.score(st, tolerance)
             if score < best[0]:
-                best = (score, _min_pp(st), list(st.lab))
+                best = (score, min_pp(st), list(st.labels))
     labels = best[2]
     if keep_districts:
-        st = _State(g, np.asarray(labels), k, *weights)
+        st = Labelling(g, np.asarray(labels), k, objective)
         if st.splits():
-            labels = _piece_moves(st, tolerance, seed)
-            best = (best[0], _min_pp(_State(g, np.asarray(labels), k, *weights)), labels)
+            labels = piece_moves(st, tolerance, seed)
+            best = (best[0], min_pp(Labelling(g, np.asarray(labels), k, objective)), labels)
     if best[1] < PP_FLOOR:
-        _, labels = _recombine(
-            _State(g, np.asarray(labels), k, *weights), tolerance, seed, keep_districts
+        _, labels = recombine(
+            Labelling(g, np.asarray(labels), k, objective), tolerance, seed, keep_districts
         )
-    st = _State(g, np.asarray(labels), k, *weights)
+    st = Labelling(g, np.asarray(labels), k, objective)
     mean = sum(g.pop) / k
     _polish(st, (1 - tolerance) * mean, (1 + tolerance) * mean, np.random.default_rng([seed, 5000]))
-    return np.asarray(st.lab, dtype=np.int64)
+    return np.asarray(st.labels, dtype=np.int64)
 
 
 def _solve(
-    g: _Graph,
+    g: RegionGraph,
     k: int,
     tolerance: float,
     rng: np.random.Generator,
     seed: int,
-    weights: Weights,
+    objective: Objective,
     init: np.ndarray | None,
     stages: list[float],
-) -> _State:
+) -> Labelling:
     total = sum(g.pop)
     mean = total / k
-    labels = _metis(g, k, seed, ufactor=max(1, round(stages[0] * 1000))) if init is None else init
-    st = _State(g, labels, k, *weights)
-    _repair(st)
+    labels = (
+        metis_labels(g, k, seed, ufactor=max(1, round(stages[0] * 1000))) if init is None else init
+    )
+    st = Labelling(g, labels, k, objective)
+    repair(st)
     for tol in stages:
         lo, hi = (1 - tol) * mean, (1 + tol) * mean
-        _balance(st, lo, hi, mean, rounds=20 * k + 20)
-        _improve(st, lo, hi, rng, passes=8)
+        balance(st, lo, hi, mean, rounds=20 * k + 20)
+        improve(st, lo, hi, rng, passes=8)
     return st
 
 
-def _polish(st: _State, lo: float, hi: float, rng: np.random.Generator) -> None:
+def _polish(st: Labelling, lo: float, hi: float, rng: np.random.Generator) -> None:
     """Compound moves, then single moves again, while they help.
 
     At the final window single moves stall; a compound move often frees a few
@@ -213,7 +199,7 @@ def _polish(st: _State, lo: float, hi: float, rng: np.random.Generator) -> None:
     changed which start won and left Mid and South Essex worse.
     """
     for _ in range(COMPOUND_ROUNDS):
-        if not _compound(st, lo, hi, rng, passes=4) or not _improve(st, lo, hi, rng, passes=8):
+        if not compound_moves(st, lo, hi, rng, passes=4) or not improve(st, lo, hi, rng, passes=8):
             break
 
 
@@ -224,28 +210,28 @@ def _stages(tolerance: float, loose: float = LOOSE) -> list[float]:
 
 
 def _redraws(
-    sub: _Graph, n: int, tolerance: float, seed: int, keep_districts: bool
-) -> Iterator[_State]:
+    sub: RegionGraph, n: int, tolerance: float, seed: int, keep_districts: bool
+) -> Iterator[Labelling]:
     """Candidate labellings of a merged group: seeded METIS searches, then straight cuts."""
     for r in range(RECOMBINE_SEEDS):
         yield _attempt(sub, n, tolerance, seed + r, keep_districts, coarse=False)
     if n == 2:
-        weights = _weights(keep_districts)
-        for i, init in enumerate(_strip_starts(sub, n, STRIP_ANGLES)):
+        objective = objective_of(keep_districts)
+        for i, init in enumerate(strip_starts(sub, n, STRIP_ANGLES)):
             rng = np.random.default_rng([seed, i])
-            yield _solve(sub, n, tolerance, rng, seed, weights, init, _stages(tolerance))
+            yield _solve(sub, n, tolerance, rng, seed, objective, init, _stages(tolerance))
 
 
 def _attempt(
-    g: _Graph,
+    g: RegionGraph,
     k: int,
     tolerance: float,
     seed: int,
     keep_districts: bool,
     coarse: bool,
     loose: float = LOOSE,
-    own_starts: bool = True,
-) -> _State:
+    with_own_starts: bool = True,
+) -> Labelling:
     """One start: METIS (on whole districts if `coarse`), repair, balance, local search.
 
     The search starts at ±`loose` and tightens to the tolerance in stages, so
@@ -253,38 +239,35 @@ def _attempt(
     """
     rng = np.random.default_rng(seed)
     mean = sum(g.pop) / k
-    weights = _weights(keep_districts)
-    w, fw, dw = weights
+    objective = objective_of(keep_districts)
     stages = _stages(tolerance, loose)
     init = None
     if coarse:
-        init = _whole_district_start(
+        init = whole_district_start(
             g,
             k,
             max(tolerance, SEARCH_TOLERANCE),
             seed,
-            w,
+            objective,
             CUT_CANDIDATES if keep_districts else 0,
-            fw,
-            dw,
         )
     if coarse and init is None:
-        cg, node = _coarsen(g, (1 + max(tolerance, 0.03)) * mean)
+        cg, node = coarsen(g, (1 + max(tolerance, 0.03)) * mean)
         if cg.n < k:
-            return _solve(g, k, tolerance, rng, seed, weights, None, stages)
-        cst = _solve(cg, k, tolerance, rng, seed, weights, None, [stages[0]])
-        init = np.asarray(cst.lab, dtype=np.int64)[node]
-    best = _solve(g, k, tolerance, rng, seed, weights, init, stages)
-    if coarse and keep_districts and own_starts:
-        for i, labels in enumerate(_own_starts(g, k, tolerance, seed, w, fw)):
+            return _solve(g, k, tolerance, rng, seed, objective, None, stages)
+        cst = _solve(cg, k, tolerance, rng, seed, objective, None, [stages[0]])
+        init = np.asarray(cst.labels, dtype=np.int64)[node]
+    best = _solve(g, k, tolerance, rng, seed, objective, init, stages)
+    if coarse and keep_districts and with_own_starts:
+        for i, labels in enumerate(own_starts(g, k, tolerance, seed, objective)):
             own_rng = np.random.default_rng([seed, i])
-            st = _solve(g, k, tolerance, own_rng, seed, weights, labels, stages)
-            if _score(st, tolerance) < _score(best, tolerance):
+            st = _solve(g, k, tolerance, own_rng, seed, objective, labels, stages)
+            if objective.score(st, tolerance) < objective.score(best, tolerance):
                 best = st
     return best
 
 
-def _own_district_starts(g: _Graph, k: int, tolerance: float, seed: int) -> list[np.ndarray]:
+def _own_district_starts(g: RegionGraph, k: int, tolerance: float, seed: int) -> list[np.ndarray]:
     """Labellings in which some big districts are exactly their own catchments.
 
     For each subset of the big districts whose population makes a whole number
@@ -296,15 +279,7 @@ def _own_district_starts(g: _Graph, k: int, tolerance: float, seed: int) -> list
     the others, instead of a Leeds remainder joining Wakefield.
     """
     mean = sum(g.pop) / k
-    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
-    district = np.asarray(g.district)
-    pop = np.asarray(g.pop)
-    pops = pd.Series(pop).groupby(district).sum()
-    balanced = [
-        int(d)
-        for d in pops.sort_values(ascending=False, kind="stable").index
-        if pops[d] > hi and lo * 1.01 <= pops[d] / round(pops[d] / mean) <= hi / 1.01
-    ][:OWN_CANDIDATES]
+    balanced = own_district_candidates(g, k, tolerance)
     out: list[np.ndarray] = []
     for r in range(len(balanced), 0, -1):
         for own in itertools.combinations(balanced, r):
@@ -315,7 +290,7 @@ def _own_district_starts(g: _Graph, k: int, tolerance: float, seed: int) -> list
 
 
 def _own_district_split(
-    g: _Graph, k: int, tolerance: float, seed: int, mean: float, own: frozenset[int]
+    g: RegionGraph, k: int, tolerance: float, seed: int, mean: float, own: frozenset[int]
 ) -> np.ndarray | None:
     hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
     district = np.asarray(g.district)
@@ -324,16 +299,16 @@ def _own_district_split(
     used = 0
     for d in sorted(own):
         rows = np.flatnonzero(district == d)
-        if len(_region_components(g, rows)) != 1:
+        if len(region_components(g, rows)) != 1:
             return None
         n = round(pop[rows].sum() / mean)
-        lab = _metis(_subgraph(g, rows), n, seed, ufactor=10, tpwgts=[1.0 / n] * n)
+        lab = metis_labels(subgraph(g, rows), n, seed, ufactor=10, tpwgts=[1.0 / n] * n)
         sizes = np.bincount(lab, weights=pop[rows], minlength=n)
         if not ((sizes >= lo) & (sizes <= hi)).all():
             return None
         labels[rows] = used + lab
         used += n
-    for rows in _region_components(g, np.flatnonzero(~np.isin(district, list(own)))):
+    for rows in region_components(g, np.flatnonzero(~np.isin(district, list(own)))):
         total = pop[rows].sum()
         n = round(total / mean)
         if n < 1 or not lo * 1.001 <= total / n <= hi / 1.001 or n > len(rows):
@@ -341,19 +316,19 @@ def _own_district_split(
         if n == 1:
             labels[rows] = used
         else:
-            sub = _subgraph(g, rows)
+            sub = subgraph(g, rows)
             sub_tol = min(hi * n / total - 1, 1 - lo * n / total)
             sub_tol = min(sub_tol, tolerance)
             if sub.pop and max(sub.pop) > (1 + sub_tol) * total / n:
                 return None
-            st = _attempt(sub, n, sub_tol, seed, True, coarse=True, own_starts=False)
-            labels[rows] = used + np.asarray(st.lab, dtype=np.int64)
+            st = _attempt(sub, n, sub_tol, seed, True, coarse=True, with_own_starts=False)
+            labels[rows] = used + np.asarray(st.labels, dtype=np.int64)
         used += n
     return labels if used == k else None
 
 
-def _recombine(
-    st: _State, tolerance: float, seed: int, keep_districts: bool
+def recombine(
+    st: Labelling, tolerance: float, seed: int, keep_districts: bool
 ) -> tuple[float, list[int]]:
     """Redraw each catchment below PP_FLOOR together with each neighbour (or two) in turn.
 
@@ -364,18 +339,18 @@ def _recombine(
     region's score improves.
     """
     g, k = st.g, st.k
-    mean = sum(st.ppop) / k
+    mean = sum(st.populations) / k
     lo, hi = (1 - tolerance) * mean, (1 + tolerance) * mean
-    labels = np.asarray(st.lab, dtype=np.int64)
-    best_score = _score(st, tolerance)
+    labels = np.asarray(st.labels, dtype=np.int64)
+    best_score = st.objective.score(st, tolerance)
     tried: set[tuple[tuple[int, ...], bytes]] = set()
     for round_ in range(RECOMBINE_ROUNDS):
         improved = False
-        cur = _State(g, labels, k, st.w_split, st.w_floor, st.w_district)
-        pps = [_FOUR_PI * cur.parea[p] / cur.pperim[p] ** 2 for p in range(k)]
+        cur = Labelling(g, labels, k, st.objective)
+        pps = [FOUR_PI * cur.areas[p] / cur.perimeters[p] ** 2 for p in range(k)]
         poor = sorted((p for p in range(k) if pps[p] < PP_FLOOR), key=lambda p: (pps[p], p))
         for p in poor:
-            cur = _State(g, labels, k, st.w_split, st.w_floor, st.w_district)
+            cur = Labelling(g, labels, k, st.objective)
             adj = cur.part_graph()
             groups = [
                 others
@@ -389,25 +364,25 @@ def _recombine(
                 if sig in tried:
                     continue
                 tried.add(sig)
-                group_mean = sum(cur.ppop[x] for x in group) / len(group)
+                group_mean = sum(cur.populations[x] for x in group) / len(group)
                 sub_tol = min(hi / group_mean - 1, 1 - lo / group_mean)
                 if sub_tol < 1e-3:
                     continue
-                sub = _subgraph(g, rows)
+                sub = subgraph(g, rows)
                 if max(sub.pop) > (1 + sub_tol) * group_mean:
                     continue
                 salt = 31 * others[0] + 997 * sum(q + 1 for q in others[1:])
                 base = seed * 7919 + 104_729 * (round_ + 1) + salt
                 for r, sst in enumerate(_redraws(sub, len(group), sub_tol, base, keep_districts)):
                     trial = labels.copy()
-                    trial[rows] = np.asarray(group)[np.asarray(sst.lab)]
-                    tst = _State(g, trial, k, st.w_split, st.w_floor, st.w_district)
+                    trial[rows] = np.asarray(group)[np.asarray(sst.labels)]
+                    tst = Labelling(g, trial, k, st.objective)
                     if any(len(tst.components(x)) != 1 for x in group):
                         continue
                     _polish(tst, lo, hi, np.random.default_rng([seed, round_, salt, r]))
-                    score = _score(tst, tolerance)
+                    score = st.objective.score(tst, tolerance)
                     if score < best_score - 1e-9:
-                        best_score, labels, improved = score, np.asarray(tst.lab), True
+                        best_score, labels, improved = score, np.asarray(tst.labels), True
         if not improved:
             break
     return best_score, labels.tolist()

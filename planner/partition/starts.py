@@ -19,7 +19,8 @@ import pymetis
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from planner.partition.graph import _Graph, _score, _shape_cost, _State, _subgraph, contract
+from planner.partition.graph import Labelling, RegionGraph, contract, subgraph
+from planner.partition.objective import Objective
 
 SEARCH_TOLERANCE = 0.05
 SEARCH_BUDGET = 20_000
@@ -36,8 +37,8 @@ OWN_CANDIDATES = 3
 # METIS
 
 
-def _metis(
-    g: _Graph, k: int, seed: int, ufactor: int, tpwgts: list[float] | None = None
+def metis_labels(
+    g: RegionGraph, k: int, seed: int, ufactor: int, tpwgts: list[float] | None = None
 ) -> np.ndarray:
     if k == 1:
         return np.zeros(g.n, dtype=np.int64)
@@ -61,7 +62,7 @@ def _metis(
     return np.asarray(res[1], dtype=np.int64)
 
 
-def _grow(g: _Graph, k: int) -> np.ndarray:
+def _grow(g: RegionGraph, k: int) -> np.ndarray:
     """Fallback: peel off connected chunks of ~1/k of the population by breadth-first growth."""
     lab = np.full(g.n, -1, dtype=np.int64)
     target = sum(g.pop) / k
@@ -86,8 +87,8 @@ def _grow(g: _Graph, k: int) -> np.ndarray:
 # whole districts
 
 
-def _coarsen(
-    g: _Graph,
+def coarsen(
+    g: RegionGraph,
     hi: float,
     big_parts: float = 0.0,
     seed: int = 0,
@@ -96,7 +97,7 @@ def _coarsen(
     cut_parts: float = 0.0,
     cache: dict | None = None,
     own: frozenset[int] | None = None,
-) -> tuple[_Graph, np.ndarray]:
+) -> tuple[RegionGraph, np.ndarray]:
     """Contract every district piece no bigger than a catchment into one node.
 
     Bigger pieces (and those of the districts in `cut`) stay as single areas,
@@ -154,7 +155,7 @@ def _coarsen(
                 local = np.full(n, -1, dtype=np.int64)
                 local[rows] = np.arange(len(rows))
                 keep = (local[a] >= 0) & (local[b] >= 0)
-                sub = _Graph(
+                sub = RegionGraph(
                     pop[rows],
                     np.asarray(g.area)[rows],
                     np.asarray(g.perim)[rows],
@@ -163,7 +164,7 @@ def _coarsen(
                     local[b[keep]],
                     g.length[keep],
                 )
-                lab = _metis(sub, c, seed, ufactor=ufactor, tpwgts=weights)
+                lab = metis_labels(sub, c, seed, ufactor=ufactor, tpwgts=weights)
                 if cache is not None:
                     cache[ckey] = lab
             keys[rows] = 2 * n + pc * n + lab
@@ -189,27 +190,25 @@ def _own_cut(pop: float, catchment: float, own: bool) -> tuple[int, list[float],
 
 
 def _district_search(
-    g: _Graph,
+    g: RegionGraph,
     k: int,
     lo: float,
     hi: float,
-    split_weight: float,
+    objective: Objective,
     budget: int,
-    floor_weight: float = 0.0,
 ) -> np.ndarray | None:
     """Best grouping of a small graph of whole nodes into k connected groups within [lo, hi].
 
     Depth-first: the lowest unassigned node starts the next group; each
     connected set of unassigned nodes around it with a population in the window
     is tried.  Branches whose leftover pieces cannot form whole groups are cut.
-    Scored by split districts and Σ 1/PP; gives up (returns the best so far)
+    Scored by the objective's cost; gives up (returns the best so far)
     after `budget` steps.
     """
     n = g.n
     if n > 40:
         return None
     nbrs = [set(x) for x in g.nbrs]
-    shared = [dict(zip(g.nbrs[u], g.lens[u], strict=True)) for u in range(n)]
     pop = g.pop
     label = [-1] * n
     best: list = [math.inf, None]
@@ -242,18 +241,7 @@ def _district_search(
         return True
 
     def score() -> float:
-        per = [0.0] * k
-        area = [0.0] * k
-        districts: dict[int, set[int]] = {}
-        for u in range(n):
-            per[label[u]] += g.perim[u]
-            area[label[u]] += g.area[u]
-            districts.setdefault(g.district[u], set()).add(label[u])
-            for v, w in shared[u].items():
-                if label[v] == label[u]:
-                    per[label[u]] -= w  # counted from both ends: −2w in total
-        shape = sum(_shape_cost(p, a, floor_weight) for p, a in zip(per, area, strict=True))
-        return shape + split_weight * sum(len(s) - 1 for s in districts.values())
+        return objective.cost(Labelling(g, np.asarray(label), k, objective))
 
     def groups_from(root: int):
         """Connected sets of free nodes containing root, population within the window."""
@@ -307,15 +295,13 @@ def _district_search(
     return None if best[1] is None else np.asarray(best[1], dtype=np.int64)
 
 
-def _whole_district_start(
-    g: _Graph,
+def whole_district_start(
+    g: RegionGraph,
     k: int,
     tolerance: float,
     seed: int,
-    split_weight: float,
+    objective: Objective,
     cut_candidates: int = CUT_CANDIDATES,
-    floor_weight: float = 0.0,
-    district_weight: float = 0.0,
 ) -> np.ndarray | None:
     """Search groupings of whole districts (big ones pre-cut into half catchments).
 
@@ -325,7 +311,7 @@ def _whole_district_start(
     mean = sum(g.pop) / k
     hi = (1 + tolerance) * mean
 
-    coarse: dict[tuple, tuple[_Graph, np.ndarray]] = {}
+    coarse: dict[tuple, tuple[RegionGraph, np.ndarray]] = {}
     chunks: dict = {}
 
     def search(
@@ -337,7 +323,7 @@ def _whole_district_start(
     ) -> tuple[float, np.ndarray] | None:
         key = (cut, remainder, parts, own)
         if key not in coarse:
-            coarse[key] = _coarsen(
+            coarse[key] = coarsen(
                 g,
                 hi,
                 big_parts=mean / 2,
@@ -354,15 +340,13 @@ def _whole_district_start(
             k,
             (1 - tol) * mean,
             (1 + tol) * mean,
-            split_weight,
+            objective,
             SEARCH_BUDGET,
-            floor_weight,
         )
         if found is None:
             return None
         labels = found[node]
-        st = _State(g, labels, k, split_weight, floor_weight, district_weight)
-        return _score(st, tol), labels
+        return objective.score(Labelling(g, labels, k, objective), tol), labels
 
     found = [r for r in (search(frozenset(), tolerance, rem) for rem in (False, True)) if r]
     if found:
@@ -390,33 +374,43 @@ def _whole_district_start(
     return None
 
 
-def _own_starts(
-    g: _Graph, k: int, tolerance: float, seed: int, split_weight: float, floor_weight: float
+def own_district_candidates(g: RegionGraph, k: int, tolerance: float) -> list[int]:
+    """The largest few districts whose population makes a whole number (≥ 2) of catchments.
+
+    Such a district (Leeds: 3.04 catchments) can be held by catchments of its own.
+    """
+    mean = sum(g.pop) / k
+    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
+    pops = pd.Series(g.pop).groupby(np.asarray(g.district)).sum()
+    return [
+        int(d)
+        for d in pops.sort_values(ascending=False, kind="stable").index
+        if pops[d] > hi and lo * 1.01 <= pops[d] / round(pops[d] / mean) <= hi / 1.01
+    ][:OWN_CANDIDATES]
+
+
+def own_starts(
+    g: RegionGraph, k: int, tolerance: float, seed: int, objective: Objective
 ) -> list[np.ndarray]:
     """Starts that hold each big district in as few catchments as its size allows.
 
     Each subset of the big districts whose size makes a whole number of
     balanced catchments is cut into those catchments; the other big districts
     into whole catchments plus a remainder in quarter-catchment chunks (see
-    `_coarsen`).  Pieces cut at fixed places rarely group exactly, so the
+    `coarsen`).  Pieces cut at fixed places rarely group exactly, so the
     grouping is searched in a window twice as wide and the balance step
     finishes it (moving areas across district lines only where it must).
     """
     mean = sum(g.pop) / k
-    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
-    pops = pd.Series(g.pop).groupby(np.asarray(g.district)).sum()
-    balanced = [
-        int(d)
-        for d in pops.sort_values(ascending=False, kind="stable").index
-        if pops[d] > hi and lo * 1.01 <= pops[d] / round(pops[d] / mean) <= hi / 1.01
-    ][:OWN_CANDIDATES]
+    hi = (1 + tolerance) * mean
+    balanced = own_district_candidates(g, k, tolerance)
     wide = 2 * tolerance
     chunks: dict = {}
     out: list[np.ndarray] = []
     seen: set[bytes] = set()
     for r in range(len(balanced), -1, -1):
         for own in itertools.combinations(balanced, r):
-            cg, node = _coarsen(
+            cg, node = coarsen(
                 g, hi, big_parts=mean / 2, seed=seed, cache=chunks, own=frozenset(own)
             )
             if cg.n < k:
@@ -426,9 +420,8 @@ def _own_starts(
                 k,
                 (1 - wide) * mean,
                 (1 + wide) * mean,
-                split_weight,
+                objective,
                 SEARCH_BUDGET,
-                floor_weight,
             )
             if found is None:
                 continue
@@ -439,14 +432,14 @@ def _own_starts(
     return out
 
 
-def _region_components(g: _Graph, rows: np.ndarray) -> list[np.ndarray]:
-    sub = _subgraph(g, rows)
+def region_components(g: RegionGraph, rows: np.ndarray) -> list[np.ndarray]:
+    sub = subgraph(g, rows)
     graph = coo_matrix((np.ones(len(sub.a)), (sub.a, sub.b)), shape=(sub.n, sub.n))
     _, comp = connected_components(graph, directed=False)
     return [rows[comp == c] for c in range(int(comp.max()) + 1)] if sub.n else []
 
 
-def _strip_starts(g: _Graph, k: int, angles: int) -> list[np.ndarray]:
+def strip_starts(g: RegionGraph, k: int, angles: int) -> list[np.ndarray]:
     """k strips of equal population across the region, at `angles` directions.
 
     Areas are ordered by the projection of their centres on each direction and
