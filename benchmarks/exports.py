@@ -87,8 +87,8 @@ def main() -> None:
             lambda: tables.write_plan_exports(old, first, provenance="benchmark"), args.repeat
         )
         seven = dataclasses.replace(first.scenario, seed=args.seed)
-        table, assignment, _, _ = pipeline.build_catchments(first.areas, first.adjacency, seven)
-        table, assignment = matching.carry_over_ids(table, assignment, first.areas, old)
+        drawn = pipeline.build_catchments(first.areas, first.adjacency, seven)
+        table, assignment = matching.carry_over_ids(drawn.table, drawn.assignment, first.areas, old)
         second = plan_for(first, table, assignment, seven, readiness)
         new = root / "new"
         tables.write_plan_exports(new, second, provenance=f"benchmark, seed {args.seed}")

@@ -40,6 +40,14 @@ def code_hash(*modules: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def package_hash() -> str:
+    """Hash of the whole planner package's code: a plan made by other code is another plan."""
+    names = [p.stem for p in PACKAGE_DIR.glob("*.py")] + [
+        p.name for p in PACKAGE_DIR.iterdir() if (p / "__init__.py").exists()
+    ]
+    return code_hash(*names)
+
+
 def stage_key(parts: dict[str, object]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -206,18 +206,48 @@ class PlanOptions:
         )
 
 
+@dataclass(frozen=True)
+class Catchments:
+    """The catchments stage's products, as cached in data/processed/catchments/."""
+
+    table: gpd.GeoDataFrame
+    assignment: pd.DataFrame
+    icb_quality: pd.DataFrame
+    apportionment: pd.DataFrame
+    services: pd.DataFrame  # what became of each existing service area
+    islands: pd.DataFrame  # islands that stand as catchments of their own, with their team ids
+
+    @staticmethod
+    def files() -> dict[str, str]:
+        return {
+            "table": "catchments.parquet",
+            "assignment": "assignment.parquet",
+            "icb_quality": "icb_quality.parquet",
+            "apportionment": "apportionment.parquet",
+            "services": "services.parquet",
+            "islands": "islands.parquet",
+        }
+
+    def write(self, directory: Path) -> None:
+        for name, file in self.files().items():
+            getattr(self, name).to_parquet(directory / file)
+
+    @classmethod
+    def read(cls, directory: Path) -> Catchments:
+        files = cls.files()
+        frames = {name: pd.read_parquet(directory / file) for name, file in files.items()}
+        frames["table"] = gpd.read_parquet(directory / files["table"])
+        return cls(**frames)
+
+
 def build_catchments(
     areas: gpd.GeoDataFrame,
     adjacency: Adjacency,
     scenario: config.Scenario,
     *,
     services: pd.Series | None = None,
-) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Apportion the teams to ICBs and split every ICB, keeping existing services whole.
-
-    Returns the catchments, the LSOA assignment, the quality per ICB, the
-    apportionment and what became of each existing service area.
-    """
+) -> Catchments:
+    """Apportion the teams to ICBs and split every ICB, keeping existing services whole."""
     teams = apportion.apportion(areas.groupby("icb24cd")["population"].sum(), scenario.teams)
     settings = partition.PartitionSettings(
         scenario.partition_preset, scenario.partition_tolerance, scenario.seed
@@ -230,7 +260,11 @@ def build_catchments(
     icb_quality = catchments.quality_report(
         table, areas, team, tolerance=scenario.partition_tolerance
     )
-    return table, assignment, icb_quality, teams, result.services
+    key = pd.DataFrame(
+        {"icb24cd": areas["icb24cd"], "catchment": result.labels, "team_id": team}
+    ).drop_duplicates(["icb24cd", "catchment"])
+    islands = result.islands.merge(key, on=["icb24cd", "catchment"], how="left")
+    return Catchments(table, assignment, icb_quality, teams, result.services, islands)
 
 
 def catchments_stage(
@@ -256,29 +290,10 @@ def catchments_stage(
 
     def build(staging: Path) -> None:
         areas, adjacency = load_areas(areas_dir)
-        table, assignment, icb_quality, teams, kept = build_catchments(
-            areas, adjacency, scenario, services=services
-        )
-        table.to_parquet(staging / "catchments.parquet", index=False)
-        assignment.to_parquet(staging / "assignment.parquet", index=False)
-        icb_quality.to_parquet(staging / "icb_quality.parquet")
-        teams.to_parquet(staging / "apportionment.parquet")
-        kept.to_parquet(staging / "services.parquet", index=False)
+        build_catchments(areas, adjacency, scenario, services=services).write(staging)
 
     cached_stage(directory, key, build, "catchments")
     return directory
-
-
-def load_catchments(
-    directory: Path,
-) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Catchments, assignment, ICB quality and the existing services' fate, as cached."""
-    return (
-        gpd.read_parquet(directory / "catchments.parquet"),
-        pd.read_parquet(directory / "assignment.parquet"),
-        pd.read_parquet(directory / "icb_quality.parquet"),
-        pd.read_parquet(directory / "services.parquet"),
-    )
 
 
 # ---------------------------------------------------------------- the plan
@@ -317,13 +332,17 @@ def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
         dataset_names=AREA_SOURCES,
     )
     catchment_dir = catchments_stage(workspace, areas_dir, scenario, services)
-    table, assignment, icb_quality, kept = load_catchments(catchment_dir)
-    names = phasing.known_area_codes(areas)
-    for note in partition.service_notes(kept, names=names):
+    drawn = Catchments.read(catchment_dir)
+    table, assignment, icb_quality = drawn.table, drawn.assignment, drawn.icb_quality
+    for note in partition.service_notes(drawn.services, names=phasing.known_area_codes(areas)):
         log.warning("existing service not kept whole: %s", note)
+    renamed: dict[str, str] = {}
     if options.previous is not None:
+        before = assignment["team_id"].astype(str)  # carry_over_ids keeps the row order
         table, assignment = matching.carry_over_ids(table, assignment, areas, options.previous)
-    warn_outside_tolerance(table, scenario.partition_tolerance)
+        renamed = dict(zip(before, assignment["team_id"].astype(str), strict=True))
+    islands = {renamed.get(t, t) for t in drawn.islands["team_id"].astype(str)}
+    warn_outside_tolerance(table, scenario.partition_tolerance, exempt=islands)
     services_known = None
     if options.readiness is not None:
         known = phasing.known_area_codes(areas, table)
@@ -348,12 +367,23 @@ def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
         national,
         cluster_leads,
         record,
+        drawn.islands.assign(
+            team_id=drawn.islands["team_id"].astype(str).map(lambda t: renamed.get(t, t))
+        ),
     )
 
 
-def warn_outside_tolerance(table: pd.DataFrame, tolerance: float) -> list[str]:
-    """Catchments the partition could not bring within the tolerance, each named in a warning."""
-    outside = table.loc[table["deviation_pct"].abs() > tolerance * 100 + 1e-9]
+def warn_outside_tolerance(
+    table: pd.DataFrame, tolerance: float, *, exempt: set[str] | frozenset[str] = frozenset()
+) -> list[str]:
+    """Catchments the partition could not bring within the tolerance, each named in a warning.
+
+    `exempt`: islands standing as catchments of their own, outside the tolerance by design.
+    """
+    outside = table.loc[
+        (table["deviation_pct"].abs() > tolerance * 100 + 1e-9)
+        & ~table["team_id"].astype(str).isin(exempt)
+    ]
     names = [
         f"{row.team_id} {row.name} ({row.deviation_pct:+.2f}%)"
         for row in outside.sort_values("team_id").itertuples(index=False)
@@ -486,6 +516,13 @@ def plan_report(result: Plan) -> list[str]:
     """
     scenario, plan = result.scenario, result.plan
     lines = [config.describe_teams(scenario, int(result.areas["population"].sum()))]
+    names = result.plan.set_index(result.plan["team_id"].astype(str))["name"]
+    for island in result.islands.itertuples(index=False):
+        lines.append(
+            f"Island standing alone: {names.get(str(island.team_id), island.team_id)} "
+            f"({island.team_id}, {int(island.population):,} people, {island.share:.0%} of a mean "
+            "catchment; outside the tolerance by design)"
+        )
     lines.extend(phasing.phasing_report(plan, scenario))
     lines.append(costs.wave_one_change(plan, scenario).describe())
     lines.extend(spread.describe() for spread in costs.coverage_spreads(plan, scenario))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import pandas as pd
@@ -27,3 +27,5 @@ class Plan:
     national: pd.DataFrame
     clusters: pd.DataFrame
     provenance: Provenance
+    # islands standing as catchments of their own (icb24cd, team_id, population, share)
+    islands: pd.DataFrame = field(default_factory=pd.DataFrame)

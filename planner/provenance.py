@@ -21,7 +21,7 @@ from typing import Any
 
 import planner
 from planner import config, sources
-from planner.cache import raw_checksums
+from planner.cache import package_hash, raw_checksums
 from planner.errors import PlannerError
 from planner.fsutil import sha256_file
 
@@ -147,6 +147,7 @@ def record(
         }
     manifest: dict[str, Any] = {
         "planner_version": planner.__version__,
+        "planner_code": package_hash(),
         "scenario": scenario_record,
         "readiness": readiness,
         "previous": previous,

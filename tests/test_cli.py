@@ -827,3 +827,28 @@ def test_previous_keeps_team_ids_and_compare_reports_the_change(
     teams = pd.read_csv(tmp_path / "changes" / "changes_teams.csv")
     assert set(teams["team_id"]) >= set(shared.index)
     assert (tmp_path / "changes" / "changes.html").is_file()
+
+
+@pytest.mark.slow
+def test_hostile_notes_are_data_in_maps_and_exports(baseline: Baseline, tmp_path: Path) -> None:
+    """Template syntax runs nothing and shows as text; a formula note is neutralised in CSVs."""
+    marker = tmp_path / "pwned"
+    evil = f"{{{{ cycler.__init__.__globals__.os.popen('touch {marker}').read() }}}} {{#2 pending"
+    rows = _readiness_rows(baseline)
+    note = rows[0].index("note")
+    rows[1][note] = evil  # Tameside
+    rows[2][note] = '=HYPERLINK("http://evil.example","click")'  # Warrington
+    readiness = tmp_path / "hostile.csv"
+    readiness.write_text(_csv_text(rows), encoding="utf-8")
+    workdir = copy_workdir(baseline, tmp_path / "work")
+    done = planner("run", "--readiness", readiness, "--workdir", workdir)
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists()
+    pages = [workdir / "maps" / "index.html", *sorted((workdir / "maps").glob("*/*.html"))]
+    shown = [p for p in pages if "__globals__.os.popen" in p.read_text(encoding="utf-8")]
+    assert len(shown) >= 3  # the index, Tameside's region page and its ICB page
+    assert not any("uid=" in p.read_text(encoding="utf-8") for p in pages)
+    teams = pd.read_csv(workdir / "exports" / "teams.csv", dtype=str)
+    notes = teams["readiness_note"].dropna()
+    assert any(n.startswith("'=HYPERLINK(") for n in notes)
+    assert not any(n.startswith("=") for n in notes)

@@ -652,6 +652,12 @@ def test_url_hash_restores_year_selection_and_view(browser, site):
         assert page.locator('.planner-legend input[value="1"]').is_checked()
         assert page.evaluate("window.plannerMap.getZoom()") == zoom
         assert page.locator(".selection-label").inner_text() == "Leeds"
+        # The authority is outlined along its boundary, not boxed.
+        vertices = page.evaluate(
+            "[...document.querySelectorAll('path')].filter(p => p.getAttribute('stroke') === "
+            "'#d40000').map(p => p.getAttribute('d').split(/[LM]/).length)"
+        )
+        assert vertices and max(vertices) > 20, vertices
         assert "operating in 2023/24" in page.locator(".planner-legend .count").inner_text()
         # Back steps through the states: first the zoom, then the year.
         page.go_back()
@@ -711,6 +717,10 @@ def test_axe_finds_no_serious_violations_and_keyboard_starts_at_skip_links(brows
             reached.append(page.evaluate("document.activeElement.getAttribute('href') || "
                                          "document.activeElement.id"))  # fmt: skip
         assert "#planner-search-input" in reached or "planner-search-input" in reached, reached
+        # Catchments are no Tab stops (they are reached from the lists and the search).
+        assert page.evaluate(
+            "[...document.querySelectorAll('path.planner-catchment')].every(p => p.tabIndex < 0)"
+        )
         # No invisible element takes focus: every focusable element has a size.
         hidden = page.evaluate("""() => [...document.querySelectorAll(
             'a[href], button, input, select, textarea, [tabindex]:not([tabindex="-1"])')]

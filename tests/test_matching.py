@@ -144,7 +144,9 @@ def test_real_plan_other_seed_keeps_ids(national_plan, prepared, tmp_path: Path)
     _, areas, adjacency = prepared
     seven = dataclasses.replace(national_plan.scenario, seed=7)
     other = pipeline.build_catchments(areas, adjacency, seven)
-    table, assignment = matching.carry_over_ids(other[0], other[1], areas, tmp_path / "old")
+    table, assignment = matching.carry_over_ids(
+        other.table, other.assignment, areas, tmp_path / "old"
+    )
     (tmp_path / "new").mkdir()
     assignment.to_csv(tmp_path / "new" / "lsoa_to_team.csv", index=False)
     pairs = shared_pairs(

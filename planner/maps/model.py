@@ -177,6 +177,15 @@ class _Model:
             )
         return self._catchment_cache[tolerance]
 
+    def lad_shapes(self, tolerance: float) -> gpd.GeoDataFrame:
+        """Local authority districts (lad24cd order) simplified at `tolerance`, cached."""
+        key = -tolerance  # shares the cache with catchments(), keyed apart by sign
+        if key not in self._catchment_cache:
+            lads = _dissolve(self.lsoa, "lad24cd")
+            lads = lads.assign(geometry=shapely.coverage_simplify(lads.geometry.values, tolerance))
+            self._catchment_cache[key] = lads
+        return self._catchment_cache[key]
+
     def icb_layers(self, code: str, tolerance: float, decimals: int) -> IcbLayers:
         """One ICB's LSOAs simplified together (per ICB: coverage_simplify is superlinear)."""
         lsoa = self.lsoa[(self.lsoa["icb24cd"] == code).to_numpy()].reset_index(drop=True)

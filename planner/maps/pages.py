@@ -143,6 +143,7 @@ def write_maps(
         # Shared by the index and region pages: simplify once, before the workers fork.
         model.catchments(settings.national_tolerance)
         model.catchments(settings.region_tolerance)
+        model.lad_shapes(settings.national_tolerance)
         pages = _build_in_workers(model, settings, jobs, workers)
     else:
         pages = [build_page(model, settings, kind, code) for _, kind, code in jobs]
@@ -465,6 +466,13 @@ def _outline(key: str, geoms: np.ndarray, line: tuple) -> dict:
     return {"key": key, "label": label, "style": style, "data": _feature_collection(geoms, props)}
 
 
+def _lad_shapes(model: _Model, lads: list[list], tolerance: float, decimals: int) -> GeoJsonText:
+    """The outlines of the page's local authorities (D.lads order), drawn when one is selected."""
+    shapes = model.lad_shapes(tolerance).set_index("lad24cd")
+    geoms = shapes.loc[[code for _, _, code in lads]].geometry.values
+    return _feature_collection(_web(geoms, decimals), [{"i": i} for i in range(len(lads))])
+
+
 def _page_data(model: _Model, records, icbs, lads, bounds, placeholder, labels, geo):
     return {
         "years": model.years,
@@ -657,6 +665,7 @@ def _index_page(model: _Model, tolerance: float, settings: MapSettings) -> str:
         [model.icb_name(c), b, c] for _, b, c in _places(model, model.lsoa, "icb24cd", "icb24cd")
     ]
     lads = _places(model, model.lsoa, "lad24cd", "lad24nm")
+    geo["ladShapes"] = _lad_shapes(model, lads, tolerance, settings.decimals)
     data = _page_data(
         model,
         records,
@@ -728,6 +737,7 @@ def _region_page(model: _Model, code: str, tolerance: float, settings: MapSettin
     records = _team_records(model, teams, geoms, "region", labels=False)
     icbs = [[model.icb_name(c), b, c] for _, b, c in _places(model, lsoa, "icb24cd", "icb24cd")]
     lads = _places(model, lsoa, "lad24cd", "lad24nm")
+    geo["ladShapes"] = _lad_shapes(model, lads, settings.national_tolerance, settings.decimals)
     data = _page_data(
         model,
         records,

@@ -33,6 +33,13 @@
   }
 
   /* ----------------------------------------------------------------- layers */
+  // No drawn shape is a Tab stop of its own (SVG paths with handlers are focusable):
+  // catchments are reached from the page's lists and the search instead.
+  map.on('layeradd', function (e) {
+    if (e.layer.feature && e.layer.getElement && e.layer.getElement()) {
+      e.layer.getElement().setAttribute('tabindex', '-1');
+    }
+  });
   var catchments = L.geoJSON(G[D.geo.catchments], {style: styleFor, className: 'planner-catchment'});
   catchments.addTo(map);
   var byIndex = {};
@@ -204,7 +211,11 @@
     var rec = list[sel.i];
     if (!rec) { return null; }
     var f = findFeature(sel.kind === 'icb' ? icbOutlines : ladOutlines, sel.i);
-    return {name: rec[0], geo: f ? f.feature : null, bounds: boundsOf(rec[1])};
+    var geo = f ? f.feature : null;
+    if (!geo && sel.kind === 'la' && D.geo.ladShapes !== undefined) {
+      geo = G[D.geo.ladShapes].features[sel.i];  // drawn only when selected
+    }
+    return {name: rec[0], geo: geo, bounds: boundsOf(rec[1])};
   }
   function highlightSelection() {
     selectionLayer.clearLayers();
