@@ -341,11 +341,15 @@ def _team_details(model: _Model, row: pd.Series) -> list[list[str]]:
         rows.append(["WTE", f"{float(row['wte']):,.1f}"])
     shown = model.rows[str(row["team_id"])]
     cost_col = f"cost_{_suffix(full)}"
+    if "annual_staff_cost" in row.index and pd.notna(row["annual_staff_cost"]):
+        # One price year, no one-off costs: comparable across teams and waves.
+        rows.append(
+            [f"Staff cost a year ({model.years[0]} prices)", _money(row["annual_staff_cost"])]
+        )
     if cost_col in shown:
-        rows.append([f"Annual cost ({full})", _money(shown[cost_col])])
-        rows.append(["Babies seen a year", _count(shown[f"babies_{_suffix(full)}"])])
+        rows.append([f"Babies seen a year (from {full})", _count(shown[f"babies_{_suffix(full)}"])])
     else:
-        rows.append(["Annual cost", f"from {full} (after {model.years[-1]})"])
+        rows.append(["Babies seen a year", f"from {full} (after {model.years[-1]})"])
     note = row["readiness_note"]
     readiness = str(row["readiness"]) + (f": {note}" if pd.notna(note) and str(note) else "")
     rows.append(["Readiness", readiness])
