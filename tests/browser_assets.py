@@ -126,14 +126,11 @@ def route_assets(page, unexpected: list[str]) -> None:
     page.route("**/*", handle)
 
 
-#: True once the page's first fitBounds (animated, from a frame after the page's
-#: script ran) has landed: the map shows the catchments as fitted (with the
-#: pages' padding, 250 x 20 px) and no zoom animation runs.
-FITTED = """() => {
-    const map = window.plannerMap, layer = window.plannerCatchments;
-    if (!map || !layer || document.querySelector('.leaflet-zoom-anim')) { return false; }
-    return map.getZoom() === map.getBoundsZoom(layer.getBounds(), false, L.point(250, 20));
-}"""
+#: True once the page's script has set its first view (app.js fits the map
+#: without animation, or applies the URL hash, before it sets plannerMap) and
+#: no zoom animation runs.
+FITTED = """() => Boolean(window.plannerMap && window.plannerCatchments
+    && !document.querySelector('.leaflet-zoom-anim'))"""
 
 
 def wait_until_fitted(page) -> None:

@@ -304,7 +304,7 @@ def _open(browser, path: Path) -> Opened:
     route_assets(page, unexpected)
     page.goto(path.as_uri())
     page.wait_for_function("window.plannerMap !== undefined && window.plannerSearch !== undefined")
-    wait_until_fitted(page)  # maps11: the first fitBounds must land before a test moves the map
+    wait_until_fitted(page)  # a test moves the map only after its first view
     page.wait_for_timeout(300)
     return Opened(page, problems, unexpected)
 

@@ -26,7 +26,7 @@ from browser_assets import (
     wait_until_fitted,
 )
 
-from planner import maps, pipeline
+from planner import maps
 from planner.maps import context
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +35,7 @@ ICBS = ["E54000054", "E54000036", "E54000027"]  # West Yorkshire, Cornwall, Nort
 WEST_YORKSHIRE, NORTH_EAST_YORKS = "E54000054", "E40000012"
 PAGES = ["index.html", f"region/{NORTH_EAST_YORKS}.html", f"icb/{WEST_YORKSHIRE}.html"]
 YEARS = ["2022/23", "2023/24", "2024/25", "2025/26"]
+VINTAGE = "Census 2021 population (ONS), LSOA 2021 boundaries, ONS/NHS lookups April 2024"
 EVIL_LA = '<img src=x onerror="window.__pwned=1">Hounslow</script>'
 _URL = re.compile(r"""(?:https?:)?//([A-Za-z0-9{}.-]+\.[A-Za-z]{2,})""")
 
@@ -47,8 +48,7 @@ def site(national_plan, tmp_path_factory, web_assets):
     assignment = assignment[assignment["team_id"].isin(plan["team_id"])].reset_index(drop=True)
     areas = areas.assign(lad24nm=areas["lad24nm"].replace("Hounslow", EVIL_LA))
     out = tmp_path_factory.mktemp("maps")
-    vintage = pipeline.VINTAGE.removeprefix("Data: ")
-    maps.write_maps(out, plan, areas, assignment, YEARS, vintage, assets_dir=web_assets)
+    maps.write_maps(out, plan, areas, assignment, YEARS, VINTAGE, assets_dir=web_assets)
     return out, plan, areas
 
 
