@@ -112,6 +112,19 @@ class RegionGraph:
         self.weights = np.concatenate([length[real], length[real]])[order]
         self.a, self.b, self.length = a, b, length
 
+    @property
+    def kernel_arrays(self) -> tuple[np.ndarray, ...]:
+        """The graph as the compiled kernels take it: CSR adjacency, then the area attributes."""
+        return (
+            self.indptr,
+            self.indices,
+            self.weights,
+            self.pop_array,
+            self.perim_array,
+            self.area_array,
+            self.district_array,
+        )
+
 
 def flood(g: RegionGraph, start: int, member: Callable[[int], bool], seen: set[int]) -> list[int]:
     """The connected areas around `start` for which `member` holds (depth first); marks them seen."""

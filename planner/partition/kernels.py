@@ -27,11 +27,8 @@ def shape_cost(perim: float, area: float, floor_weight: float, floor_x: float) -
 
 
 @njit(cache=True)
-def move_delta(
-    u, b, indptr, indices, weights, perim, area, district, lab, pperim, parea, dcnt, dparts, w
-) -> float:
-    """Change of the score if area u moves to catchment b (w: split, floor, district, floor_x)."""
-    a = lab[u]
+def shared_lengths(u, a, b, indptr, indices, weights, lab) -> tuple[float, float]:
+    """Boundary length area u shares with catchment a (its own) and with catchment b."""
     sa = 0.0
     sb = 0.0
     for j in range(indptr[u], indptr[u + 1]):
@@ -40,6 +37,16 @@ def move_delta(
             sa += weights[j]
         elif lv == b:
             sb += weights[j]
+    return sa, sb
+
+
+@njit(cache=True)
+def move_delta(
+    u, b, indptr, indices, weights, perim, area, district, lab, pperim, parea, dcnt, dparts, w
+) -> float:
+    """Change of the score if area u moves to catchment b (w: split, floor, district, floor_x)."""
+    a = lab[u]
+    sa, sb = shared_lengths(u, a, b, indptr, indices, weights, lab)
     pa = pperim[a] - perim[u] + 2.0 * sa
     pb = pperim[b] + perim[u] - 2.0 * sb
     aa = parea[a] - area[u]
@@ -122,14 +129,7 @@ def apply_move(u, b, indptr, indices, weights, pop, perim, area, district, state
     """Move area u to catchment b, keeping every total up to date."""
     lab, ppop, parea, pperim, size, dcnt, dparts = state
     a = lab[u]
-    sa = 0.0
-    sb = 0.0
-    for j in range(indptr[u], indptr[u + 1]):
-        lv = lab[indices[j]]
-        if lv == a:
-            sa += weights[j]
-        elif lv == b:
-            sb += weights[j]
+    sa, sb = shared_lengths(u, a, b, indptr, indices, weights, lab)
     pperim[a] += -perim[u] + 2.0 * sa
     pperim[b] += perim[u] - 2.0 * sb
     parea[a] -= area[u]
