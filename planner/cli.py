@@ -305,7 +305,7 @@ def _command(pipeline, workspace, args: argparse.Namespace, *, quiet: bool) -> i
         return 0
     if args.command == "compare":
         out = args.out or workspace.root / "changes"
-        written = pipeline.compare_plans(args.old, args.new, out)
+        written = pipeline.compare_plans(workspace, args.old, args.new, out)
         print(f"Changes from {args.old} to {args.new}: {out}/ ({', '.join(written)})")
         return 0
     if args.command == "validate":

@@ -22,6 +22,8 @@ from planner import exports
 from planner.catchments import team_sort_key
 from planner.errors import PlannerError
 from planner.maps import LEAFLET_CSS, LEAFLET_JS
+from planner.maps import assets as map_assets
+from planner.maps.context import REFERRER_POLICY, Basemap
 
 KEPT, RENAMED, NEW, GONE = "kept", "renamed", "new", "gone"
 STATUS_COLOURS = {  # Okabe-Ito, colour-blind safe
@@ -247,7 +249,11 @@ def page_html(
     old_label: str,
     new_label: str,
 ) -> str:
-    """The change report page (Jinja2, autoescape: plan text only ever as values)."""
+    """The change report page (Jinja2, autoescape: plan text only ever as values).
+
+    Leaflet is loaded from the report's own assets/ folder (no CDN), so the page
+    opens from disk with no network.
+    """
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("planner", "templates"),
         autoescape=True,
@@ -279,21 +285,36 @@ def page_html(
             for r in year_rows.to_dict("records")
         ],
         features=features,
-        leaflet_js=LEAFLET_JS,
-        leaflet_css=LEAFLET_CSS,
+        tiles=_tiles(),
+        leaflet_js=map_assets.local_url(LEAFLET_JS, ""),
+        leaflet_css=map_assets.local_url(LEAFLET_CSS, ""),
         licence=exports.LICENCE,
     )
+
+
+def _tiles() -> dict[str, object]:
+    """The maps' basemap (keyless, works from disk), as values for the page's tile layer."""
+    basemap = Basemap()
+    provider = basemap.tile_provider()
+    return {
+        "url": provider.build_url(scale_factor="{r}"),
+        "attribution": basemap.attribution(),
+        "max_zoom": int(provider.get("max_zoom", 18)),
+        "referrer_policy": REFERRER_POLICY,
+    }
 
 
 def _text(value: object) -> str:
     return "" if value is None or value is pd.NA else str(value)
 
 
-def write_report(old: Path, new: Path, out: Path) -> list[Path]:
+def write_report(old: Path, new: Path, out: Path, *, assets_dir: Path) -> list[Path]:
     """Compare two exports folders; write the change CSVs and changes.html into `out`.
 
     Everything is read and rendered before anything is written; each file is
-    written atomically. Returns the paths written.
+    written atomically, and the pinned Leaflet files (from `assets_dir`, see
+    planner.maps.assets.ensure_assets) go into out/assets/. Returns the
+    report's paths.
     """
     old, new, out = Path(old), Path(new), Path(out)
     old_plan, new_plan = read_plan(old), read_plan(new)
@@ -309,4 +330,6 @@ def write_report(old: Path, new: Path, out: Path) -> list[Path]:
             teams, areas, icbs, features, old_label=str(old), new_label=str(new)
         ),
     }
-    return exports.write_text_files(out, files)
+    written = exports.write_text_files(out, files)
+    map_assets.install(out, assets_dir)
+    return written

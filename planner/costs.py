@@ -384,14 +384,18 @@ def under_ones(plan: pd.DataFrame) -> pd.Series:
 
 
 def attach_sizing(plan: pd.DataFrame, factors: pd.Series, scenario: Scenario) -> pd.DataFrame:
-    """The plan with `wte` (the team's whole-time equivalents) and `babies_per_1000_under1`.
+    """The plan with `wte`, `annual_staff_cost` and `babies_per_1000_under1`.
 
+    annual_staff_cost: a full year of the team's staff at the first year's
+    prices (pay and on-costs; no training, no later pay growth), whole pounds,
+    so teams compare in one price year without one-off costs.
     babies_per_1000_under1: babies seen in a full year per 1,000 children under
     1 in the catchment (see under_ones), the team's coverage.
     """
     out = plan.copy()
     f = factors.reindex(out["team_id"].astype(str)).to_numpy(dtype=float)
     out["wte"] = np.round(f * scenario.wte, 6)
+    out["annual_staff_cost"] = [round_half_up(x * team_year_cost(scenario, 0)) for x in f]
     out["babies_per_1000_under1"] = coverage(plan, factors, scenario).to_numpy()
     return out
 

@@ -9,7 +9,10 @@ a formula. Writing is atomic per file (a failure leaves the previous file).
 from __future__ import annotations
 
 import csv
+import errno
 import math
+import os
+import shutil
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -17,6 +20,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pyogrio
+import pyogrio.errors
 
 from planner.errors import PlannerError
 from planner.fsutil import atomic_file, atomic_path
@@ -52,6 +56,8 @@ DECIMALS = {
 }
 # GDAL stamps the write time into GeoPackage metadata; a fixed date keeps
 # two writes of the same plan byte-identical.
+# Below this much free space a failed GeoPackage write is a full disk.
+FULL_DISK_BYTES = 16 * 1024 * 1024
 GPKG_DATE = "2000-01-01T00:00:00.000Z"
 
 
@@ -125,9 +131,23 @@ def write_geopackage(path: Path, frame: gpd.GeoDataFrame, *, layer: str) -> Path
     try:
         with atomic_path(path) as tmp:
             frame.to_file(tmp, driver="GPKG", layer=layer)
+    except pyogrio.errors.DataSourceError as exc:
+        raise gdal_write_error(path, exc) from exc
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
     return path
+
+
+def gdal_write_error(path: Path, exc: Exception) -> OSError:
+    """GDAL's write failure as the OSError it stands for, so the CLI says it in one line.
+
+    GDAL reports a full disk only as "Failed to commit transaction"; the free
+    space left on the disk tells that case from the others.
+    """
+    free = shutil.disk_usage(path.parent).free
+    if free < FULL_DISK_BYTES:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return OSError(errno.EIO, f"GDAL could not write the GeoPackage ({exc})", str(path))
 
 
 def read_csv_export(path: Path, required: Sequence[str], *, fix: str) -> pd.DataFrame:

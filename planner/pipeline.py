@@ -545,9 +545,12 @@ def stale_maps_warning(workspace: Workspace, plan_id: str) -> list[str]:
     return [f"Warning: {message}"]
 
 
-def compare_plans(old: Path, new: Path, out: Path) -> list[str]:
+def compare_plans(workspace: Workspace, old: Path, new: Path, out: Path) -> list[str]:
     """`planner compare`: the change report between two exports folders, in `out`."""
-    return [path.name for path in compare.write_report(old, new, out)]
+    assets_dir = map_assets.ensure_assets(
+        workspace.web_assets, sources=map_assets.default_sources()
+    )
+    return [path.name for path in compare.write_report(old, new, out, assets_dir=assets_dir)]
 
 
 def maps_only(workspace: Workspace) -> str:

@@ -18,7 +18,7 @@ EVIL_NAME = "<script>window.__pwned=1</script>{{ 7*7 }}{% for x in y %}{#"
 
 
 @pytest.fixture(scope="module")
-def two_plans(tmp_path_factory):
+def two_plans(tmp_path_factory, web_assets):
     """An old plan, and a new one redrawn with ids carried over, one team renamed hostilely."""
     root = tmp_path_factory.mktemp("compare")
     old, _, assignment = carried_over(root)
@@ -29,14 +29,14 @@ def two_plans(tmp_path_factory):
     plan.loc[plan["team_id"] == "Q00-1", "name"] = EVIL_NAME
     new = dataclasses.replace(new, catchments=catch, plan=plan)
     tables.write_plan_exports(root / "new", new, provenance="new")
-    paths = compare.write_report(root / "old", root / "new", root / "report")
+    paths = compare.write_report(root / "old", root / "new", root / "report", assets_dir=web_assets)
     return root, old, new, paths
 
 
 def test_report_files(two_plans) -> None:
     root, *_, paths = two_plans
     assert sorted(p.name for p in paths) == sorted(compare.FILES)
-    assert sorted(p.name for p in (root / "report").iterdir()) == sorted(compare.FILES)
+    assert sorted(p.name for p in (root / "report").iterdir()) == sorted([*compare.FILES, "assets"])
 
 
 def test_team_statuses(two_plans) -> None:
@@ -103,16 +103,18 @@ def test_page_escapes_plan_text(two_plans) -> None:
     assert "Open Government Licence" in html
 
 
-def test_report_is_deterministic(two_plans, tmp_path: Path) -> None:
+def test_report_is_deterministic(two_plans, tmp_path: Path, web_assets: Path) -> None:
     root, *_, paths = two_plans
-    again = compare.write_report(root / "old", root / "new", tmp_path)
+    again = compare.write_report(root / "old", root / "new", tmp_path, assets_dir=web_assets)
     assert {p.name: p.read_bytes() for p in paths} == {p.name: p.read_bytes() for p in again}
 
 
-def test_missing_or_broken_exports(two_plans, tmp_path: Path) -> None:
+def test_missing_or_broken_exports(two_plans, tmp_path: Path, web_assets: Path) -> None:
     root, *_ = two_plans
     with pytest.raises(PlannerError, match="does not exist"):
-        compare.write_report(tmp_path / "nope", root / "new", tmp_path / "out")
+        compare.write_report(
+            tmp_path / "nope", root / "new", tmp_path / "out", assets_dir=web_assets
+        )
     broken = tmp_path / "broken"
     broken.mkdir()
     for name in ("teams.csv", "lsoa_to_team.csv", "costs_by_icb.csv"):
@@ -122,11 +124,11 @@ def test_missing_or_broken_exports(two_plans, tmp_path: Path) -> None:
     cells[text[0].split(",").index("wave")] = "soon"
     (broken / "teams.csv").write_text("\n".join([text[0], ",".join(cells), *text[2:]]) + "\n")
     with pytest.raises(PlannerError) as info:
-        compare.write_report(broken, root / "new", tmp_path / "out")
+        compare.write_report(broken, root / "new", tmp_path / "out", assets_dir=web_assets)
     assert info.value.row == 2 and info.value.field == "wave" and info.value.value == "soon"
     (broken / "teams.csv").write_bytes((root / "old" / "teams.csv").read_bytes())
     with pytest.raises(PlannerError, match=re.escape("catchments.gpkg")):
-        compare.write_report(broken, root / "new", tmp_path / "out")
+        compare.write_report(broken, root / "new", tmp_path / "out", assets_dir=web_assets)
     assert not (tmp_path / "out").exists()
 
 

@@ -224,7 +224,7 @@ def test_bad_inputs_raise_planner_errors(inputs, tmp_path, web_assets):
 
 
 def test_simplified_catchments_form_a_coverage_that_nests_exactly(inputs):
-    model = maps._Model.build(*inputs, YEARS, VINTAGE)
+    model = maps.MapModel.build(*inputs, YEARS, VINTAGE)
     lsoa = model.lsoa
     assert shapely.coverage_is_valid(lsoa.geometry.values)
     teams = model.catchments(300.0)
@@ -233,16 +233,16 @@ def test_simplified_catchments_form_a_coverage_that_nests_exactly(inputs):
     assert shapely.coverage_is_valid(simple, gap_width=1.0)
     assert (
         shapely.get_num_coordinates(simple).sum()
-        < shapely.get_num_coordinates(maps._dissolve(lsoa, "team_id").geometry.values).sum()
+        < shapely.get_num_coordinates(maps.dissolve_to(lsoa, "team_id").geometry.values).sum()
     )
     # Shared edges are identical after reprojection and rounding too.
-    web = maps._web(simple, 5)
+    web = maps.to_web(simple, 5)
     assert shapely.coverage_is_valid(web)
     coords = shapely.get_coordinates(web)
     assert np.allclose(coords, np.round(coords, 5))
     assert coords[:, 0].min() > -7 and coords[:, 0].max() < 2 and coords[:, 1].min() > 49.8
     # ICB outlines derived from the simplified catchments follow their edges exactly.
-    icbs = maps._dissolve(teams, "icb24cd")
+    icbs = maps.dissolve_to(teams, "icb24cd")
     for code, outline in zip(icbs["icb24cd"], icbs.geometry.values, strict=True):
         members = simple[teams["icb24cd"].to_numpy() == code]
         assert shapely.equals(outline, shapely.union_all(members))
@@ -803,7 +803,7 @@ def test_a_broken_coverage_is_cleaned_around_its_fault():
     geoms = np.array(grid, dtype=object)
     geoms[40] = shapely.box(40, 40, 50.5, 50)  # the middle square overlaps its right neighbour
     assert not shapely.coverage_is_valid(geoms)
-    cleaned = maps.geometry._clean_coverage(geoms)
+    cleaned = maps.geometry.clean_coverage(geoms)
     assert shapely.coverage_is_valid(cleaned)
     assert shapely.area(cleaned).sum() == pytest.approx(8100)
     corners = [0, 8, 72, 80]

@@ -28,7 +28,7 @@ The package, imports one way (each module uses only those above it):
 
     text       number formatting
     geometry   dissolve, reprojection and rounding, bounds, label points
-    model      `_Model`: the inputs checked and joined, cleaned coverage
+    model      `MapModel`: the inputs checked and joined, cleaned coverage
     controls   base map frame and its plugin files, layer styles (app.js draws)
     assets     pinned npm packages: fetch, check, cache, install beside the pages
     context    basemap, tile notice, shared context layer (uses assets, geometry)
@@ -43,10 +43,10 @@ from planner.maps.controls import (
     UNDER3_COLOURS,
     WAVE_COLOURS,
 )
-from planner.maps.geometry import _dissolve as _dissolve
-from planner.maps.geometry import _web as _web
+from planner.maps.geometry import dissolve_to as dissolve_to
+from planner.maps.geometry import to_web as to_web
 from planner.maps.model import AREA_COLUMNS, OPTIONAL_COLUMNS, PLAN_COLUMNS
-from planner.maps.model import _Model as _Model
+from planner.maps.model import MapModel as MapModel
 from planner.maps.pages import OGL_LINE, MapSettings, MapsWritten, write_maps
 from planner.maps.text import pounds
 

@@ -43,7 +43,7 @@ from markupsafe import Markup
 from planner.errors import PlannerError
 from planner.fsutil import atomic_file
 from planner.maps import assets
-from planner.maps.geometry import _dissolve, _label_point, _web
+from planner.maps.geometry import dissolve_to, label_point, to_web
 
 log = logging.getLogger(__name__)
 
@@ -172,12 +172,12 @@ def write_shared(maps_dir: str | Path, lsoa: gpd.GeoDataFrame, *, assets_dir: st
 
 def context_data(lsoa: gpd.GeoDataFrame, settings: ContextSettings) -> dict:
     """England's outline and the local authorities (outline, name, label point and zoom)."""
-    lads = _dissolve(lsoa, "lad24cd")
+    lads = dissolve_to(lsoa, "lad24cd")
     names = lsoa.drop_duplicates("lad24cd").set_index("lad24cd")["lad24nm"].astype(str)
     outlines = shapely.coverage_simplify(lads.geometry.values, settings.tolerance)
     england = shapely.coverage_union_all(outlines)
-    web = _web(outlines, settings.decimals)
-    points = [_label_point(g) for g in outlines]
+    web = to_web(outlines, settings.decimals)
+    points = [label_point(g) for g in outlines]
     labels = [names[c] for c in lads["lad24cd"]]
     zooms = label_zooms(labels, points, shapely.bounds(web), settings)
     features = [
@@ -186,7 +186,7 @@ def context_data(lsoa: gpd.GeoDataFrame, settings: ContextSettings) -> dict:
         for name, zoom, (lat, lon), geom in zip(labels, zooms, points, web, strict=True)
     ]  # fmt: skip
     return {
-        "england": shapely.geometry.mapping(_web(np.array([england]), settings.decimals)[0]),
+        "england": shapely.geometry.mapping(to_web(np.array([england]), settings.decimals)[0]),
         "lads": {"type": "FeatureCollection", "features": features},
     }
 

@@ -1,6 +1,6 @@
 """Web-ready geometry: dissolve a coverage, reproject to WGS84 and round, bounds, labels.
 
-Geometry stays in British National Grid metres (EPSG:27700) until `_web`
+Geometry stays in British National Grid metres (EPSG:27700) until `to_web`
 reprojects it to WGS84 and rounds the coordinates, so that a vertex shared by
 two polygons gives the same output in both.
 """
@@ -20,7 +20,7 @@ from pyproj import Transformer
 _TO_WGS84 = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
 
 
-def _dissolve(frame: gpd.GeoDataFrame, key: str) -> gpd.GeoDataFrame:
+def dissolve_to(frame: gpd.GeoDataFrame, key: str) -> gpd.GeoDataFrame:
     """Union a valid coverage by `key`, keeping shared edges exact (coverage_union)."""
     groups = frame.groupby(key, sort=True).indices
     geoms = []
@@ -33,7 +33,7 @@ def _dissolve(frame: gpd.GeoDataFrame, key: str) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({key: list(groups)}, geometry=geoms, crs=frame.crs)
 
 
-def _clean_coverage(geoms: np.ndarray) -> np.ndarray:
+def clean_coverage(geoms: np.ndarray) -> np.ndarray:
     """A valid coverage from nearly valid polygons, cleaning only around the faults.
 
     coverage_clean of all 33,755 LSOAs takes seconds, for a dozen bad edges.
@@ -53,7 +53,7 @@ def _clean_coverage(geoms: np.ndarray) -> np.ndarray:
     return out if shapely.coverage_is_valid(out[around]) else shapely.coverage_clean(geoms)
 
 
-def _web(geoms: np.ndarray, decimals: int) -> np.ndarray:
+def to_web(geoms: np.ndarray, decimals: int) -> np.ndarray:
     """Reproject BNG geometries to WGS84 and round coordinates (same vertex -> same output)."""
 
     def project(coords: np.ndarray) -> np.ndarray:
@@ -64,7 +64,7 @@ def _web(geoms: np.ndarray, decimals: int) -> np.ndarray:
     return shapely.remove_repeated_points(out)
 
 
-def _bounds(geoms: np.ndarray) -> list[float]:
+def bounds_of(geoms: np.ndarray) -> list[float]:
     """[south, west, north, east] of WGS84 geometries, rounded for compact JSON."""
     minx, miny, maxx, maxy = shapely.total_bounds(geoms)
     return [round(float(v), 4) for v in (miny, minx, maxy, maxx)]
@@ -74,13 +74,13 @@ class GeoJsonText(str):
     """A FeatureCollection as JSON text holding only numbers: safe to embed as it is."""
 
 
-def _geometry_texts(geoms: np.ndarray) -> np.ndarray:
+def geometry_texts(geoms: np.ndarray) -> np.ndarray:
     """Each geometry as GeoJSON text, from shapely's C writer (much faster than mapping)."""
     return shapely.to_geojson(np.asarray(geoms, dtype=object))
 
 
-def _feature_collection(geoms: np.ndarray, props: list[dict]) -> GeoJsonText:
-    """A FeatureCollection of WGS84 geometries (or their `_geometry_texts`) as JSON text.
+def feature_collection(geoms: np.ndarray, props: list[dict]) -> GeoJsonText:
+    """A FeatureCollection of WGS84 geometries (or their `geometry_texts`) as JSON text.
 
     Properties must be numbers (indices into the page data), so the text can
     go into the page without escaping.
@@ -89,7 +89,7 @@ def _feature_collection(geoms: np.ndarray, props: list[dict]) -> GeoJsonText:
         for value in p.values():
             if not (value is None or isinstance(value, int | float)):
                 raise TypeError(f"GeoJSON properties must be numbers, not {value!r}")
-    texts = geoms if len(geoms) and isinstance(geoms[0], str) else _geometry_texts(geoms)
+    texts = geoms if len(geoms) and isinstance(geoms[0], str) else geometry_texts(geoms)
     feats = ",".join(
         f'{{"type":"Feature","properties":{json.dumps(p, separators=(",", ":"))},"geometry":{g}}}'
         for g, p in zip(texts, props, strict=True)
@@ -97,7 +97,7 @@ def _feature_collection(geoms: np.ndarray, props: list[dict]) -> GeoJsonText:
     return GeoJsonText(f'{{"type":"FeatureCollection","features":[{feats}]}}')
 
 
-def _label_point(geom: shapely.Geometry) -> tuple[float, float]:
+def label_point(geom: shapely.Geometry) -> tuple[float, float]:
     """Where a name label sits: pole of inaccessibility of the largest part (BNG)."""
     parts = shapely.get_parts(geom)
     biggest = parts[int(np.argmax(shapely.area(parts)))]
@@ -106,7 +106,7 @@ def _label_point(geom: shapely.Geometry) -> tuple[float, float]:
     return round(lat, 5), round(lon, 5)
 
 
-def _box_wgs84(frame: gpd.GeoDataFrame) -> pd.DataFrame:
+def box_wgs84(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     """Each geometry's bounding box in WGS84 (all four corners projected): s, w, n, e."""
     b = shapely.bounds(frame.geometry.values)
     xs = np.stack([b[:, 0], b[:, 2], b[:, 2], b[:, 0]], axis=1)

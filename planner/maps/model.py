@@ -1,4 +1,4 @@
-"""The maps' inputs, checked: plan, LSOA coverage and assignment joined in `_Model`."""
+"""The maps' inputs, checked: plan, LSOA coverage and assignment joined in `MapModel`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from planner.config import year_suffix
 from planner.errors import PlannerError
-from planner.maps.geometry import _box_wgs84, _clean_coverage, _dissolve, _geometry_texts, _web
+from planner.maps.geometry import box_wgs84, clean_coverage, dissolve_to, geometry_texts, to_web
 from planner.maps.text import pounds
 
 PLAN_COLUMNS = (
@@ -36,7 +37,7 @@ PLAN_COLUMNS = (
     "rationale",
 )
 #: Shown in the details panel when the plan has them (not required yet).
-OPTIONAL_COLUMNS = ("wte", "cluster_id", "wave_basis", "region_rank")
+OPTIONAL_COLUMNS = ("wte", "annual_staff_cost", "cluster_id", "wave_basis", "region_rank")
 AREA_COLUMNS = ("lsoa21cd", "lsoa21nm", "lad24cd", "lad24nm", "icb24cd", "nhser24cd", "under3")
 _CODE = re.compile(r"^[A-Za-z0-9]+$")
 
@@ -56,7 +57,7 @@ class IcbLayers:
 
 
 @dataclass
-class _Model:
+class MapModel:
     """Validated inputs plus the cleaned LSOA coverage shared by every page."""
 
     plan: pd.DataFrame
@@ -69,9 +70,11 @@ class _Model:
     _catchment_cache: dict[float, gpd.GeoDataFrame] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, plan, areas, assignment, years, vintage, team_figures=None) -> _Model:
+    def build(cls, plan, areas, assignment, years, vintage, team_figures=None) -> MapModel:
         _require(plan, PLAN_COLUMNS, "plan")
-        money = [f"cost_{_suffix(y)}" for y in years] + [f"babies_{_suffix(y)}" for y in years]
+        money = [f"cost_{year_suffix(y)}" for y in years] + [
+            f"babies_{year_suffix(y)}" for y in years
+        ]
         _require(plan, money, "plan")
         _require(areas, AREA_COLUMNS, "areas")
         _require(assignment, ("lsoa21cd", "team_id"), "assignment")
@@ -122,7 +125,7 @@ class _Model:
                 value={"not in plan": unknown[:5], "no LSOAs": empty[:5]},
             )
         lsoa = lsoa.sort_values("lsoa21cd", kind="stable").reset_index(drop=True)
-        geoms = _clean_coverage(shapely.make_valid(lsoa.geometry.values))
+        geoms = clean_coverage(shapely.make_valid(lsoa.geometry.values))
         lsoa = gpd.GeoDataFrame(lsoa.drop(columns="geometry"), geometry=geoms, crs=27700)
         plan = plan.sort_values(["priority_rank", "team_id"], kind="stable").reset_index(drop=True)
         firsts = plan.drop_duplicates("icb24cd")
@@ -142,7 +145,7 @@ class _Model:
             lsoa=lsoa,
             years=list(years),
             vintage=vintage,
-            lsoa_boxes=_box_wgs84(lsoa),
+            lsoa_boxes=box_wgs84(lsoa),
             names=names,
             rows=_shown_rows(plan, list(years), team_figures),
         )
@@ -167,7 +170,7 @@ class _Model:
     def catchments(self, tolerance: float) -> gpd.GeoDataFrame:
         """National catchment coverage simplified at `tolerance` (27700), cached."""
         if tolerance not in self._catchment_cache:
-            polys = _dissolve(self.lsoa, "team_id")
+            polys = dissolve_to(self.lsoa, "team_id")
             polys = polys.assign(
                 geometry=shapely.coverage_simplify(polys.geometry.values, tolerance)
             )
@@ -181,7 +184,7 @@ class _Model:
         """Local authority districts (lad24cd order) simplified at `tolerance`, cached."""
         key = -tolerance  # shares the cache with catchments(), keyed apart by sign
         if key not in self._catchment_cache:
-            lads = _dissolve(self.lsoa, "lad24cd")
+            lads = dissolve_to(self.lsoa, "lad24cd")
             lads = lads.assign(geometry=shapely.coverage_simplify(lads.geometry.values, tolerance))
             self._catchment_cache[key] = lads
         return self._catchment_cache[key]
@@ -191,13 +194,13 @@ class _Model:
         lsoa = self.lsoa[(self.lsoa["icb24cd"] == code).to_numpy()].reset_index(drop=True)
         lsoa = lsoa.assign(geometry=shapely.coverage_simplify(lsoa.geometry.values, tolerance))
         teams = self.plan[self.plan["icb24cd"] == code]
-        teams = teams.merge(_dissolve(lsoa, "team_id"), on="team_id", how="inner")
-        lads = _dissolve(lsoa, "lad24cd").merge(
+        teams = teams.merge(dissolve_to(lsoa, "team_id"), on="team_id", how="inner")
+        lads = dissolve_to(lsoa, "lad24cd").merge(
             lsoa[["lad24cd", "lad24nm"]].drop_duplicates("lad24cd"), on="lad24cd"
         )
         return IcbLayers(
             lsoa=lsoa,
-            lsoa_text=_geometry_texts(_web(lsoa.geometry.values, decimals)),
+            lsoa_text=geometry_texts(to_web(lsoa.geometry.values, decimals)),
             teams=gpd.GeoDataFrame(teams, geometry="geometry", crs=27700),
             lads=lads,
         )
@@ -235,7 +238,7 @@ def _shown_rows(
     for tid, row in rows.items():
         for year in years:
             for value in ("cost", "babies"):
-                col = f"{value}_{_suffix(year)}"
+                col = f"{value}_{year_suffix(year)}"
                 row[col] = (
                     int(shown.at[(tid, year), value]) if shown is not None else pounds(row[col])
                 )
@@ -251,7 +254,3 @@ def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
             value=missing,
             fix=f"add {', '.join(missing)} to the {what}",
         )
-
-
-def _suffix(year: str) -> str:
-    return str(year).replace("/", "_")

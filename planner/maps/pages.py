@@ -28,6 +28,7 @@ from markupsafe import Markup
 
 from planner import exports, tables
 from planner.catchments import team_sort_key
+from planner.config import year_suffix
 from planner.errors import PlannerError
 from planner.fsutil import atomic_file
 from planner.maps import context
@@ -46,14 +47,14 @@ from planner.maps.controls import (
 )
 from planner.maps.geometry import (
     GeoJsonText,
-    _bounds,
-    _dissolve,
-    _feature_collection,
-    _label_point,
-    _web,
+    bounds_of,
+    dissolve_to,
+    feature_collection,
+    label_point,
+    to_web,
 )
-from planner.maps.model import _Model, _suffix
-from planner.maps.text import _count, _money, _score, _short_icb
+from planner.maps.model import MapModel
+from planner.maps.text import count_text, money_text, score_text, short_icb_name
 
 OGL_LINE = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
@@ -132,7 +133,7 @@ def write_maps(
     """
     settings = settings or MapSettings()
     out = Path(out_dir)
-    model = _Model.build(plan, areas, assignment, list(years), vintage, team_figures)
+    model = MapModel.build(plan, areas, assignment, list(years), vintage, team_figures)
     jobs = [("index.html", "index", "")]
     jobs += [(f"region/{c}.html", "region", c) for c in model.region_codes]
     jobs += [(f"icb/{c}.html", "icb", c) for c in model.icb_codes]
@@ -155,7 +156,7 @@ def write_maps(
     return written
 
 
-_WORKER_MODEL: tuple[_Model, MapSettings] | None = None
+_WORKER_MODEL: tuple[MapModel, MapSettings] | None = None
 
 
 def _build_in_worker(kind: str, code: str) -> bytes:
@@ -165,7 +166,7 @@ def _build_in_worker(kind: str, code: str) -> bytes:
 
 
 def _build_in_workers(
-    model: _Model, settings: MapSettings, jobs: list[tuple[str, str, str]], workers: int
+    model: MapModel, settings: MapSettings, jobs: list[tuple[str, str, str]], workers: int
 ) -> list[bytes]:
     """Pages in forked workers (sharing the built model), in job order.
 
@@ -202,7 +203,7 @@ def _build_in_workers(
                 process.kill()
 
 
-def build_page(model: _Model, settings: MapSettings, kind: str, code: str) -> bytes:
+def build_page(model: MapModel, settings: MapSettings, kind: str, code: str) -> bytes:
     """One page's bytes, simplified further (tolerance doubled) until it fits its limit."""
     build: Callable[[float], str]
     if kind == "index":
@@ -312,7 +313,7 @@ def _render(template: str, fig: be.Figure, fmap: folium.Map, **values: Any) -> s
     )
 
 
-def _provenance(model: _Model) -> str:
+def _provenance(model: MapModel) -> str:
     vintage = model.vintage.strip()
     return vintage if vintage.lower().startswith(("data:", "data ")) else f"Data: {vintage}"
 
@@ -325,27 +326,33 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _team_details(model: _Model, row: pd.Series) -> list[list[str]]:
+def _team_details(model: MapModel, row: pd.Series) -> list[list[str]]:
     """The details panel's rows (plain text; the page shows them with textContent)."""
     start, full = str(row["operating_from"]), str(row["full_from"])
     when = f"operating from {start}" + (f", fully from {full}" if full != start else "")
     rows = [
         ["Team", str(row["team_id"])],
-        ["ICB", _short_icb(row["icb24nm"])],
+        ["ICB", short_icb_name(row["icb24nm"])],
         ["Local authorities", str(row["lads"])],
         ["Wave", f"{row['wave']}, {when}"],
-        ["Population", _count(row["population"])],
-        ["Under-3s", _count(row["under3"])],
+        ["Population", count_text(row["population"])],
+        ["Under-3s", count_text(row["under3"])],
     ]
     if "wte" in row.index and pd.notna(row["wte"]):
         rows.append(["WTE", f"{float(row['wte']):,.1f}"])
     shown = model.rows[str(row["team_id"])]
-    cost_col = f"cost_{_suffix(full)}"
+    cost_col = f"cost_{year_suffix(full)}"
+    if "annual_staff_cost" in row.index and pd.notna(row["annual_staff_cost"]):
+        # One price year, no one-off costs: comparable across teams and waves.
+        rows.append(
+            [f"Staff cost a year ({model.years[0]} prices)", money_text(row["annual_staff_cost"])]
+        )
     if cost_col in shown:
-        rows.append([f"Annual cost ({full})", _money(shown[cost_col])])
-        rows.append(["Babies seen a year", _count(shown[f"babies_{_suffix(full)}"])])
+        rows.append(
+            [f"Babies seen a year (from {full})", count_text(shown[f"babies_{year_suffix(full)}"])]
+        )
     else:
-        rows.append(["Annual cost", f"from {full} (after {model.years[-1]})"])
+        rows.append(["Babies seen a year", f"from {full} (after {model.years[-1]})"])
     note = row["readiness_note"]
     readiness = str(row["readiness"]) + (f": {note}" if pd.notna(note) and str(note) else "")
     rows.append(["Readiness", readiness])
@@ -361,7 +368,7 @@ def _team_details(model: _Model, row: pd.Series) -> list[list[str]]:
 
 
 def _team_records(
-    model: _Model, teams: gpd.GeoDataFrame, geoms: np.ndarray, kind: str, labels: bool
+    model: MapModel, teams: gpd.GeoDataFrame, geoms: np.ndarray, kind: str, labels: bool
 ) -> list[dict]:
     """Per team: what the panel, tooltip, labels, search and hash state need."""
     up = "" if kind == "index" else "../"
@@ -372,7 +379,9 @@ def _team_records(
     for i, ((_, row), geom) in enumerate(zip(teams.iterrows(), geoms, strict=True)):
         links = []
         if kind != "icb":
-            links.append([f"{_short_icb(row['icb24nm'])} page", f"{up}icb/{row['icb24cd']}.html"])
+            links.append(
+                [f"{short_icb_name(row['icb24nm'])} page", f"{up}icb/{row['icb24cd']}.html"]
+            )
         if kind != "region":
             links.append([f"{row['nhser24nm']} page", f"{up}region/{row['nhser24cd']}.html"])
         rec = {
@@ -381,16 +390,16 @@ def _team_records(
             "wave": int(row["wave"]),
             "details": _team_details(model, row),
             "links": links,
-            "bounds": _bounds(np.array([geom])),
+            "bounds": bounds_of(np.array([geom])),
             "area_rank": int(area_rank[i]),
         }
         if labels:
-            rec["label"] = list(_label_point(row.geometry))
+            rec["label"] = list(label_point(row.geometry))
         out.append(rec)
     return out
 
 
-def _team_props(model: _Model, teams: pd.DataFrame) -> list[dict]:
+def _team_props(model: MapModel, teams: pd.DataFrame) -> list[dict]:
     return [
         {
             "i": i,
@@ -404,7 +413,7 @@ def _team_props(model: _Model, teams: pd.DataFrame) -> list[dict]:
     ]
 
 
-def _places(model: _Model, lsoa: pd.DataFrame, code: str, name: str) -> list[list]:
+def _places(model: MapModel, lsoa: pd.DataFrame, code: str, name: str) -> list[list]:
     """[name, bounds, code] per area of `lsoa` (rows of model.lsoa, sorted by code)."""
     boxes = model.lsoa_boxes.loc[lsoa.index].assign(code=lsoa[code].astype(str))
     ext = boxes.groupby("code", sort=True).agg(
@@ -426,7 +435,7 @@ def _search(records: list[dict], icbs: list[list], lads: list[list]) -> list[lis
     return sorted(rows, key=lambda r: (r[0].lower(), r[0]))
 
 
-def _legend(model: _Model, teams: pd.DataFrame, lines: list[tuple], under3=None) -> dict:
+def _legend(model: MapModel, teams: pd.DataFrame, lines: list[tuple], under3=None) -> dict:
     waves = []
     for wave, group in teams.groupby("wave", sort=True):
         start = min(str(v) for v in group["operating_from"])
@@ -463,17 +472,17 @@ def _outline(key: str, geoms: np.ndarray, line: tuple) -> dict:
     label, colour, weight, dash = line
     style = {"color": colour, "weight": weight, "fill": False, "opacity": 0.9, "dashArray": dash}
     props = [{"i": i} for i in range(len(geoms))]
-    return {"key": key, "label": label, "style": style, "data": _feature_collection(geoms, props)}
+    return {"key": key, "label": label, "style": style, "data": feature_collection(geoms, props)}
 
 
-def _lad_shapes(model: _Model, lads: list[list], tolerance: float, decimals: int) -> GeoJsonText:
+def _lad_shapes(model: MapModel, lads: list[list], tolerance: float, decimals: int) -> GeoJsonText:
     """The outlines of the page's local authorities (D.lads order), drawn when one is selected."""
     shapes = model.lad_shapes(tolerance).set_index("lad24cd")
     geoms = shapes.loc[[code for _, _, code in lads]].geometry.values
-    return _feature_collection(_web(geoms, decimals), [{"i": i} for i in range(len(lads))])
+    return feature_collection(to_web(geoms, decimals), [{"i": i} for i in range(len(lads))])
 
 
-def _page_data(model: _Model, records, icbs, lads, bounds, placeholder, labels, geo):
+def _page_data(model: MapModel, records, icbs, lads, bounds, placeholder, labels, geo):
     return {
         "years": model.years,
         "colours": list(WAVE_COLOURS),
@@ -496,13 +505,13 @@ def _page_data(model: _Model, records, icbs, lads, bounds, placeholder, labels, 
 # --------------------------------------------------------------------------- tables
 
 
-def _totals_table(model: _Model, teams: pd.DataFrame, key: str) -> tuple[dict, str]:
+def _totals_table(model: MapModel, teams: pd.DataFrame, key: str) -> tuple[dict, str]:
     """Teams operating, team cost and babies seen per year for a set of teams."""
     starts = [model.year_index(v) for v in teams["operating_from"]]
     running = [sum(1 for s in starts if s is not None and s <= i) for i in range(len(model.years))]
     rows = _by_team_id(model, teams)
-    cost = [sum(r[f"cost_{_suffix(y)}"] for r in rows) for y in model.years]
-    babies = [sum(r[f"babies_{_suffix(y)}"] for r in rows) for y in model.years]
+    cost = [sum(r[f"cost_{year_suffix(y)}"] for r in rows) for y in model.years]
+    babies = [sum(r[f"babies_{year_suffix(y)}"] for r in rows) for y in model.years]
     table = {
         "id": key,
         "caption": "Cost and capacity by year",
@@ -511,8 +520,8 @@ def _totals_table(model: _Model, teams: pd.DataFrame, key: str) -> tuple[dict, s
         "num": list(range(1, len(model.years) + 1)),
         "rows": [
             ["Teams operating", *[str(n) for n in running]],
-            ["Team cost", *[_money(v) for v in cost]],
-            ["Babies seen", *[_count(v) for v in babies]],
+            ["Team cost", *[money_text(v) for v in cost]],
+            ["Babies seen", *[count_text(v) for v in babies]],
         ],
         "total": None,
         "row_class": None,
@@ -526,9 +535,9 @@ def _totals_table(model: _Model, teams: pd.DataFrame, key: str) -> tuple[dict, s
     return table, exports.to_csv_text(frame)
 
 
-def _team_year_table(model: _Model, teams: pd.DataFrame, prefix: str, caption: str, key: bool):
+def _team_year_table(model: MapModel, teams: pd.DataFrame, prefix: str, caption: str, key: bool):
     """Per team and year (`cost` or `babies`), with the teams.csv columns as its CSV."""
-    cols = [f"{prefix}_{_suffix(y)}" for y in model.years]
+    cols = [f"{prefix}_{year_suffix(y)}" for y in model.years]
     rows = []
     for row in _by_team_id(model, teams):
         values = [float(row[c]) for c in cols]
@@ -538,8 +547,8 @@ def _team_year_table(model: _Model, teams: pd.DataFrame, prefix: str, caption: s
                     "text": str(row["name"]),
                     "small": [[f"{row['team_id']} · wave {row['wave']}", None]],
                 },
-                *[_count(v) for v in values],
-                _count(sum(values)),
+                *[count_text(v) for v in values],
+                count_text(sum(values)),
             ]
         )
     sums = [sum(r[c] for r in _by_team_id(model, teams)) for c in cols]
@@ -550,7 +559,7 @@ def _team_year_table(model: _Model, teams: pd.DataFrame, prefix: str, caption: s
         "head": ["Team", *model.years, "Total"],
         "num": list(range(1, len(model.years) + 2)),
         "rows": rows,
-        "total": ["Total", *[_count(v) for v in sums], _count(sum(sums))],
+        "total": ["Total", *[count_text(v) for v in sums], count_text(sum(sums))],
         "row_class": None,
         "intro": None,
         "note": None,
@@ -568,7 +577,7 @@ _CANDIDATE_EXTRAS = (
 )
 
 
-def _candidates_table(model: _Model, teams: pd.DataFrame, name: str, up: str):
+def _candidates_table(model: MapModel, teams: pd.DataFrame, name: str, up: str):
     """The region's teams in priority order, with the region_<code>_priorities.csv rows."""
     frame = next(iter(tables.region_priorities(teams).values()))
     extras = [(col, head) for col, head in _CANDIDATE_EXTRAS if col in frame.columns]
@@ -583,14 +592,14 @@ def _candidates_table(model: _Model, teams: pd.DataFrame, name: str, up: str):
                     "text": str(r["name"]),
                     "small": [
                         [str(r["team_id"]), None],
-                        [_short_icb(r["icb24nm"]), f"{up}icb/{t['icb24cd']}.html"],
+                        [short_icb_name(r["icb24nm"]), f"{up}icb/{t['icb24cd']}.html"],
                     ],
                 },
                 str(r["rank"]),
                 *[str(r[col]) for col, _ in extras],
                 str(r["wave"]),
                 readiness,
-                _score(r["need_score"]),
+                score_text(r["need_score"]),
                 str(r["rationale"]),
             ]
         )
@@ -617,12 +626,12 @@ def _candidates_table(model: _Model, teams: pd.DataFrame, name: str, up: str):
     return table, exports.to_csv_text(frame)
 
 
-def _by_team_id(model: _Model, teams: pd.DataFrame) -> list[dict]:
+def _by_team_id(model: MapModel, teams: pd.DataFrame) -> list[dict]:
     """The teams' plan rows (plain values, figures as shown) in teams.csv order."""
     return [model.rows[t] for t in sorted(teams["team_id"].astype(str), key=team_sort_key)]
 
 
-def _list_items(model: _Model, records: list[dict], teams: pd.DataFrame) -> list[dict]:
+def _list_items(model: MapModel, records: list[dict], teams: pd.DataFrame) -> list[dict]:
     """Catchment list entries in natural team-id order; `index` is the page data's team."""
     pos = {t["id"]: i for i, t in enumerate(records)}
     return [
@@ -632,8 +641,8 @@ def _list_items(model: _Model, records: list[dict], teams: pd.DataFrame) -> list
             "name": str(r["name"]),
             "wave": r["wave"],
             "lads": str(r["lads"]),
-            "population": _count(r["population"]),
-            "under3": _count(r["under3"]),
+            "population": count_text(r["population"]),
+            "under3": count_text(r["under3"]),
             "from": str(r["operating_from"]),
             "wte": f"{float(r['wte']):,.1f}" if pd.notna(r.get("wte")) else "",
         }
@@ -644,38 +653,49 @@ def _list_items(model: _Model, records: list[dict], teams: pd.DataFrame) -> list
 # --------------------------------------------------------------------------- pages
 
 
-def _index_page(model: _Model, tolerance: float, settings: MapSettings) -> str:
-    teams = model.catchments(tolerance)
-    fig, fmap = new_map()
-    context.decorate(fig, fmap, root="", basemap=settings.basemap)
-    geoms = _web(teams.geometry.values, settings.decimals)
-    icb_polys = _dissolve(teams, "icb24cd")
-    regions = _dissolve(teams, "nhser24cd")
-    geo = {
-        "catchments": _feature_collection(geoms, _team_props(model, teams)),
-        "lsoa": None,
-        "outlines": [
-            _outline("icbs", _web(icb_polys.geometry.values, settings.decimals), ICB_LINE),
-            _outline("regions", _web(regions.geometry.values, settings.decimals), REGION_LINE),
-        ],
-    }
+def _searchable_page_data(
+    model: MapModel, lsoa, records, geoms, geo: dict, tolerance: float, settings: MapSettings
+) -> tuple[dict, list]:
+    """Page data of a page searched by team, ICB or local authority (the index, a region).
 
-    records = _team_records(model, teams, geoms, "index", labels=False)
-    icbs = [
-        [model.icb_name(c), b, c] for _, b, c in _places(model, model.lsoa, "icb24cd", "icb24cd")
-    ]
-    lads = _places(model, model.lsoa, "lad24cd", "lad24nm")
+    The ICBs and local authorities of `lsoa` become search entries; the local
+    authorities' outlines (at `tolerance`) go into `geo` so a found one is drawn.
+    Returns the data and the ICB entries ([name, bounds, code]).
+    """
+    icbs = [[model.icb_name(c), b, c] for _, b, c in _places(model, lsoa, "icb24cd", "icb24cd")]
+    lads = _places(model, lsoa, "lad24cd", "lad24nm")
     geo["ladShapes"] = _lad_shapes(model, lads, tolerance, settings.decimals)
     data = _page_data(
         model,
         records,
         icbs,
         lads,
-        _bounds(geoms),
+        bounds_of(geoms),
         "Find a team, ICB or local authority",
         False,
         geo,
     )
+    return data, icbs
+
+
+def _index_page(model: MapModel, tolerance: float, settings: MapSettings) -> str:
+    teams = model.catchments(tolerance)
+    fig, fmap = new_map()
+    context.decorate(fig, fmap, root="", basemap=settings.basemap)
+    geoms = to_web(teams.geometry.values, settings.decimals)
+    icb_polys = dissolve_to(teams, "icb24cd")
+    regions = dissolve_to(teams, "nhser24cd")
+    geo = {
+        "catchments": feature_collection(geoms, _team_props(model, teams)),
+        "lsoa": None,
+        "outlines": [
+            _outline("icbs", to_web(icb_polys.geometry.values, settings.decimals), ICB_LINE),
+            _outline("regions", to_web(regions.geometry.values, settings.decimals), REGION_LINE),
+        ],
+    }
+
+    records = _team_records(model, teams, geoms, "index", labels=False)
+    data, _ = _searchable_page_data(model, model.lsoa, records, geoms, geo, tolerance, settings)
     totals, data["csv"]["totals"] = _totals_table(model, teams, "totals")
     regions_list = []
     for rcode in model.region_codes:
@@ -718,35 +738,25 @@ def _index_page(model: _Model, tolerance: float, settings: MapSettings) -> str:
     )
 
 
-def _region_page(model: _Model, code: str, tolerance: float, settings: MapSettings) -> str:
+def _region_page(model: MapModel, code: str, tolerance: float, settings: MapSettings) -> str:
     allteams = model.catchments(tolerance)
     teams = allteams[allteams["nhser24cd"] == code].reset_index(drop=True)
     name = model.region_name(code)
     fig, fmap = new_map()
     context.decorate(fig, fmap, root="../", basemap=settings.basemap)
-    geoms = _web(teams.geometry.values, settings.decimals)
-    icb_polys = _dissolve(teams, "icb24cd")
+    geoms = to_web(teams.geometry.values, settings.decimals)
+    icb_polys = dissolve_to(teams, "icb24cd")
     geo = {
-        "catchments": _feature_collection(geoms, _team_props(model, teams)),
+        "catchments": feature_collection(geoms, _team_props(model, teams)),
         "lsoa": None,
         "outlines": [
-            _outline("icbs", _web(icb_polys.geometry.values, settings.decimals), ICB_LINE)
+            _outline("icbs", to_web(icb_polys.geometry.values, settings.decimals), ICB_LINE)
         ],
     }
     lsoa = model.lsoa[model.lsoa["nhser24cd"] == code]
     records = _team_records(model, teams, geoms, "region", labels=False)
-    icbs = [[model.icb_name(c), b, c] for _, b, c in _places(model, lsoa, "icb24cd", "icb24cd")]
-    lads = _places(model, lsoa, "lad24cd", "lad24nm")
-    geo["ladShapes"] = _lad_shapes(model, lads, settings.national_tolerance, settings.decimals)
-    data = _page_data(
-        model,
-        records,
-        icbs,
-        lads,
-        _bounds(geoms),
-        "Find a team, ICB or local authority",
-        False,
-        geo,
+    data, icbs = _searchable_page_data(
+        model, lsoa, records, geoms, geo, settings.national_tolerance, settings
     )
     candidates, data["csv"]["candidates"] = _candidates_table(model, teams, name, "../")
     totals, data["csv"]["totals"] = _totals_table(model, teams, "totals")
@@ -769,7 +779,7 @@ def _region_page(model: _Model, code: str, tolerance: float, settings: MapSettin
     )
 
 
-def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings) -> str:
+def _icb_page(model: MapModel, code: str, tolerance: float, settings: MapSettings) -> str:
     name = model.icb_name(code)
     rcode = model.icb_region(code)
     rname = model.region_name(rcode)
@@ -783,11 +793,11 @@ def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings)
     edges = np.unique(np.quantile(values, [0.2, 0.4, 0.6, 0.8])) if len(values) else np.array([])
     bins = np.searchsorted(edges, values, side="right")
     lsoa_props = [{"i": i, "b": int(b)} for i, b in enumerate(bins)]
-    geoms = _web(teams.geometry.values, settings.decimals)
-    lad_geoms = _web(lads.geometry.values, settings.decimals)
+    geoms = to_web(teams.geometry.values, settings.decimals)
+    lad_geoms = to_web(lads.geometry.values, settings.decimals)
     geo = {
-        "catchments": _feature_collection(geoms, _team_props(model, teams)),
-        "lsoa": _feature_collection(layers.lsoa_text, lsoa_props),
+        "catchments": feature_collection(geoms, _team_props(model, teams)),
+        "lsoa": feature_collection(layers.lsoa_text, lsoa_props),
         "lsoaLabel": "Under-3s by LSOA (estimated)",
         "outlines": [
             _outline("teams", geoms, TEAM_LINE),
@@ -802,7 +812,7 @@ def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings)
     ]
     records = _team_records(model, teams, geoms, "icb", labels=True)
     lad_places = [
-        [str(n), _bounds(np.array([g])), str(c)]
+        [str(n), bounds_of(np.array([g])), str(c)]
         for c, n, g in zip(lads["lad24cd"], lads["lad24nm"], lad_geoms, strict=True)
     ]
     data = _page_data(
@@ -810,7 +820,7 @@ def _icb_page(model: _Model, code: str, tolerance: float, settings: MapSettings)
         records,
         [],
         lad_places,
-        _bounds(geoms),
+        bounds_of(geoms),
         "Find a team or local authority",
         True,
         geo,

@@ -15,24 +15,24 @@ def pounds(value: float) -> int:
     return int(Decimal(repr(float(value))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _money(value: float) -> str:
+def money_text(value: float) -> str:
     return f"£{pounds(value):,}"
 
 
-def _count(value: Any) -> str:
+def count_text(value: Any) -> str:
     try:
         return f"{pounds(float(value)):,}"
     except (TypeError, ValueError):
         return str(value)
 
 
-def _short_icb(name: Any) -> str:
+def short_icb_name(name: Any) -> str:
     """'NHS West Yorkshire Integrated Care Board' -> 'West Yorkshire ICB' for narrow tables."""
     text = re.sub(r"^NHS\s+", "", str(name))
     return re.sub(r"\s*Integrated Care Board$", " ICB", text)
 
 
-def _score(value: Any) -> str:
+def score_text(value: Any) -> str:
     try:
         return f"{float(value):,.3f}"
     except (TypeError, ValueError):

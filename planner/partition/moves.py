@@ -193,31 +193,7 @@ def improve(st: Labelling, lo: float, hi: float, rng: np.random.Generator, passe
 
     Each pass visits the areas in a fresh random order (compiled: kernels.improve_pass).
     """
-    g = st.g
-    flat = st.flat()
-    weights = st.objective.kernel_weights()
-    total = 0
-    for _ in range(passes):
-        order = rng.permutation(g.n)
-        moves = improve_pass(
-            order,
-            lo,
-            hi,
-            g.indptr,
-            g.indices,
-            g.weights,
-            g.pop_array,
-            g.perim_array,
-            g.area_array,
-            g.district_array,
-            flat,
-            weights,
-        )
-        total += moves
-        if moves == 0:
-            break
-    st.load(flat)
-    return total
+    return _passes(improve_pass, st, lo, hi, rng, passes)
 
 
 def compound_moves(
@@ -231,13 +207,20 @@ def compound_moves(
     (v: b→a, a swap; v: b→c or c→a, a short chain) is looked for; the pair is
     kept if the two deltas together lower the score, otherwise u goes back.
     """
+    return _passes(compound_pass, st, lo, hi, rng, passes)
+
+
+def _passes(
+    kernel, st: Labelling, lo: float, hi: float, rng: np.random.Generator, passes: int
+) -> int:
+    """Run a compiled pass `kernel` over the areas in a fresh random order until nothing moves."""
     g = st.g
     flat = st.flat()
     weights = st.objective.kernel_weights()
     total = 0
     for _ in range(passes):
         order = rng.permutation(g.n)
-        moves = compound_pass(
+        moves = kernel(
             order,
             lo,
             hi,
