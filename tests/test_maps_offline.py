@@ -37,6 +37,15 @@ PAGES = ["index.html", f"region/{NORTH_EAST_YORKS}.html", f"icb/{WEST_YORKSHIRE}
 YEARS = ["2022/23", "2023/24", "2024/25", "2025/26"]
 VINTAGE = "Census 2021 population (ONS), LSOA 2021 boundaries, ONS/NHS lookups April 2024"
 EVIL_LA = '<img src=x onerror="window.__pwned=1">Hounslow</script>'
+#: Local authority names shown under a shown team label (app.js), 1 px allowed.
+UNDER_TEAM_LABELS = """() => {
+    const shown = sel => [...document.querySelectorAll(sel)].filter(e =>
+        getComputedStyle(e).visibility !== 'hidden').map(e => e.getBoundingClientRect())
+        .filter(r => r.width > 0);
+    const teams = shown('.team-label:not(.hidden) span');
+    return shown('.planner-la-label div').filter(a => teams.some(b => a.left + 1 < b.right
+        && b.left + 1 < a.right && a.top + 1 < b.bottom && b.top + 1 < a.bottom)).length;
+}"""
 _URL = re.compile(r"""(?:https?:)?//([A-Za-z0-9{}.-]+\.[A-Za-z]{2,})""")
 
 
@@ -164,6 +173,11 @@ def test_offline_page_draws_catchments_and_local_authority_names(browser, site, 
         assert names, "no local authority name is visible"
         if rel.startswith("icb/"):
             assert {"Leeds", "Bradford", "Wakefield", "Kirklees", "Calderdale"} <= set(names)
+            assert page.locator(".team-label:not(.hidden)").count() > 0
+            for zoom in (None, 1):  # the first view, then one step in
+                if zoom:
+                    page.evaluate("window.plannerMap.zoomIn(1, {animate: false})")
+                assert not page.evaluate(UNDER_TEAM_LABELS), "a name sits under a team label"
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"offline_{rel.replace('/', '_')[:-5]}.png"))
         assert not opened.problems, opened.problems

@@ -296,7 +296,8 @@ class ContextLayer(be.MacroElement):
         <style>
         .planner-la-label { font: italic 11px/1.1 system-ui, sans-serif; color: #4a2e63;
             text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff; white-space: nowrap; }
-        .planner-la-label div { transform: translate(-50%, -50%); display: inline-block; }
+        .planner-la-label div { transform: translate(-50%, -50%); display: inline-block;
+            position: relative; }
         </style>
         {% endmacro %}
         {% macro script(this, kwargs) %}
@@ -324,12 +325,18 @@ class ContextLayer(be.MacroElement):
                 return {zoom: f.properties.z, marker: marker};
             });
             var avoid = {{ this.avoid|tojson }};
-            // A label's box in container pixels, from its position and size
-            // (not from the DOM's position, which may lag a zoom).
+            // A name's box in container pixels if moved `dy` down, from its position
+            // and size (centred on its point).
             function box(marker, dy) {
                 var el = marker.getElement(), p = map.latLngToContainerPoint(marker.getLatLng());
                 var w = el.firstChild.offsetWidth / 2, h = el.firstChild.offsetHeight / 2;
                 return {left: p.x - w, right: p.x + w, top: p.y - h + dy, bottom: p.y + h + dy};
+            }
+            // A page label's box in container pixels, as drawn (it may sit off its point).
+            function drawnBox(el) {
+                var r = el.getBoundingClientRect(), c = map.getContainer().getBoundingClientRect();
+                return {left: r.left - c.left, right: r.right - c.left, top: r.top - c.top,
+                    bottom: r.bottom - c.top};
             }
             function clear(r, boxes) {
                 return boxes.every(function (b) {
@@ -350,7 +357,7 @@ class ContextLayer(be.MacroElement):
                         && layer.getElement();
                     if (icon && icon.options.className === avoid && el
                         && !el.classList.contains('hidden')) {
-                        boxes.push(box(layer, 0));
+                        boxes.push(drawnBox(el.firstChild));
                     }
                 });
                 labels.forEach(function (l) {
@@ -359,7 +366,7 @@ class ContextLayer(be.MacroElement):
                     el.style.visibility = 'hidden';
                     [0, 1, -1, 2, -2].some(function (shift) {
                         if (!clear(box(l.marker, shift * line), boxes)) { return false; }
-                        el.style.marginTop = shift * line + 'px';
+                        el.style.top = shift * line + 'px';
                         el.style.visibility = '';
                         return true;
                     });
