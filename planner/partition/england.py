@@ -223,10 +223,12 @@ def _solve_in_workers(
         pool.join()
         return results
     finally:
+        # terminate first: a worker killed while it holds the result queue's lock
+        # would block the pool's terminate forever; then kill any that linger.
+        pool.terminate()
         for process in mine:
             if process.is_alive():
                 process.kill()
-        pool.terminate()
 
 
 def partition_england(
