@@ -37,7 +37,14 @@ PLAN_COLUMNS = (
     "rationale",
 )
 #: Shown in the details panel when the plan has them (not required yet).
-OPTIONAL_COLUMNS = ("wte", "annual_staff_cost", "cluster_id", "wave_basis", "region_rank")
+OPTIONAL_COLUMNS = (
+    "wte",
+    "annual_staff_cost",
+    "babies_per_1000_under1",
+    "cluster_id",
+    "wave_basis",
+    "region_rank",
+)
 AREA_COLUMNS = ("lsoa21cd", "lsoa21nm", "lad24cd", "lad24nm", "icb24cd", "nhser24cd", "under3")
 _CODE = re.compile(r"^[A-Za-z0-9]+$")
 

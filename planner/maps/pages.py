@@ -353,6 +353,8 @@ def _team_details(model: MapModel, row: pd.Series) -> list[list[str]]:
         )
     else:
         rows.append(["Babies seen a year", f"from {full} (after {model.years[-1]})"])
+    if "babies_per_1000_under1" in row.index and pd.notna(row["babies_per_1000_under1"]):
+        rows.append(["Babies a year per 1,000 under-1s", f"{row['babies_per_1000_under1']:.1f}"])
     note = row["readiness_note"]
     readiness = str(row["readiness"]) + (f": {note}" if pd.notna(note) and str(note) else "")
     rows.append(["Readiness", readiness])
