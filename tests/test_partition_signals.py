@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.partition.england import worker_start
+from planner.workers import worker_start
 
 PREPARE_TIMEOUT = 600
 

@@ -8,7 +8,6 @@ templates/app.js reads and shows with textContent.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ from planner.maps.geometry import (
 )
 from planner.maps.model import MapModel
 from planner.maps.text import count_text, money_text, score_text, short_icb_name
+from planner.workers import wait_until_ready, worker_pool
 
 OGL_LINE = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
@@ -170,37 +170,21 @@ def _build_in_workers(
 ) -> list[bytes]:
     """Pages in forked workers (sharing the built model), in job order.
 
-    Workers die with the parent (england.worker_start); the wait is in short
-    steps so a SIGTERM turned into an exit reaches the main thread, and on any
-    exit but success the pool is terminated at once (its workers take SIGTERM).
+    Workers die with the parent and the pool always stops (planner.workers); the
+    wait is in short steps so a SIGTERM turned into an exit reaches the main thread.
     """
-    # Imported here: the partition package is heavy (numba) and only this path needs it.
-    from planner.partition.england import POLL_SECONDS, worker_start
-
     global _WORKER_MODEL
     _WORKER_MODEL = (model, settings)
-    ctx = multiprocessing.get_context("fork")
-    before = set(multiprocessing.active_children())
-    pool = ctx.Pool(workers, initializer=worker_start, initargs=(os.getpid(),))
-    mine = set(multiprocessing.active_children()) - before
     try:
-        pending = [pool.apply_async(_build_in_worker, (kind, code)) for _, kind, code in jobs]
-        pages = []
-        for result in pending:
-            while not result.ready():
-                result.wait(POLL_SECONDS)
-            pages.append(result.get())
-        pool.close()
-        pool.join()
-        return pages
+        with worker_pool(workers) as pool:
+            pending = [pool.apply_async(_build_in_worker, (kind, code)) for _, kind, code in jobs]
+            pages = []
+            for result in pending:
+                wait_until_ready(result)
+                pages.append(result.get())
+            return pages
     finally:
         _WORKER_MODEL = None
-        # terminate first: a worker killed while it holds the result queue's lock
-        # (putting a page) would block the pool's terminate forever.
-        pool.terminate()
-        for process in mine:
-            if process.is_alive():
-                process.kill()
 
 
 def build_page(model: MapModel, settings: MapSettings, kind: str, code: str) -> bytes:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
-import signal
-import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from multiprocessing.pool import AsyncResult
@@ -27,6 +24,7 @@ from planner.partition.services import (
     standalone_islands,
 )
 from planner.partition.solve import partition_region
+from planner.workers import wait_until_ready, worker_pool
 
 
 @dataclass(frozen=True)
@@ -174,61 +172,22 @@ def _run_region(code: str, job: tuple | None, future: AsyncResult | None) -> Reg
         raise PlannerError(f"ICB {code}: {err.detail}", row=code, fix=err.fix) from err
 
 
-# Seconds between two looks at a running worker job: the main process answers a
-# signal (SIGTERM turned into an exit by planner.cli) only between such waits.
-POLL_SECONDS = 0.2
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def worker_start(parent: int) -> None:
-    """Worker initializer: die with the parent, whatever kills it; take SIGTERM by default.
-
-    The CLI blocks SIGTERM in the main process (see planner.cli); a forked
-    worker inherits that mask, so it would outlive a killed parent and ignore
-    the pool's own terminate.  On Linux the kernel sends the worker SIGKILL
-    when its parent dies (prctl PR_SET_PDEATHSIG); a parent already gone
-    before that call is caught by comparing the parent's pid.
-    """
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-
-
 def _solve_in_workers(
     jobs: dict[str, tuple], order: list[str], workers: int
 ) -> dict[str, RegionResult]:
-    """Each ICB in a forked worker; waits in short steps so a signal reaches the main thread.
+    """Each ICB in a forked worker (planner.workers: they die with this process).
 
     On any exit other than success (an error, or SIGTERM turned into SystemExit)
     the workers are killed at once rather than left to finish their ICB.
     """
     warm_up()  # compiled kernels, inherited by the forked workers
-    ctx = multiprocessing.get_context("fork")
-    before = set(multiprocessing.active_children())
-    pool = ctx.Pool(workers, initializer=worker_start, initargs=(os.getpid(),))
-    mine = set(multiprocessing.active_children()) - before
-    try:
+    with worker_pool(workers) as pool:
         pending = {code: pool.apply_async(_region_job, (jobs[code],)) for code in order}
         results = {}
         for code in jobs:
-            while not pending[code].ready():
-                pending[code].wait(POLL_SECONDS)
+            wait_until_ready(pending[code])
             results[code] = _run_region(code, None, pending[code])
-        pool.close()
-        pool.join()
         return results
-    finally:
-        # terminate first: a worker killed while it holds the result queue's lock
-        # would block the pool's terminate forever; then kill any that linger.
-        pool.terminate()
-        for process in mine:
-            if process.is_alive():
-                process.kill()
 
 
 def partition_england(
