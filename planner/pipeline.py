@@ -41,7 +41,14 @@ from planner import (
 from planner import areas as areas_stage
 from planner import maps as map_pages
 from planner.adjacency import Adjacency
-from planner.cache import cached_stage, code_hash, raw_checksums, stage_key, stage_key_of
+from planner.cache import (
+    STAGE_FILE,
+    cached_stage,
+    code_hash,
+    raw_checksums,
+    stage_key,
+    stage_key_of,
+)
 from planner.errors import PlannerError
 from planner.fsutil import atomic_directories, atomic_directory, recover_commit
 from planner.maps import assets as map_assets
@@ -317,9 +324,10 @@ def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
     areas, adjacency = load_areas(areas_dir)
     scenario = config.resolve_teams(scenario, areas)
     services = None
+    codes = expected_codes(areas, scenario)
     if options.readiness is not None:
         # Check the user's file before any stage writes to the cache.
-        early = phasing.read_readiness(options.readiness, expected_codes(areas, scenario))
+        early = phasing.read_readiness(options.readiness, codes)
         services = phasing.service_areas(early, areas)
     record = provenance.record(
         scenario=scenario,
@@ -334,15 +342,17 @@ def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
     catchment_dir = catchments_stage(workspace, areas_dir, scenario, services)
     drawn = Catchments.read(catchment_dir)
     table, assignment, icb_quality = drawn.table, drawn.assignment, drawn.icb_quality
-    for note in partition.service_notes(drawn.services, names=phasing.known_area_codes(areas)):
+    for note in partition.service_notes(drawn.services, names=codes):
         log.warning("existing service not kept whole: %s", note)
-    renamed: dict[str, str] = {}
+    islands = drawn.islands
     if options.previous is not None:
         before = assignment["team_id"].astype(str)  # carry_over_ids keeps the row order
         table, assignment = matching.carry_over_ids(table, assignment, areas, options.previous)
         renamed = dict(zip(before, assignment["team_id"].astype(str), strict=True))
-    islands = {renamed.get(t, t) for t in drawn.islands["team_id"].astype(str)}
-    warn_outside_tolerance(table, scenario.partition_tolerance, exempt=islands)
+        islands = islands.assign(team_id=islands["team_id"].astype(str).map(renamed))
+    warn_outside_tolerance(
+        table, scenario.partition_tolerance, exempt=set(islands["team_id"].astype(str))
+    )
     services_known = None
     if options.readiness is not None:
         known = phasing.known_area_codes(areas, table)
@@ -367,9 +377,7 @@ def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
         national,
         cluster_leads,
         record,
-        drawn.islands.assign(
-            team_id=drawn.islands["team_id"].astype(str).map(lambda t: renamed.get(t, t))
-        ),
+        islands,
     )
 
 
@@ -428,8 +436,14 @@ class RecordedPlan:
     provenance: provenance.Provenance
 
 
-def load_record(directory: Path, areas_dir: Path) -> RecordedPlan:
-    """The recorded plan, checked to be whole and made from the areas now cached."""
+def load_record(
+    directory: Path, areas_dir: Path, *, areas: gpd.GeoDataFrame | None = None
+) -> RecordedPlan:
+    """The recorded plan, checked to be whole and made from the areas now cached.
+
+    `areas`: the table already read from `areas_dir` (by the run that made the
+    plan), so it is not read again.
+    """
     fix = "run `planner plan` (or `planner run`) to make the plan first"
     if not all((directory / name).is_file() for name in RECORD_FILES):
         raise PlannerError("no recorded plan to draw", file=directory, fix=fix)
@@ -442,14 +456,15 @@ def load_record(directory: Path, areas_dir: Path) -> RecordedPlan:
         raise PlannerError(
             f"the recorded plan is unreadable ({exc})", file=directory, fix=fix
         ) from exc
-    cached = stage_key_of(areas_dir) if (areas_dir / "stage.json").exists() else None
+    cached = stage_key_of(areas_dir) if (areas_dir / STAGE_FILE).exists() else None
     if manifest.get("areas_key") != cached:
         raise PlannerError(
             "the recorded plan was made from other small-area data than data/processed holds",
             file=directory,
             fix=fix,
         )
-    areas, _ = load_areas(areas_dir)
+    if areas is None:
+        areas, _ = load_areas(areas_dir)
     manifest.pop("created", None)
     manifest.pop("areas_key", None)
     return RecordedPlan(plan, assignment, team_figures, areas, provenance.Provenance(manifest))
@@ -494,7 +509,7 @@ def run(workspace: Workspace, options: PlanOptions, *, maps: bool = True) -> str
         if maps:
             log.info("maps: writing %s", workspace.maps)
             # Drawn from the record just written, exactly as `planner maps` would draw it.
-            recorded = load_record(staging[0], workspace.processed / "areas")
+            recorded = load_record(staging[0], workspace.processed / "areas", areas=result.areas)
             draw_maps(staging[2], recorded, web_assets=workspace.web_assets)
     lines = [*record.summary_lines(), *plan_report(result)]
     lines.append(tables.summary_text(result.plan, result.national, result.scenario).rstrip("\n"))
