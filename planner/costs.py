@@ -10,9 +10,13 @@ Python's round-half-even).
 
 Two scenario options change who is costed how, never the arithmetic:
 - team.sizing = "need" scales each team's labour and babies by a size factor
-  that follows its need per head; the factors average exactly 1 within every
-  group of teams costed alike (same start year and ramp-up), which is exactly
-  what keeps every row of the national table the proposal's;
+  that follows its need per head. While the rollout runs, the factors average
+  exactly 1 within every group of teams costed alike (same start year and
+  ramp-up): the proposal's yearly figures fix each group's total, so this is
+  exactly what keeps every row of the national table the proposal's. From the
+  first year in which every team operates fully (2025/26), only the national
+  total is fixed, and teams take their settled size: need per head against
+  all of England, averaging 1 over all teams;
 - phasing.wave_one_without_service = "new" costs wave-one places that hold no
   known service as teams coming into operation in wave one's year.
 """
@@ -69,7 +73,7 @@ PROPOSAL_SR_TOTAL = 87_836_029
 # wave_basis of a wave-one place with no known service (phasing's teams.csv column).
 BASIS_NEED = "need"
 BASIS_OF_READINESS = {"operating": "existing service", "emerging": "emerging provision"}
-SIZING_COLUMNS = ["wte", "babies_per_1000_under1"]
+SIZING_COLUMNS = ["wte", "wte_rollout", "babies_per_1000_under1"]
 
 TEAM_YEAR_COLUMNS = [
     "team_id",
@@ -81,6 +85,7 @@ TEAM_YEAR_COLUMNS = [
     "training",
     "cost",
     "babies",
+    "wte",
 ]
 
 
@@ -106,27 +111,35 @@ def team_year_costs(
     *,
     ramp_up: pd.Series | None = None,
     factors: pd.Series | None = None,
+    settled_factors: pd.Series | None = None,
 ) -> pd.DataFrame:
     """One row per team and year in which the team operates (long format).
 
     `waves` maps team_id -> wave number (1-based, as in scenario.waves).
     `ramp_up` (team_id -> bool, default: the wave's) says whether a team comes
     into operation during its first year; `factors` (team_id -> size factor,
-    default 1) scale its labour and babies. Training stays a cost per team.
-    status is "starting" in a ramp-up year, else "operating". Years before a
-    team starts have no row.
+    default 1) scale its labour and babies, and `settled_factors` replace them
+    from the first settled year (see settled_year_index). Training stays a cost
+    per team. status is "starting" in a ramp-up year, else "operating". Years
+    before a team starts have no row.
     """
     rows = []
     years = list(scenario.years)
     unit = [team_year_cost(scenario, t) for t in range(len(years))]
     ramps = {} if ramp_up is None else {str(k): bool(v) for k, v in ramp_up.items()}
     size = {} if factors is None else {str(k): float(v) for k, v in factors.items()}
+    settled = (
+        {} if settled_factors is None else {str(k): float(v) for k, v in settled_factors.items()}
+    )
+    first_settled = settled_year_index(waves, scenario, ramp_up=ramp_up)
     for team_id, wave in sorted(waves.items(), key=lambda kv: str(kv[0])):
         spec = scenario.waves[int(wave) - 1]
         ramp = ramps.get(str(team_id), spec.ramp_up)
-        factor = size.get(str(team_id), 1.0)
         start = years.index(spec.start_year)
         for t in range(start, len(years)):
+            factor = size.get(str(team_id), 1.0)
+            if t >= first_settled:
+                factor = settled.get(str(team_id), factor)
             starting = ramp and t == start
             if starting:
                 labour = scenario.starting_labour_share * unit[t] * factor
@@ -147,6 +160,7 @@ def team_year_costs(
                     float(training),
                     labour + training,
                     float(babies),
+                    round(factor * scenario.wte, 6),
                 )
             )
     out = pd.DataFrame(rows, columns=TEAM_YEAR_COLUMNS)
@@ -211,10 +225,29 @@ def size_units(scenario: Scenario) -> int:
     return round(hundredths) if abs(hundredths - round(hundredths)) < 1e-9 else 1000
 
 
+def settled_year_index(
+    waves: pd.Series, scenario: Scenario, *, ramp_up: pd.Series | None = None
+) -> int:
+    """Index of the first year in which every team operates fully (len(years) if none does).
+
+    From that year on each national figure depends only on the sum of all
+    teams' sizes, so teams may take their settled (England-wide) size without
+    moving the proposal's totals; before it, each cohort's total is fixed.
+    """
+    years = list(scenario.years)
+    ramps = {} if ramp_up is None else {str(k): bool(v) for k, v in ramp_up.items()}
+    first = 0
+    for team_id, wave in waves.items():
+        spec = scenario.waves[int(wave) - 1]
+        start = years.index(spec.start_year)
+        first = max(first, start + int(ramps.get(str(team_id), spec.ramp_up)))
+    return min(first, len(years))
+
+
 def size_factors(
     plan: pd.DataFrame, scenario: Scenario, *, ramp_up: pd.Series | None = None
 ) -> pd.Series:
-    """team_id -> size factor (1 for every team when team.sizing is "uniform").
+    """team_id -> size factor while the rollout runs (1 for every team when sizing is "uniform").
 
     With "need", a team's factor follows its need per head, clipped to
     [sizing_min, sizing_max] (water-filling: the clipped teams' surplus or
@@ -225,10 +258,26 @@ def size_factors(
     value. They are whole hundredths of a WTE (k / size_units), shared by
     largest remainder, so each cohort's sum is exact, not merely close.
     """
+    return _need_shares(plan, scenario, cohorts(plan, scenario, ramp_up=ramp_up))
+
+
+def settled_size_factors(plan: pd.DataFrame, scenario: Scenario) -> pd.Series:
+    """team_id -> size factor once every team operates fully (see settled_year_index).
+
+    The same rule as size_factors, normalised over all of England instead of
+    per cohort, so teams that start early (the neediest) are not held to
+    their wave's average: the team's establishment, and its `wte` in teams.csv.
+    """
+    one = pd.Series("England", index=plan["team_id"].astype(str), name="cohort")
+    return _need_shares(plan, scenario, one)
+
+
+def _need_shares(plan: pd.DataFrame, scenario: Scenario, groups: pd.Series) -> pd.Series:
+    """Size factors by need per head, averaging exactly 1 within each of `groups`."""
     teams = plan["team_id"].astype(str)
     if scenario.team_sizing == "uniform":
         return pd.Series(1.0, index=teams, name="size_factor")
-    cohort = cohorts(plan, scenario, ramp_up=ramp_up).to_dict()
+    cohort = groups.to_dict()
     ratio = need_per_head(plan)
     units = size_units(scenario)
     low = math.ceil(scenario.team_sizing_min * units - 1e-9)
@@ -383,20 +432,26 @@ def under_ones(plan: pd.DataFrame) -> pd.Series:
     return pd.Series(base.astype(float).to_numpy(), index=plan["team_id"].astype(str))
 
 
-def attach_sizing(plan: pd.DataFrame, factors: pd.Series, scenario: Scenario) -> pd.DataFrame:
-    """The plan with `wte`, `annual_staff_cost` and `babies_per_1000_under1`.
+def attach_sizing(
+    plan: pd.DataFrame, factors: pd.Series, settled: pd.Series, scenario: Scenario
+) -> pd.DataFrame:
+    """The plan with `wte`, `wte_rollout`, `annual_staff_cost` and `babies_per_1000_under1`.
 
-    annual_staff_cost: a full year of the team's staff at the first year's
-    prices (pay and on-costs; no training, no later pay growth), whole pounds,
-    so teams compare in one price year without one-off costs.
-    babies_per_1000_under1: babies seen in a full year per 1,000 children under
-    1 in the catchment (see under_ones), the team's coverage.
+    wte: the team's settled size (settled_size_factors); wte_rollout: its size
+    while the rollout runs (size_factors; equal to wte with uniform sizing).
+    annual_staff_cost: a full year of the settled team's staff at the first
+    year's prices (pay and on-costs; no training, no later pay growth), whole
+    pounds, so teams compare in one price year without one-off costs.
+    babies_per_1000_under1: babies the settled team sees in a full year per
+    1,000 children under 1 in the catchment (see under_ones), its coverage.
     """
     out = plan.copy()
-    f = factors.reindex(out["team_id"].astype(str)).to_numpy(dtype=float)
+    teams = out["team_id"].astype(str)
+    f = settled.reindex(teams).to_numpy(dtype=float)
     out["wte"] = np.round(f * scenario.wte, 6)
+    out["wte_rollout"] = np.round(factors.reindex(teams).to_numpy(dtype=float) * scenario.wte, 6)
     out["annual_staff_cost"] = [round_half_up(x * team_year_cost(scenario, 0)) for x in f]
-    out["babies_per_1000_under1"] = coverage(plan, factors, scenario).to_numpy()
+    out["babies_per_1000_under1"] = coverage(plan, settled, scenario).to_numpy()
     return out
 
 
@@ -415,9 +470,12 @@ def cost_plan(plan: pd.DataFrame, scenario: Scenario) -> tuple[pd.DataFrame, pd.
     """
     ramp = costed_ramp_up(plan, scenario)
     factors = size_factors(plan, scenario, ramp_up=ramp)
+    settled = settled_size_factors(plan, scenario)
     waves = plan.set_index(plan["team_id"].astype(str))["wave"]
-    team_costs = team_year_costs(waves, scenario, ramp_up=ramp, factors=factors)
-    out = attach_costs(attach_sizing(plan, factors, scenario), team_costs, scenario)
+    team_costs = team_year_costs(
+        waves, scenario, ramp_up=ramp, factors=factors, settled_factors=settled
+    )
+    out = attach_costs(attach_sizing(plan, factors, settled, scenario), team_costs, scenario)
     return out, team_costs
 
 
@@ -426,31 +484,38 @@ class CoverageSpread:
     """How evenly a sizing covers England: babies per 1,000 under-1s across the teams."""
 
     sizing: str
-    minimum: float
+    minimum: float  # coverage of the settled teams (every team operating fully)
     median: float
     maximum: float
-    rank_correlation: float  # Spearman, against need per head, over all teams
-    rank_correlation_in_cohorts: float  # the same within each cohort, weighted by its teams
+    rank_correlation: float  # Spearman, settled coverage against need per head, all teams
+    rank_correlation_in_cohorts: float  # rollout coverage, within each cohort, by its teams
 
     def describe(self) -> str:
         return (
             f"coverage with {self.sizing} teams: {self.minimum:.1f} / {self.median:.1f} / "
-            f"{self.maximum:.1f} babies a year per 1,000 under-1s (min / median / max); "
-            f"rank correlation with need per head {self.rank_correlation:+.2f} "
-            f"({self.rank_correlation_in_cohorts:+.2f} among teams starting together)"
+            f"{self.maximum:.1f} babies a year per 1,000 under-1s (min / median / max, every "
+            f"team operating); rank correlation with need per head {self.rank_correlation:+.2f}"
+            f" ({self.rank_correlation_in_cohorts:+.2f} among teams starting together, "
+            "during the rollout)"
         )
 
 
 def coverage_spread(plan: pd.DataFrame, scenario: Scenario, *, sizing: str) -> CoverageSpread:
     """The coverage spread if teams were sized `sizing` ("uniform" or "need")."""
     sized = replace(scenario, team_sizing=sizing)
-    cover = coverage(plan, size_factors(plan, sized), sized)
-    ranked = pd.DataFrame(
-        {"cover": cover, "need": need_per_head(plan), "cohort": cohorts(plan, sized)}
+    cover = coverage(plan, settled_size_factors(plan, sized), sized)
+    need = need_per_head(plan)
+    ranked = pd.DataFrame({"cover": cover, "need": need}).dropna()
+    rollout = pd.DataFrame(
+        {
+            "cover": coverage(plan, size_factors(plan, sized), sized),
+            "need": need,
+            "cohort": cohorts(plan, sized),
+        }
     ).dropna()
     inside = [
         (len(g), _spearman(g["cover"], g["need"]))
-        for _, g in ranked.groupby("cohort", sort=True)
+        for _, g in rollout.groupby("cohort", sort=True)
         if len(g) > 2
     ]
     weight = sum(n for n, _ in inside)

@@ -200,7 +200,7 @@ def area_table(
     )
     value_cols = ["teams_operating", "teams_starting", "labour", "training", "cost", "babies"]
     if "wte" in plan.columns:
-        out = out.merge(area_wte(plan, team_costs, by_people), on=["area_code", "year"], how="left")
+        out = out.merge(area_wte(team_costs, by_people), on=["area_code", "year"], how="left")
         value_cols.append("wte")
     out[value_cols] = out[value_cols].fillna(0.0)
     out["population"] = out["population"].astype("int64")
@@ -209,12 +209,15 @@ def area_table(
     return out.drop(columns="_y").reset_index(drop=True)
 
 
-def area_wte(plan: pd.DataFrame, team_costs: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
-    """area_code, year, wte: staff (WTE) of the teams operating in each area and year."""
-    wte = plan.set_index(plan["team_id"].astype(str))["wte"].astype(float)
-    active = team_costs[["team_id", "year"]].astype({"team_id": str})
+def area_wte(team_costs: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
+    """area_code, year, wte: staff (WTE) of the teams operating in each area and year.
+
+    Each team-year's own WTE (costs.team_year_costs), since a need-sized team
+    may change size once the rollout is complete.
+    """
+    active = team_costs[["team_id", "year", "wte"]].astype({"team_id": str})
     merged = active.merge(shares, on="team_id")
-    merged["wte"] = merged["team_id"].map(wte) * merged["share"]
+    merged["wte"] = merged["wte"] * merged["share"]
     return merged.groupby(["area_code", "year"], sort=True)["wte"].agg(math.fsum).reset_index()
 
 
@@ -493,7 +496,12 @@ FILES = [
     ("teams.csv", "one row per team: catchment, wave, start year (operating_from),"),
     ("", "first full year (full_from), readiness, need score, ranks,"),
     ("", "rationale, cost (whole £, cash) and babies seen per year, and any"),
-    ("", "sizing or cluster columns the plan carries"),
+    ("", "sizing or cluster columns the plan carries: wte is the team's staff"),
+    ("", "once every team operates fully, wte_rollout its staff before that"),
+    ("", "(with need sizing the teams starting together then average one"),
+    ("", "standard team, which keeps each year's national figures); and"),
+    ("", "babies_per_1000_under1 the settled team's babies a year per 1,000"),
+    ("", "under-1s"),
     ("national.csv", "England, laid out like the proposal's table (whole £); its note"),
     ("", "column explains the Total line and the children-seen SR total"),
     ("costs_by_region.csv", "per NHS England region and year, with England's total rows"),

@@ -1,14 +1,15 @@
 """Measure coverage, need sizing, wave-one costing and clusters on the full real plan.
 
-Usage: python benchmarks/coverage.py [--mirror ../shared/open-data]
+Usage: python benchmarks/plan_coverage.py [--mirror ../shared/open-data]
                                      [--readiness ../shared/open-data/readiness/known_services_2019.csv]
                                      [--workdir DIR] [--repeats 3]
 
 Builds the plan from the mirror (default scenario, the readiness file given),
 then reports, for team.sizing "uniform" and "need": coverage (babies seen a
 year per 1,000 under-1s; under-1s = under-3s ÷ 3) min / median / max and its
-Spearman rank correlation with need per head (over all teams, and within the
-teams that start together), the range of team WTE, the WTE total and whether
+Spearman rank correlation with need per head (over all teams once every team
+operates fully, and within the teams that start together during the rollout),
+the range of team WTE (settled and during the rollout), the WTE total and whether
 national.csv still holds every published figure; what
 wave_one_without_service = "new" would change in wave one's year; the cluster
 sizes, ICB-crossing clusters and extents. Times are medians of --repeats runs.
@@ -69,7 +70,8 @@ def main() -> None:
             f"{sizing:8s} coverage min {spread.minimum:.1f} median {spread.median:.1f} "
             f"max {spread.maximum:.1f}; Spearman vs need per head {spread.rank_correlation:+.3f} "
             f"(within cohorts {spread.rank_correlation_in_cohorts:+.3f}); "
-            f"WTE {table['wte'].min():.2f}-{table['wte'].max():.2f}, "
+            f"WTE {table['wte'].min():.2f}-{table['wte'].max():.2f} (rollout "
+            f"{table['wte_rollout'].min():.2f}-{table['wte_rollout'].max():.2f}), "
             f"total {math.fsum(table['wte']):.2f}; national.csv mismatches {len(mismatches)}; "
             f"cost_plan {seconds * 1000:.0f} ms"
         )
