@@ -113,19 +113,28 @@ def stage_key_of(directory: Path) -> str:
     return json.loads((directory / STAGE_FILE).read_text())["key"]
 
 
-def raw_checksums(raw_dir: Path, names: Iterable[str]) -> dict[str, str]:
-    """sha256 of each raw input present (from the fetch manifest, which fetch keeps current)."""
+def raw_files(raw_dir: Path, names: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """dataset name -> (path under raw_dir, sha256) of each raw input present.
+
+    The sha256 comes from the fetch manifest, which fetch keeps current, else
+    from reading the file.
+    """
     recorded = {
         rel: str(entry.get("sha256"))
         for rel, entry in download.load_manifest(raw_dir)["files"].items()
         if isinstance(entry, dict) and entry.get("sha256")
     }
-    sums: dict[str, str] = {}
+    found: dict[str, tuple[str, str]] = {}
     for name in names:
         try:
             path = sources.locate(name, raw_dir)
         except PlannerError:
             continue
         rel = path.relative_to(raw_dir).as_posix()
-        sums[rel] = recorded.get(rel) or sha256_file(path)
-    return sums
+        found[name] = (rel, recorded.get(rel) or sha256_file(path))
+    return found
+
+
+def raw_checksums(raw_dir: Path, names: Iterable[str]) -> dict[str, str]:
+    """sha256 of each raw input present, by its path under raw_dir."""
+    return dict(raw_files(raw_dir, names).values())

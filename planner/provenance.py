@@ -21,7 +21,7 @@ from typing import Any
 
 import planner
 from planner import config, sources
-from planner.cache import package_hash, raw_checksums
+from planner.cache import package_hash, raw_files
 from planner.errors import PlannerError
 from planner.fsutil import sha256_file
 
@@ -133,18 +133,10 @@ def record(
         defaults.append(
             f"catchment preset {scenario.partition_preset} from the scenario (--preset to change it)"
         )
-    sums = raw_checksums(raw_dir, dataset_names)
-    inputs: dict[str, dict[str, str]] = {}
-    for name in dataset_names:
-        try:
-            rel = sources.locate(name, raw_dir).relative_to(raw_dir).as_posix()
-        except PlannerError:
-            continue
-        inputs[name] = {
-            "file": rel,
-            "sha256": sums.get(rel, ""),
-            "vintage": sources.DATASETS[name].vintage,
-        }
+    inputs = {
+        name: {"file": rel, "sha256": sha, "vintage": sources.DATASETS[name].vintage}
+        for name, (rel, sha) in raw_files(raw_dir, dataset_names).items()
+    }
     manifest: dict[str, Any] = {
         "planner_version": planner.__version__,
         "planner_code": package_hash(),
