@@ -44,6 +44,19 @@ class RegionGraph:
         bounds, flat = self.indptr.tolist(), self.weights.tolist()
         return [flat[bounds[i] : bounds[i + 1]] for i in range(self.n)]
 
+    @cached_property
+    def district_pieces(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Connected pieces of each district: piece per area, then population and district
+        per piece (pieces numbered by lowest area)."""
+        same = self.district_array[self.a] == self.district_array[self.b]
+        n = self.n
+        m = coo_matrix((np.ones(int(same.sum())), (self.a[same], self.b[same])), shape=(n, n))
+        _, piece = connected_components(m, directed=False)
+        piece_pop = np.bincount(piece, weights=self.pop_array)
+        piece_district = np.zeros(len(piece_pop), dtype=np.int64)
+        piece_district[piece] = self.district_array
+        return piece, piece_pop, piece_district
+
     @classmethod
     def from_edges(
         cls,
@@ -358,15 +371,15 @@ def contract(g: RegionGraph, node: np.ndarray) -> RegionGraph:
     district), and its centre the area-weighted mean of its areas' centres.
     """
     m_nodes = int(node.max()) + 1
-    pop, area = np.asarray(g.pop), np.asarray(g.area)
+    pop, area = g.pop_array, g.area_array
     cpop = np.bincount(node, weights=pop, minlength=m_nodes)
     carea = np.bincount(node, weights=area, minlength=m_nodes)
-    cperim = np.bincount(node, weights=np.asarray(g.perim), minlength=m_nodes)
+    cperim = np.bincount(node, weights=g.perim_array, minlength=m_nodes)
     na, nb = node[g.a], node[g.b]
     inside = na == nb
     cperim -= 2.0 * np.bincount(na[inside], weights=g.length[inside], minlength=m_nodes)
     cdist = np.zeros(m_nodes, dtype=np.int64)
-    cdist[node] = np.asarray(g.district)
+    cdist[node] = g.district_array
     lo_, hi_ = np.minimum(na, nb)[~inside], np.maximum(na, nb)[~inside]
     pair, inverse = np.unique(lo_ * m_nodes + hi_, return_inverse=True)
     weight = np.bincount(inverse, weights=g.length[~inside], minlength=len(pair))
