@@ -22,6 +22,7 @@ from scipy.sparse.csgraph import connected_components
 from planner.partition.graph import Labelling, RegionGraph, contract, subgraph
 from planner.partition.grouping import best_grouping
 from planner.partition.objective import Objective
+from planner.partition.seeds import metis_seed
 
 SEARCH_TOLERANCE = 0.05
 SEARCH_BUDGET = 20_000
@@ -48,7 +49,7 @@ def metis_labels(
     adjncy = g.indices.tolist()
     ew = np.maximum(1, np.round(g.weights)).astype(np.int64).tolist()
     vw = np.maximum(1, np.round(g.pop_array)).astype(np.int64).tolist()
-    opts = pymetis.Options(seed=int(seed) % (2**31), ufactor=ufactor, contig=1, ncuts=4)
+    opts = pymetis.Options(seed=metis_seed(seed), ufactor=ufactor, contig=1, ncuts=4)
     try:
         res = pymetis.part_graph(
             k,
