@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/partition.py [--mirror ../shared/open-data] [--seed 0] [--repeats 3]
                                      [--no-gerrychain] [--workers 2] [--no-serial]
+                                     [--seeds 0 1 2 3 4] [--only-seeds]
 
 Builds areas + adjacency from the mirror once, apportions 202 teams, then in
 the same process and on the same graph runs:
@@ -31,6 +32,13 @@ the inland boundary were ideal).  Each ICB holding a non-island catchment
 below 0.15 is then solved again with the balance window relaxed to ±5% and
 ±10% (--relax-seeds seeds): if that cannot lift it either, the coast sets
 the limit.
+
+With --seeds, both presets are also drawn once per seed on the LSOAs and the
+quality of each (max dev, mean PP, split districts, contiguity, the least
+compact non-island catchment and how many non-island catchments fall below
+PP 0.15) is printed per seed, with the median, min and max over the seeds,
+so the bars can be stated over several seeds rather than one.  --only-seeds
+skips everything else.
 """
 
 from __future__ import annotations
@@ -48,7 +56,10 @@ import pandas as pd
 import shapely
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run from a checkout without installing
+# Run from a checkout without installing; and without this folder on the path, where
+# benchmarks/coverage.py would stand in for the coverage package that numba imports.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 from planner.adjacency import build_adjacency  # noqa: E402
 from planner.apportion import apportion  # noqa: E402
@@ -312,6 +323,58 @@ def explain_low(areas, catchments: pd.DataFrame, tid: pd.Series) -> None:
         )
 
 
+def seed_quality(areas, adjacency, teams: pd.Series, seeds: list[int], workers) -> pd.DataFrame:
+    """Both presets on the LSOAs, once per seed: time and quality (geometry_metrics) of each."""
+    icb_of_lsoa = areas["icb24cd"].astype(str).to_numpy()
+    rows = []
+    for preset in ("equal_size", "la_aligned"):
+        for seed in seeds:
+            settings = PartitionSettings(preset, PRESETS[preset].tolerance, seed)
+            seconds, result = timed(
+                1, lambda s=settings: partition_england(areas, adjacency, teams, s, workers)
+            )
+            key = icb_of_lsoa + ":" + result.labels.astype(str).to_numpy()
+            alone = frozenset(
+                result.islands["icb24cd"] + ":" + result.islands["catchment"].astype(str)
+            )
+            m, catchments = geometry_metrics(areas, adjacency, key, alone)
+            inland = catchments.loc[catchments["island_km2"] == 0, "polsby_popper"]
+            rows.append(
+                {
+                    "preset": preset,
+                    "seed": seed,
+                    "seconds": seconds,
+                    "max_dev_pct": m["max_dev_pct"],
+                    "mean_pp": m["mean_pp"],
+                    "split_districts": m["split_districts"],
+                    "contiguous": m["contiguous"],
+                    "min_pp_no_island": m["min_pp_no_island"],
+                    "below_0.15_no_island": int((inland < 0.15).sum()),
+                }
+            )
+            print(f"{preset} seed {seed}: {seconds:.1f} s", flush=True)
+    return pd.DataFrame(rows)
+
+
+def seed_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Median, min and max over the seeds of each preset's numeric columns."""
+    numeric = per_seed.drop(columns=["seed", "contiguous"])
+    stats = numeric.groupby("preset", sort=False).agg(["median", "min", "max"])
+    stats.columns = [f"{col}_{stat}" for col, stat in stats.columns]
+    # "n/t" per seed: the fewest contiguous catchments over the seeds
+    contiguous = per_seed.groupby("preset", sort=False)["contiguous"].agg(
+        lambda s: min(s, key=lambda x: int(x.split("/")[0]))
+    )
+    return stats.join(contiguous.rename("contiguous_min"))
+
+
+def print_table(table: pd.DataFrame, **kwargs) -> None:
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4f}".format
+    ):
+        print(table.to_string(**kwargs))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mirror", type=Path, default=REPO.parent / "shared" / "open-data")
@@ -326,6 +389,12 @@ def main() -> None:
         default=5,
         help="seeds per relaxed run for ICBs below the PP floor (0 skips them)",
     )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[], help="also draw both presets once per seed"
+    )
+    parser.add_argument(
+        "--only-seeds", action="store_true", help="only the --seeds runs (no timing, no MSOAs)"
+    )
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -337,6 +406,15 @@ def main() -> None:
     )
     teams = apportion(areas.groupby("icb24cd")["population"].sum(), 202)["teams"]
     icb_of_lsoa = areas["icb24cd"].astype(str).to_numpy()
+
+    if args.seeds:
+        per_seed = seed_quality(areas, adjacency, teams, args.seeds, args.workers)
+        print("\nquality per seed (LSOAs; seconds: one run each)")
+        print_table(per_seed, index=False)
+        print(f"\nover seeds {', '.join(map(str, args.seeds))}: median, min, max")
+        print_table(seed_summary(per_seed).T)
+        if args.only_seeds:
+            return
 
     rows = []
     for preset in ("equal_size", "la_aligned"):

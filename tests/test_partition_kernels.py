@@ -55,3 +55,24 @@ def test_warm_up_compiles_the_signatures_the_search_uses() -> None:
         len(f.signatures) for f in (kernels.improve_pass, kernels.compound_pass, kernels.shift)
     ]
     assert after == before == [1, 1, 1]
+
+
+def test_catchment_pieces_number_pieces_as_scipy_does() -> None:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(3)
+    edges, area, perim = grid(9, 7)
+    g = region(np.ones(63), edges, area, perim)
+    for _ in range(20):
+        lab = rng.integers(0, 4, size=63)
+        same = lab[g.a] == lab[g.b]
+        graph = coo_matrix((np.ones(int(same.sum())), (g.a[same], g.b[same])), shape=(63, 63))
+        _, expected = connected_components(graph, directed=False)
+        np.testing.assert_array_equal(kernels.catchment_pieces(g.indptr, g.indices, lab), expected)
+        st = Labelling(g, lab, 4, OBJECTIVES["equal_size"])
+        pieces = [st.components(p) for p in range(4)]
+        assert st.fragmented() == {p for p in range(4) if len(pieces[p]) > 1}
+        for p in range(4):
+            assert sorted(u for c in pieces[p] for u in c) == np.flatnonzero(lab == p).tolist()
+            assert [c[0] for c in pieces[p]] == sorted(c[0] for c in pieces[p])

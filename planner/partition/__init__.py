@@ -25,8 +25,9 @@ kept.  Existing services can be held whole (`partition_england(...,
 services=...)`, see `services`).
 
 ICBs are independent and are solved in parallel worker processes (`england`).
-All randomness is derived from the user's seed, so a seed fixes the result,
-and a serial run equals a parallel one.
+All randomness is derived from the user's seed by one function
+(`seeds.stream`), so a seed fixes the result, and a serial run equals a
+parallel one.
 """
 
 from planner.partition.england import (

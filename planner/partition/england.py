@@ -15,8 +15,8 @@ import shapely
 
 from planner.config import PARTITION_PRESETS  # preset name -> tolerance (one source)
 from planner.errors import PlannerError
+from planner.partition import grouping, kernels
 from planner.partition.graph import RegionGraph
-from planner.partition.kernels import warm_up
 from planner.partition.objective import OBJECTIVES, Preset
 from planner.partition.services import (
     ServiceNote,
@@ -180,7 +180,8 @@ def _solve_in_workers(
     On any exit other than success (an error, or SIGTERM turned into SystemExit)
     the workers are killed at once rather than left to finish their ICB.
     """
-    warm_up()  # compiled kernels, inherited by the forked workers
+    kernels.warm_up()  # compiled kernels, inherited by the forked workers
+    grouping.warm_up()
     with worker_pool(workers) as pool:
         pending = {code: pool.apply_async(_region_job, (jobs[code],)) for code in order}
         results = {}

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from planner.partition.kernels import catchment_pieces
 from planner.partition.objective import FOUR_PI, Objective
 
 
@@ -43,6 +44,35 @@ class RegionGraph:
         """Shared lengths, aligned with `nbrs`."""
         bounds, flat = self.indptr.tolist(), self.weights.tolist()
         return [flat[bounds[i] : bounds[i + 1]] for i in range(self.n)]
+
+    @cached_property
+    def district_pieces(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Connected pieces of each district: piece per area, then population and district
+        per piece (pieces numbered by lowest area)."""
+        same = self.district_array[self.a] == self.district_array[self.b]
+        n = self.n
+        m = coo_matrix((np.ones(int(same.sum())), (self.a[same], self.b[same])), shape=(n, n))
+        _, piece = connected_components(m, directed=False)
+        piece_pop = np.bincount(piece, weights=self.pop_array)
+        piece_district = np.zeros(len(piece_pop), dtype=np.int64)
+        piece_district[piece] = self.district_array
+        return piece, piece_pop, piece_district
+
+    @cached_property
+    def pop(self) -> list[float]:
+        return self.pop_array.tolist()
+
+    @cached_property
+    def area(self) -> list[float]:
+        return self.area_array.tolist()
+
+    @cached_property
+    def perim(self) -> list[float]:
+        return self.perim_array.tolist()
+
+    @cached_property
+    def district(self) -> list[int]:
+        return self.district_array.tolist()
 
     @classmethod
     def from_edges(
@@ -88,11 +118,7 @@ class RegionGraph:
         self.n = len(pop)
         # (n, 2) area centres in metres, when known: straight-cut starts need them
         self.centre = None if centre is None else np.asarray(centre, dtype=float)
-        self.pop = np.asarray(pop, dtype=float).tolist()
-        self.area = np.asarray(area, dtype=float).tolist()
-        self.perim = np.asarray(perim, dtype=float).tolist()
-        self.district = np.asarray(district, dtype=np.int64).tolist()
-        # The same as arrays, for the compiled local search (planner.partition.kernels).
+        # Per area, as arrays (numpy, the compiled kernels); lists for the Python loops below.
         self.pop_array = np.asarray(pop, dtype=float)
         self.area_array = np.asarray(area, dtype=float)
         self.perim_array = np.asarray(perim, dtype=float)
@@ -168,14 +194,14 @@ class Labelling:
         """Catchment totals and district counts from the labels alone."""
         g, k = self.g, self.k
         lab = np.asarray(self.labels, dtype=np.int64)
-        self.populations = np.bincount(lab, weights=g.pop, minlength=k).tolist()
-        self.areas = np.bincount(lab, weights=g.area, minlength=k).tolist()
+        self.populations = np.bincount(lab, weights=g.pop_array, minlength=k).tolist()
+        self.areas = np.bincount(lab, weights=g.area_array, minlength=k).tolist()
         self.sizes = np.bincount(lab, minlength=k).tolist()
         inside = lab[g.a] == lab[g.b]
-        perim = np.bincount(lab, weights=g.perim, minlength=k)
+        perim = np.bincount(lab, weights=g.perim_array, minlength=k)
         perim -= 2.0 * np.bincount(lab[g.a[inside]], weights=g.length[inside], minlength=k)
         self.perimeters = perim.tolist()
-        district = np.asarray(g.district, dtype=np.int64)
+        district = g.district_array
         pairs, counts = np.unique(district * k + lab, return_counts=True)
         self.district_counts = {
             (d, p): c
@@ -291,28 +317,18 @@ class Labelling:
 
     def components(self, p: int) -> list[list[int]]:
         """The connected pieces of catchment p (each sorted), by lowest area first."""
-        g = self.g
         lab = np.asarray(self.labels, dtype=np.int64)
         rows = np.flatnonzero(lab == p)
-        local = np.full(g.n, -1, dtype=np.int64)
-        local[rows] = np.arange(len(rows))
-        keep = (lab[g.a] == p) & (lab[g.b] == p)
-        m = len(rows)
-        graph = coo_matrix(
-            (np.ones(int(keep.sum())), (local[g.a[keep]], local[g.b[keep]])), shape=(m, m)
-        )
-        count, comp = connected_components(graph, directed=False)
-        return [rows[comp == c].tolist() for c in range(count)]
+        piece = catchment_pieces(self.g.indptr, self.g.indices, lab)[rows]
+        _, first = np.unique(piece, return_index=True)
+        return [rows[piece == piece[i]].tolist() for i in np.sort(first)]
 
     def fragmented(self) -> set[int]:
         """Catchments in more than one connected piece."""
-        g = self.g
         lab = np.asarray(self.labels, dtype=np.int64)
-        same = lab[g.a] == lab[g.b]
-        graph = coo_matrix((np.ones(int(same.sum())), (g.a[same], g.b[same])), shape=(g.n, g.n))
-        _, comp = connected_components(graph, directed=False)
-        pieces = np.bincount(np.unique(lab * g.n + comp) // g.n, minlength=self.k)
-        return set(np.flatnonzero(pieces > 1).tolist())
+        piece = catchment_pieces(self.g.indptr, self.g.indices, lab)
+        counts = np.bincount(np.unique(lab * self.g.n + piece) // self.g.n, minlength=self.k)
+        return set(np.flatnonzero(counts > 1).tolist())
 
     def part_graph(self) -> list[set[int]]:
         """Catchment adjacency: the catchments each catchment borders."""
@@ -338,10 +354,10 @@ def subgraph(g: RegionGraph, rows: np.ndarray) -> RegionGraph:
     local[rows] = np.arange(len(rows))
     keep = (local[g.a] >= 0) & (local[g.b] >= 0)
     return RegionGraph(
-        np.asarray(g.pop)[rows],
-        np.asarray(g.area)[rows],
-        np.asarray(g.perim)[rows],
-        np.asarray(g.district)[rows],
+        g.pop_array[rows],
+        g.area_array[rows],
+        g.perim_array[rows],
+        g.district_array[rows],
         local[g.a[keep]],
         local[g.b[keep]],
         g.length[keep],
@@ -358,15 +374,15 @@ def contract(g: RegionGraph, node: np.ndarray) -> RegionGraph:
     district), and its centre the area-weighted mean of its areas' centres.
     """
     m_nodes = int(node.max()) + 1
-    pop, area = np.asarray(g.pop), np.asarray(g.area)
+    pop, area = g.pop_array, g.area_array
     cpop = np.bincount(node, weights=pop, minlength=m_nodes)
     carea = np.bincount(node, weights=area, minlength=m_nodes)
-    cperim = np.bincount(node, weights=np.asarray(g.perim), minlength=m_nodes)
+    cperim = np.bincount(node, weights=g.perim_array, minlength=m_nodes)
     na, nb = node[g.a], node[g.b]
     inside = na == nb
     cperim -= 2.0 * np.bincount(na[inside], weights=g.length[inside], minlength=m_nodes)
     cdist = np.zeros(m_nodes, dtype=np.int64)
-    cdist[node] = np.asarray(g.district)
+    cdist[node] = g.district_array
     lo_, hi_ = np.minimum(na, nb)[~inside], np.maximum(na, nb)[~inside]
     pair, inverse = np.unique(lo_ * m_nodes + hi_, return_inverse=True)
     weight = np.bincount(inverse, weights=g.length[~inside], minlength=len(pair))

@@ -379,6 +379,36 @@ def compound_pass(order, lo, hi, indptr, indices, weights, pop, perim, area, dis
     return moves
 
 
+@njit(cache=True)
+def catchment_pieces(indptr, indices, lab):
+    """Connected piece of its catchment per area: pieces numbered by their lowest area.
+
+    (The numbering scipy's connected_components gives the graph of edges inside catchments.)
+    """
+    n = len(lab)
+    piece = np.full(n, -1, dtype=np.int64)
+    stack = np.empty(n, dtype=np.int64)
+    count = 0
+    for s in range(n):
+        if piece[s] >= 0:
+            continue
+        piece[s] = count
+        top = 0
+        stack[0] = s
+        top = 1
+        while top > 0:
+            top -= 1
+            x = stack[top]
+            for j in range(indptr[x], indptr[x + 1]):
+                y = indices[j]
+                if piece[y] < 0 and lab[y] == lab[x]:
+                    piece[y] = count
+                    stack[top] = y
+                    top += 1
+        count += 1
+    return piece
+
+
 def warm_up() -> None:
     """Compile (or load from numba's cache) every kernel in this process.
 
@@ -405,3 +435,4 @@ def warm_up() -> None:
     improve_pass(order, 1.0, 1.0, *graph)
     compound_pass(order, 1.0, 1.0, *graph)
     shift(0, 1, 0.0, 0.0, *graph)
+    catchment_pieces(indptr, indices, state[0])

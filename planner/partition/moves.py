@@ -22,6 +22,7 @@ from collections import deque
 
 import numpy as np
 
+from planner.partition import seeds
 from planner.partition.graph import Labelling, all_contiguous, catchment_graph, flood
 from planner.partition.kernels import compound_pass, improve_pass, shift
 
@@ -302,7 +303,7 @@ def piece_moves(st: Labelling, tolerance: float, seed: int) -> list[int]:
                     continue
                 if not balance(tst, lo, hi, mean, rounds=20 * k + 20):
                     continue
-                improve(tst, lo, hi, np.random.default_rng([seed, 3000 + trials]), passes=4)
+                improve(tst, lo, hi, seeds.rng(seed, "piece", trials), passes=4)
                 out = np.asarray(tst.labels, dtype=np.int64)
                 score = st.objective.score(tst, tolerance)
                 if score < best_score - 1e-9 and all_contiguous(g, out, k):

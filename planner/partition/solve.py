@@ -4,7 +4,7 @@ A region whose least compact catchment stays below PP_FLOOR gets more starts,
 and then each poor catchment is redrawn together with each neighbour, and each
 two neighbours, in turn (`recombine`).  Redrawn and final labellings are
 polished with compound moves.  All randomness comes from generators seeded
-from the user's seed, so a seed fixes the result.
+from the user's seed (planner.partition.seeds), so a seed fixes the result.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from planner.errors import PlannerError
+from planner.partition import seeds
 from planner.partition.graph import (
     Labelling,
     RegionGraph,
@@ -134,7 +135,7 @@ def partition_region(
             g,
             k,
             tolerance,
-            seed * 7919 + attempt,
+            seeds.stream(seed, "start", attempt),
             keep_districts,
             coarse=attempt % 2 == 0 and (keep_districts or not extra),
             loose=EXTRA_LOOSE[attempt % 2] if extra else LOOSE,
@@ -146,7 +147,7 @@ def partition_region(
     objective = objective_of(keep_districts)
     if keep_districts:
         for i, init in enumerate(_own_district_starts(g, k, tolerance, seed)):
-            rng = np.random.default_rng([seed, 1000 + i])
+            rng = seeds.rng(seed, "own_district", i)
             st = _solve(g, k, tolerance, rng, seed, objective, init, [tolerance])
             score = objective.score(st, tolerance)
             if score < best[0]:
@@ -163,7 +164,7 @@ def partition_region(
         )
     st = Labelling(g, np.asarray(labels), k, objective)
     mean = sum(g.pop) / k
-    _polish(st, (1 - tolerance) * mean, (1 + tolerance) * mean, np.random.default_rng([seed, 5000]))
+    _polish(st, (1 - tolerance) * mean, (1 + tolerance) * mean, seeds.rng(seed, "polish"))
     return np.asarray(st.labels, dtype=np.int64)
 
 
@@ -214,11 +215,13 @@ def _redraws(
 ) -> Iterator[Labelling]:
     """Candidate labellings of a merged group: seeded METIS searches, then straight cuts."""
     for r in range(RECOMBINE_SEEDS):
-        yield _attempt(sub, n, tolerance, seed + r, keep_districts, coarse=False)
+        yield _attempt(
+            sub, n, tolerance, seeds.stream(seed, "redraw", r), keep_districts, coarse=False
+        )
     if n == 2:
         objective = objective_of(keep_districts)
         for i, init in enumerate(strip_starts(sub, n, STRIP_ANGLES)):
-            rng = np.random.default_rng([seed, i])
+            rng = seeds.rng(seed, "strip", i)
             yield _solve(sub, n, tolerance, rng, seed, objective, init, _stages(tolerance))
 
 
@@ -237,7 +240,7 @@ def _attempt(
     The search starts at ±`loose` and tightens to the tolerance in stages, so
     shapes are improved while there is still room to move.
     """
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "search")
     mean = sum(g.pop) / k
     objective = objective_of(keep_districts)
     stages = _stages(tolerance, loose)
@@ -260,7 +263,7 @@ def _attempt(
     best = _solve(g, k, tolerance, rng, seed, objective, init, stages)
     if coarse and keep_districts and with_own_starts:
         for i, labels in enumerate(own_starts(g, k, tolerance, seed, objective)):
-            own_rng = np.random.default_rng([seed, i])
+            own_rng = seeds.rng(seed, "own_start", i)
             st = _solve(g, k, tolerance, own_rng, seed, objective, labels, stages)
             if objective.score(st, tolerance) < objective.score(best, tolerance):
                 best = st
@@ -372,14 +375,14 @@ def recombine(
                 if max(sub.pop) > (1 + sub_tol) * group_mean:
                     continue
                 salt = 31 * others[0] + 997 * sum(q + 1 for q in others[1:])
-                base = seed * 7919 + 104_729 * (round_ + 1) + salt
+                base = seeds.stream(seed, "recombine", round_, salt)
                 for r, sst in enumerate(_redraws(sub, len(group), sub_tol, base, keep_districts)):
                     trial = labels.copy()
                     trial[rows] = np.asarray(group)[np.asarray(sst.labels)]
                     tst = Labelling(g, trial, k, st.objective)
                     if any(len(tst.components(x)) != 1 for x in group):
                         continue
-                    _polish(tst, lo, hi, np.random.default_rng([seed, round_, salt, r]))
+                    _polish(tst, lo, hi, seeds.rng(seed, "redraw_polish", round_, salt, r))
                     score = st.objective.score(tst, tolerance)
                     if score < best_score - 1e-9:
                         best_score, labels, improved = score, np.asarray(tst.labels), True

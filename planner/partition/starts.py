@@ -20,7 +20,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from planner.partition.graph import Labelling, RegionGraph, contract, subgraph
+from planner.partition.grouping import best_grouping
 from planner.partition.objective import Objective
+from planner.partition.seeds import metis_seed
 
 SEARCH_TOLERANCE = 0.05
 SEARCH_BUDGET = 20_000
@@ -46,8 +48,8 @@ def metis_labels(
     xadj = g.indptr.tolist()
     adjncy = g.indices.tolist()
     ew = np.maximum(1, np.round(g.weights)).astype(np.int64).tolist()
-    vw = np.maximum(1, np.round(g.pop)).astype(np.int64).tolist()
-    opts = pymetis.Options(seed=int(seed) % (2**31), ufactor=ufactor, contig=1, ncuts=4)
+    vw = np.maximum(1, np.round(g.pop_array)).astype(np.int64).tolist()
+    opts = pymetis.Options(seed=metis_seed(seed), ufactor=ufactor, contig=1, ncuts=4)
     try:
         res = pymetis.part_graph(
             k,
@@ -119,16 +121,13 @@ def coarsen(
     """
     n = g.n
     a, b = g.a, g.b
-    same = np.asarray(g.district)[a] == np.asarray(g.district)[b]
-    m = coo_matrix((np.ones(int(same.sum())), (a[same], b[same])), shape=(n, n))
-    _, piece = connected_components(m, directed=False)
-    pop = np.asarray(g.pop)
-    piece_pop = np.bincount(piece, weights=pop)
-    piece_district = np.zeros(len(piece_pop), dtype=np.int64)
-    piece_district[piece] = np.asarray(g.district)
-    big = (piece_pop > hi) | np.isin(piece_district, list(cut))
+    piece, piece_pop, piece_district = g.district_pieces
+    big = piece_pop > hi
+    if cut:
+        big |= np.isin(piece_district, list(cut))
     keys = np.where(big[piece], n + np.arange(n), piece)
     if big_parts > 0:
+        pop = g.pop_array
         for pc in np.flatnonzero(big).tolist():
             rows = np.flatnonzero(piece == pc)
             parts = big_parts
@@ -157,8 +156,8 @@ def coarsen(
                 keep = (local[a] >= 0) & (local[b] >= 0)
                 sub = RegionGraph(
                     pop[rows],
-                    np.asarray(g.area)[rows],
-                    np.asarray(g.perim)[rows],
+                    g.area_array[rows],
+                    g.perim_array[rows],
                     np.zeros(len(rows), dtype=np.int64),
                     local[a[keep]],
                     local[b[keep]],
@@ -169,8 +168,13 @@ def coarsen(
                     cache[ckey] = lab
             keys[rows] = 2 * n + pc * n + lab
     _, node = np.unique(keys, return_inverse=True)
-    cg = contract(g, node)
-    cg.centre = None  # straight cuts are for areas, not for coarse nodes
+    gkey = ("graph", node.tobytes())
+    cg = None if cache is None else cache.get(gkey)
+    if cg is None:
+        cg = contract(g, node)
+        cg.centre = None  # straight cuts are for areas, not for coarse nodes
+        if cache is not None:
+            cache[gkey] = cg
     return cg, node
 
 
@@ -187,112 +191,6 @@ def _own_cut(pop: float, catchment: float, own: bool) -> tuple[int, list[float],
     chunks = max(1, round(rest / (0.25 * catchment)))
     weights = [catchment / pop] * full + [rest / chunks / pop] * chunks
     return full + chunks, weights, 30
-
-
-def _district_search(
-    g: RegionGraph,
-    k: int,
-    lo: float,
-    hi: float,
-    objective: Objective,
-    budget: int,
-) -> np.ndarray | None:
-    """Best grouping of a small graph of whole nodes into k connected groups within [lo, hi].
-
-    Depth-first: the lowest unassigned node starts the next group; each
-    connected set of unassigned nodes around it with a population in the window
-    is tried.  Branches whose leftover pieces cannot form whole groups are cut.
-    Scored by the objective's cost; gives up (returns the best so far)
-    after `budget` steps.
-    """
-    n = g.n
-    if n > 40:
-        return None
-    nbrs = [set(x) for x in g.nbrs]
-    pop = g.pop
-    label = [-1] * n
-    best: list = [math.inf, None]
-    steps = [0]
-
-    def fits(total: float, groups: int) -> bool:
-        return groups * lo - 1e-6 <= total <= groups * hi + 1e-6
-
-    def leftover_ok(groups_left: int) -> bool:
-        free = [u for u in range(n) if label[u] < 0]
-        if not free:
-            return groups_left == 0
-        seen: set[int] = set()
-        for s in free:
-            if s in seen:
-                continue
-            comp_pop = 0.0
-            stack = [s]
-            seen.add(s)
-            while stack:
-                x = stack.pop()
-                comp_pop += pop[x]
-                for y in nbrs[x]:
-                    if label[y] < 0 and y not in seen:
-                        seen.add(y)
-                        stack.append(y)
-            j_min = math.ceil(comp_pop / hi - 1e-9)
-            if j_min * lo > comp_pop + 1e-6:
-                return False
-        return True
-
-    def score() -> float:
-        return objective.cost(Labelling(g, np.asarray(label), k, objective))
-
-    def groups_from(root: int):
-        """Connected sets of free nodes containing root, population within the window."""
-        out = []
-
-        def extend(members: list[int], total: float, frontier: list[int], banned: set[int]) -> None:
-            if steps[0] > budget:
-                return
-            steps[0] += 1
-            if total >= lo - 1e-6:
-                out.append(list(members))
-            for i, v in enumerate(frontier):
-                if total + pop[v] > hi + 1e-6:
-                    continue
-                new_banned = banned | set(frontier[:i])
-                nxt = [x for x in frontier[i + 1 :] if x not in new_banned]
-                for y in sorted(nbrs[v]):
-                    free = label[y] < 0 and y != v and y not in members
-                    if free and y not in new_banned and y not in nxt:
-                        nxt.append(y)
-                members.append(v)
-                extend(members, total + pop[v], nxt, new_banned)
-                members.pop()
-
-        start = sorted(y for y in nbrs[root] if label[y] < 0)
-        extend([root], pop[root], start, set())
-        return out
-
-    def dfs(group: int) -> None:
-        if steps[0] > budget:
-            return
-        free = [u for u in range(n) if label[u] < 0]
-        if group == k:
-            if not free:
-                sc = score()
-                if sc < best[0]:
-                    best[0], best[1] = sc, list(label)
-            return
-        if not free or not fits(sum(pop[u] for u in free), k - group):
-            return
-        root = free[0]
-        for members in groups_from(root):
-            for u in members:
-                label[u] = group
-            if leftover_ok(k - group - 1):
-                dfs(group + 1)
-            for u in members:
-                label[u] = -1
-
-    dfs(0)
-    return None if best[1] is None else np.asarray(best[1], dtype=np.int64)
 
 
 def whole_district_start(
@@ -313,6 +211,7 @@ def whole_district_start(
 
     coarse: dict[tuple, tuple[RegionGraph, np.ndarray]] = {}
     chunks: dict = {}
+    searched: dict[tuple[bytes, float], tuple[float, np.ndarray] | None] = {}
 
     def search(
         cut: frozenset[int],
@@ -335,18 +234,23 @@ def whole_district_start(
                 own=own,
             )
         cg, node = coarse[key]
-        found = _district_search(
-            cg,
-            k,
-            (1 - tol) * mean,
-            (1 + tol) * mean,
-            objective,
-            SEARCH_BUDGET,
-        )
-        if found is None:
-            return None
-        labels = found[node]
-        return objective.score(Labelling(g, labels, k, objective), tol), labels
+        # Different cuts often give the same coarse graph (a small district makes two
+        # chunks whatever the chunk size): its search and score are done once.
+        done = (node.tobytes(), tol)
+        if done not in searched:
+            found = best_grouping(
+                cg,
+                k,
+                (1 - tol) * mean,
+                (1 + tol) * mean,
+                objective,
+                SEARCH_BUDGET,
+            )
+            searched[done] = None
+            if found is not None:
+                labels = found[node]
+                searched[done] = (objective.score(Labelling(g, labels, k, objective), tol), labels)
+        return searched[done]
 
     found = [r for r in (search(frozenset(), tolerance, rem) for rem in (False, True)) if r]
     if found:
@@ -415,7 +319,7 @@ def own_starts(
             )
             if cg.n < k:
                 continue
-            found = _district_search(
+            found = best_grouping(
                 cg,
                 k,
                 (1 - wide) * mean,
