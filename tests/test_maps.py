@@ -533,7 +533,9 @@ def _exports(inputs, national_plan) -> dict[str, str]:
         f"region_{code}_priorities.csv": frame
         for code, frame in tables.region_priorities(plan).items()
     }
-    frames["teams.csv"] = tables.teams_table(plan, _team_figures(inputs, national_plan), YEARS)
+    figures = _team_figures(inputs, national_plan)
+    frames["teams.csv"] = tables.teams_table(plan, figures, YEARS)
+    frames["costs_by_year.csv"] = tables.costs_by_year(plan, figures, YEARS)
     return {name: exports.to_csv_text(frame) for name, frame in frames.items()}
 
 
@@ -565,6 +567,45 @@ def test_csv_downloads_match_the_exports(site, inputs, national_plan):
         assert page_rows[0] == cols
         export = [r for r in _csv_rows(files["teams.csv"], cols)[1:] if r[0] in wy]
         assert page_rows[1:] == export, prefix
+    for rel, code in (("index.html", tables.ENGLAND[0]), *TOTALS_PAGES):
+        assert _page_data(out / rel)["csv"]["totals"] == _year_rows(files, code), rel
+
+
+#: Pages with a "Cost and capacity by year" table, and the area of costs_by_year.csv each shows.
+TOTALS_PAGES = (("index.html", "E92000001"), (f"region/{NORTH_EAST_YORKS}.html", NORTH_EAST_YORKS))
+
+
+def _year_rows(files: dict[str, str], code: str) -> str:
+    """The header and one area's rows of costs_by_year.csv, as CSV text."""
+    lines = files["costs_by_year.csv"].splitlines(keepends=True)
+    rows = [line for line in lines[1:] if line.split(",")[1] == code]
+    assert len(rows) == len(YEARS), code
+    return "".join([lines[0], *rows])
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("rel", "code"), TOTALS_PAGES)
+def test_totals_csv_download_equals_the_costs_by_year_export(
+    browser, site, inputs, national_plan, tmp_path, rel, code
+):
+    """The downloaded file is the area's rows of costs_by_year.csv, byte for byte (issue 14)."""
+    out, _ = site
+    opened = _open(browser, out / rel)
+    page = opened.page
+    try:
+        with page.expect_download() as info:
+            page.locator('button.csv[data-csv="totals"]').click()
+        download = info.value
+        assert download.suggested_filename == f"costs_by_year_{code}.csv"
+        saved = tmp_path / "totals.csv"
+        download.save_as(saved)
+        expected = _year_rows(_exports(inputs, national_plan), code)
+        assert saved.read_text(encoding="utf-8") == expected
+        shown = page.locator("table.totals").inner_text()
+        assert "Teams operating fully" in shown and "Teams starting during the year" in shown
+        assert not opened.problems, opened.problems
+    finally:
+        page.close()
 
 
 def test_optional_plan_columns_show_in_the_details_panel(inputs, tmp_path, web_assets):

@@ -491,23 +491,38 @@ def _page_data(model: MapModel, records, icbs, lads, bounds, placeholder, labels
 # --------------------------------------------------------------------------- tables
 
 
-def _totals_table(model: MapModel, teams: pd.DataFrame, key: str) -> tuple[dict, str]:
-    """Teams operating, team cost and babies seen per year for a set of teams."""
-    starts = [model.year_index(v) for v in teams["operating_from"]]
-    running = [sum(1 for s in starts if s is not None and s <= i) for i in range(len(model.years))]
-    rows = _by_team_id(model, teams)
-    cost = [sum(r[f"cost_{year_suffix(y)}"] for r in rows) for y in model.years]
-    babies = [sum(r[f"babies_{year_suffix(y)}"] for r in rows) for y in model.years]
+def _totals_table(
+    model: MapModel, teams: pd.DataFrame, *, level: str, code: str, name: str
+) -> tuple[dict, str]:
+    """Teams operating and starting, team cost and babies per year for a set of teams.
+
+    Its CSV is the area's rows of exports/costs_by_year.csv (tables.year_totals
+    on the same shown team figures).
+    """
+    figures = pd.DataFrame(
+        [
+            {
+                "team_id": r["team_id"],
+                "year": y,
+                **{v: r[f"{v}_{year_suffix(y)}"] for v in ("status", "cost", "babies")},
+            }
+            for r in _by_team_id(model, teams)
+            for y in model.years
+        ],
+        columns=["team_id", "year", "status", "cost", "babies"],
+    )
+    frame = tables.year_totals(figures, model.years, level=level, area_code=code, area_name=name)
     table = {
-        "id": key,
+        "id": "totals",
         "caption": "Cost and capacity by year",
-        "csv_name": f"{key}.csv",
+        "csv_name": f"costs_by_year_{code}.csv",
         "head": ["", *model.years],
         "num": list(range(1, len(model.years) + 1)),
         "rows": [
-            ["Teams operating", *[str(n) for n in running]],
-            ["Team cost", *[money_text(v) for v in cost]],
-            ["Babies seen", *[count_text(v) for v in babies]],
+            ["Teams operating fully", *[str(n) for n in frame["teams_operating"]]],
+            ["Teams starting during the year", *[str(n) for n in frame["teams_starting"]]],
+            ["Team cost", *[money_text(v) for v in frame["cost"]]],
+            ["Babies seen", *[count_text(v) for v in frame["babies"]]],
         ],
         "total": None,
         "row_class": None,
@@ -515,9 +530,6 @@ def _totals_table(model: MapModel, teams: pd.DataFrame, key: str) -> tuple[dict,
         "note": COST_NOTE,
         "key": True,
     }
-    frame = pd.DataFrame(
-        {"year": model.years, "teams_operating": running, "cost": cost, "babies": babies}
-    )
     return table, exports.to_csv_text(frame)
 
 
@@ -682,7 +694,9 @@ def _index_page(model: MapModel, tolerance: float, settings: MapSettings) -> str
 
     records = _team_records(model, teams, geoms, "index", labels=False)
     data, _ = _searchable_page_data(model, model.lsoa, records, geoms, geo, tolerance, settings)
-    totals, data["csv"]["totals"] = _totals_table(model, teams, "totals")
+    totals, data["csv"]["totals"] = _totals_table(
+        model, teams, level="england", code=tables.ENGLAND[0], name=tables.ENGLAND[1]
+    )
     regions_list = []
     for rcode in model.region_codes:
         icb_items = []
@@ -745,7 +759,9 @@ def _region_page(model: MapModel, code: str, tolerance: float, settings: MapSett
         model, lsoa, records, geoms, geo, settings.national_tolerance, settings
     )
     candidates, data["csv"]["candidates"] = _candidates_table(model, teams, name, "../")
-    totals, data["csv"]["totals"] = _totals_table(model, teams, "totals")
+    totals, data["csv"]["totals"] = _totals_table(
+        model, teams, level="region", code=code, name=name
+    )
     title = f"{name}: parent-infant teams"
     return _render(
         "region.html.j2",
