@@ -253,9 +253,7 @@ def _shown_rows(
                     int(shown.at[(tid, year), value]) if shown is not None else pounds(row[col])
                 )
             row[f"status_{year_suffix(year)}"] = (
-                str(shown.at[(tid, year), "status"])
-                if with_status
-                else _status(row, year, years)
+                str(shown.at[(tid, year), "status"]) if with_status else _status(row, year, years)
             )
     return rows
 
