@@ -32,6 +32,7 @@ from planner.errors import PlannerError
 from planner.fsutil import atomic_file
 from planner.maps import context
 from planner.maps.controls import (
+    BASEMAP_GREYS,
     CATCHMENT_STYLE,
     ICB_LINE,
     LAD_LINE,
@@ -443,6 +444,7 @@ def _legend(model: MapModel, teams: pd.DataFrame, lines: list[tuple], under3=Non
         "not_yet_opacity": CATCHMENT_STYLE["notYet"],
         "example_colour": WAVE_COLOURS[0],
         "selected_colour": CATCHMENT_STYLE["selected"],
+        "ground": BASEMAP_GREYS[1],
         "lines": [
             {"label": label, "colour": colour, "width": weight, "dash": dash}
             for label, colour, weight, dash in lines
