@@ -736,6 +736,51 @@ def test_click_opens_panel_with_working_icb_link(browser, site, leeds):
         page.close()
 
 
+_PANEL_YEARS = """() => {
+    const panel = document.querySelector('.planner-panel'), table = panel.querySelector('table.years');
+    const p = panel.getBoundingClientRect(), t = table.getBoundingClientRect();
+    return {rows: [...table.querySelectorAll('tbody tr')].map(tr =>
+                [...tr.children].map(c => c.textContent)),
+            head: [...table.querySelectorAll('thead th')].map(c => c.textContent),
+            panel: [p.left, p.right], table: [t.left, t.right],
+            overflow: panel.scrollWidth - panel.clientWidth};
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("size", [(390, 844), (1400, 900)], ids=["phone", "desktop"])
+def test_details_panel_gives_cost_and_babies_for_every_year(
+    browser, site, inputs, national_plan, leeds, size
+):
+    """Every year's cost and babies in the panel, as teams.csv has them; it fits a phone."""
+    out, _ = site
+    opened = _open_at(browser, out / f"icb/{WEST_YORKSHIRE}.html", *size)
+    page = opened.page
+    try:
+        _open_panel(page, leeds)
+        shown = page.evaluate(_PANEL_YEARS)
+        assert shown["head"] == ["Year", "Status", "Cost", "Babies seen"]
+        team = inputs[0].loc[inputs[0]["name"] == leeds, "team_id"].iloc[0]
+        teams = _csv_rows(_exports(inputs, national_plan)["teams.csv"])
+        row = dict(zip(teams[0], next(r for r in teams[1:] if r[0] == team), strict=True))
+        expected = []
+        for year in YEARS:
+            cost, babies = (
+                int(row[f"cost_{year.replace('/', '_')}"]),
+                int(row[f"babies_{year.replace('/', '_')}"]),
+            )
+            expected.append([year, f"£{cost:,}", f"{babies:,}"])
+        assert [[r[0], r[2], r[3]] for r in shown["rows"]] == expected
+        assert {r[1] for r in shown["rows"]} <= {"full year", "starting", "not yet"}
+        assert shown["overflow"] <= 0, shown  # no sideways scrolling in the panel
+        assert shown["panel"][0] >= 0 and shown["panel"][1] <= size[0], shown
+        assert shown["panel"][0] <= shown["table"][0] and shown["table"][1] <= shown["panel"][1]
+        _shot(page, f"panel_years_{size[0]}.png")
+        assert not opened.problems, opened.problems
+    finally:
+        page.close()
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("rel", PAGES)
 def test_axe_finds_no_serious_violations_and_keyboard_starts_at_skip_links(browser, site, rel):

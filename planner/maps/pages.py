@@ -28,6 +28,7 @@ from markupsafe import Markup
 from planner import exports, tables
 from planner.catchments import team_sort_key
 from planner.config import year_suffix
+from planner.costs import OPERATING, STARTING
 from planner.errors import PlannerError
 from planner.fsutil import atomic_file
 from planner.maps import context
@@ -354,6 +355,22 @@ def _team_details(model: MapModel, row: pd.Series) -> list[list[str]]:
     return rows
 
 
+#: The details panel's word for a team's costing status in a year (tables: status).
+_STATUS_TEXT = {OPERATING: "full year", STARTING: "starting", "": "not yet"}
+
+
+def _team_years(model: MapModel, team_id: str) -> list[list[str]]:
+    """[year, status, cost, babies] per year for the panel, as teams.csv shows them."""
+    row = model.rows[team_id]
+    out = []
+    for year in model.years:
+        suffix = year_suffix(year)
+        status = _STATUS_TEXT.get(row[f"status_{suffix}"], row[f"status_{suffix}"])
+        cost, babies = row[f"cost_{suffix}"], row[f"babies_{suffix}"]
+        out.append([year, status, money_text(cost), count_text(babies)])
+    return out
+
+
 def _team_records(
     model: MapModel, teams: gpd.GeoDataFrame, geoms: np.ndarray, kind: str, labels: bool
 ) -> list[dict]:
@@ -376,6 +393,7 @@ def _team_records(
             "name": str(row["name"]),
             "wave": int(row["wave"]),
             "details": _team_details(model, row),
+            "years": _team_years(model, str(row["team_id"])),
             "links": links,
             "bounds": bounds_of(np.array([geom])),
             "area_rank": int(area_rank[i]),

@@ -104,6 +104,22 @@
     el('h2', null, t.name, panelBox);
     var dl = el('dl', null, null, panelBox);
     t.details.forEach(function (d) { el('dt', null, d[0], dl); el('dd', null, d[1], dl); });
+    // Cost and babies seen in every year, as teams.csv gives them (years as rows: fits a phone).
+    var table = el('table', 'years', null, panelBox);
+    el('caption', null, 'By year (as in teams.csv)', table);
+    var head = el('tr', null, null, el('thead', null, null, table));
+    ['Year', 'Status', 'Cost', 'Babies seen'].forEach(function (h, k) {
+      var th = el('th', k > 1 ? 'num' : null, h, head);
+      th.scope = 'col';
+    });
+    var body = el('tbody', null, null, table);
+    t.years.forEach(function (r) {
+      var tr = el('tr', null, null, body);
+      el('th', null, r[0], tr).scope = 'row';
+      el('td', null, r[1], tr);
+      el('td', 'num', r[2], tr);
+      el('td', 'num', r[3], tr);
+    });
     var links = el('p', 'links', null, panelBox);
     t.links.forEach(function (lk, k) {
       if (k) { links.appendChild(document.createTextNode(' · ')); }
