@@ -608,6 +608,24 @@ def test_totals_csv_download_equals_the_costs_by_year_export(
         page.close()
 
 
+@pytest.mark.parametrize("rel", PAGES)
+def test_every_page_carries_the_cluster_layer_off_at_first(site, inputs, rel):
+    """One outline per cluster of the page's teams, labelled with its id and team count."""
+    out, _ = site
+    plan = inputs[0]
+    teams = (
+        plan[plan["nhser24cd"] == NORTH_EAST_YORKS] if rel.startswith("region/")
+        else plan[plan["icb24cd"] == WEST_YORKSHIRE] if rel.startswith("icb/")
+        else plan
+    )  # fmt: skip
+    data = _page_data(out / rel)
+    layer = next(o for o in data["geo"]["outlines"] if o["key"] == "clusters")
+    assert layer["on"] is False and layer["label"] == CLUSTER_LAYER
+    ids = sorted(teams["cluster_id"].unique())
+    assert sorted(lb[2].split(" · ")[0] for lb in layer["labels"]) == ids
+    assert all(lb[2].endswith(" teams") for lb in layer["labels"])
+
+
 def test_optional_plan_columns_show_in_the_details_panel(inputs, tmp_path, web_assets):
     plan, areas, assignment = inputs
     plan = plan.assign(wte=9.75, cluster_id="C-7", wave_basis="emerging provision",
@@ -815,6 +833,74 @@ def test_axe_finds_no_serious_violations_and_keyboard_starts_at_skip_links(brows
             .filter(e => { const r = e.getBoundingClientRect(); return r.width < 1 || r.height < 1; })
             .map(e => e.outerHTML.slice(0, 80))""")
         assert not hidden, hidden
+    finally:
+        page.close()
+
+
+CLUSTER_LAYER = "Team clusters (one cluster lead each)"
+
+
+def _axe_serious(page) -> list:
+    axe = pinned_file(AXE_CORE, "axe.min.js")
+    assert axe is not None
+    page.add_script_tag(path=str(axe))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [(v["id"], v["impact"], len(v["nodes"])) for v in result["violations"]
+            if v["impact"] in ("serious", "critical")]  # fmt: skip
+
+
+@pytest.mark.browser
+def test_cluster_layer_toggles_outlines_and_the_hash_restores_it(browser, site, inputs):
+    """Issue 13: clusters as a map layer, off at first, one outline and label per cluster."""
+    out, _ = site
+    plan = inputs[0]
+    wy = plan[plan["icb24cd"] == WEST_YORKSHIRE]
+    expected = wy["cluster_id"].nunique()
+    assert expected >= 2, wy["cluster_id"].tolist()
+    opened = _open(browser, out / f"icb/{WEST_YORKSHIRE}.html")
+    page = opened.page
+    try:
+        assert page.locator("path.planner-cluster").count() == 0
+        assert CLUSTER_LAYER in page.locator(".planner-legend").inner_text()
+        toggle = page.get_by_role("checkbox", name=CLUSTER_LAYER)
+        assert not toggle.is_checked()
+        toggle.check()
+        page.wait_for_function(
+            f"document.querySelectorAll('path.planner-cluster').length === {expected}"
+        )
+        labels = page.locator(".outline-label span").all_text_contents()
+        sizes = plan["cluster_id"].value_counts()
+        assert sorted(labels) == sorted(
+            f"{c} · {sizes[c]} team{'s' if sizes[c] != 1 else ''}"
+            for c in wy["cluster_id"].unique()
+        )
+        dashes = page.eval_on_selector_all(
+            "path.planner-cluster", "ps => ps.map(p => p.getAttribute('stroke-dasharray'))"
+        )
+        assert set(dashes) == {maps.controls.CLUSTER_LINE[3]}
+        page.wait_for_function("location.hash.includes('l=')")
+        page.wait_for_timeout(500)
+        url = page.url
+        _shot(page, "icb_clusters.png")
+        page.goto("about:blank")
+        page.goto(url)
+        page.wait_for_function("window.plannerMap !== undefined")
+        page.wait_for_function(
+            f"document.querySelectorAll('path.planner-cluster').length === {expected}"
+        )
+        assert page.get_by_role("checkbox", name=CLUSTER_LAYER).is_checked()
+        toggle = page.get_by_role("checkbox", name=CLUSTER_LAYER)
+        toggle.uncheck()
+        page.wait_for_function("document.querySelectorAll('path.planner-cluster').length === 0")
+        assert page.locator(".outline-label").count() == 0
+        side = page.locator("ul.clusters").inner_text()
+        assert all(c in side for c in wy["cluster_id"].unique()), side
+        assert not opened.problems, opened.problems
+        toggle.check()  # axe-core with the layer drawn (its stylesheet fetches log errors)
+        page.wait_for_function(
+            f"document.querySelectorAll('path.planner-cluster').length === {expected}"
+        )
+        assert not _axe_serious(page)
     finally:
         page.close()
 

@@ -356,7 +356,8 @@ class ContextLayer(be.MacroElement):
                 map.eachLayer(function (layer) {
                     var icon = layer.options && layer.options.icon, el = layer.getElement
                         && layer.getElement();
-                    if (icon && icon.options.className === avoid && el
+                    if (icon && (' ' + icon.options.className + ' ').indexOf(' ' + avoid + ' ') >= 0
+                        && el
                         && !el.classList.contains('hidden')) {
                         boxes.push(drawnBox(el.firstChild));
                     }

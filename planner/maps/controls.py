@@ -45,6 +45,10 @@ ICB_LINE = ("ICB boundaries", "#333333", 1.2, "4 3")
 REGION_LINE = ("NHS region boundaries", "#000000", 2.6, None)
 TEAM_LINE = ("Team boundaries", "#111111", 2.4, None)
 LAD_LINE = ("Local authority boundaries", "#6a3d9a", 1.4, "6 4")
+#: Cluster outlines (teams sharing one cluster lead): dark long dashes on a white band
+#: (`CLUSTER_CASING`: colour, weight, opacity), unlike any border, in colour or not.
+CLUSTER_LINE = ("Team clusters (one cluster lead each)", "#1a1a1a", 3.0, "12 6")
+CLUSTER_CASING = ("#ffffff", 7.0, 0.9)
 
 #: The page's CSS/JS files beyond Leaflet's own (folium's URLs, so they follow
 #: folium's pinned versions).  folium's other defaults (jQuery, Bootstrap,

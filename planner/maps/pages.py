@@ -35,6 +35,8 @@ from planner.maps import context
 from planner.maps.controls import (
     BASEMAP_GREYS,
     CATCHMENT_STYLE,
+    CLUSTER_CASING,
+    CLUSTER_LINE,
     ICB_LINE,
     LAD_LINE,
     NOT_YET_COLOUR,
@@ -464,8 +466,15 @@ def _legend(model: MapModel, teams: pd.DataFrame, lines: list[tuple], under3=Non
         "selected_colour": CATCHMENT_STYLE["selected"],
         "ground": BASEMAP_GREYS[1],
         "lines": [
-            {"label": label, "colour": colour, "width": weight, "dash": dash}
-            for label, colour, weight, dash in lines
+            {
+                "label": label,
+                "colour": colour,
+                "width": weight,
+                "dash": dash,
+                "casing": CLUSTER_CASING if line == CLUSTER_LINE else None,
+            }
+            for line in lines
+            for label, colour, weight, dash in [line]
         ],
         "under3": under3,
         "under3_opacity": UNDER3_OPACITY,
@@ -479,6 +488,55 @@ def _outline(key: str, geoms: np.ndarray, line: tuple) -> dict:
     style = {"color": colour, "weight": weight, "fill": False, "opacity": 0.9, "dashArray": dash}
     props = [{"i": i} for i in range(len(geoms))]
     return {"key": key, "label": label, "style": style, "data": feature_collection(geoms, props)}
+
+
+def _cluster_layer(model: MapModel, teams: gpd.GeoDataFrame, decimals: int) -> dict | None:
+    """Cluster outlines (the page's catchments dissolved by cluster_id) and labels.
+
+    Off at first (a layer in the layer control). Each label, at the pole of
+    inaccessibility of its cluster's largest part, gives the id and the
+    cluster's number of teams (all of them, also those beyond the page).
+    None when the plan has no clusters.
+    """
+    if "cluster_id" not in teams.columns or teams["cluster_id"].isna().all():
+        return None
+    members = teams[teams["cluster_id"].notna()]
+    shapes = dissolve_to(members.assign(cluster_id=members["cluster_id"].astype(str)), "cluster_id")
+    sizes = model.plan["cluster_id"].astype(str).value_counts()
+    layer = _outline("clusters", to_web(shapes.geometry.values, decimals), CLUSTER_LINE)
+    layer["on"] = False
+    layer["className"] = "planner-cluster"
+    colour, weight, opacity = CLUSTER_CASING
+    layer["casing"] = {"color": colour, "weight": weight, "opacity": opacity, "fill": False}
+    layer["labels"] = [
+        [*label_point(geom), f"{cid} · {_teams_text(int(sizes[cid]))}"]
+        for cid, geom in zip(shapes["cluster_id"], shapes.geometry.values, strict=True)
+    ]
+    return layer
+
+
+def _cluster_key(layer: dict | None) -> list[tuple]:
+    """The legend's line for the cluster layer, when the page has one."""
+    return [CLUSTER_LINE] if layer else []
+
+
+def _teams_text(n: int) -> str:
+    return f"{n} team{'s' if n != 1 else ''}"
+
+
+def _cluster_list(model: MapModel, teams: pd.DataFrame) -> list[dict]:
+    """The page's clusters for the side list: id, size and member names (team-id order)."""
+    if "cluster_id" not in teams.columns:
+        return []
+    rows = [r for r in _by_team_id(model, teams) if pd.notna(r.get("cluster_id"))]
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        out.setdefault(str(r["cluster_id"]), []).append(str(r["name"]))
+    sizes = model.plan["cluster_id"].astype(str).value_counts()
+    return [
+        {"id": cid, "teams": _teams_text(int(sizes[cid])), "names": names}
+        for cid, names in out.items()  # in the order of their first team
+    ]
 
 
 def _lad_shapes(model: MapModel, lads: list[list], tolerance: float, decimals: int) -> GeoJsonText:
@@ -711,6 +769,9 @@ def _index_page(model: MapModel, tolerance: float, settings: MapSettings) -> str
             _outline("regions", to_web(regions.geometry.values, settings.decimals), REGION_LINE),
         ],
     }
+    clusters = _cluster_layer(model, teams, settings.decimals)
+    if clusters:
+        geo["outlines"].append(clusters)
 
     records = _team_records(model, teams, geoms, "index", labels=False)
     data, _ = _searchable_page_data(model, model.lsoa, records, geoms, geo, tolerance, settings)
@@ -751,7 +812,7 @@ def _index_page(model: MapModel, tolerance: float, settings: MapSettings) -> str
         place="England",
         crumbs=[("England", None)],
         provenance=_provenance(model),
-        legend=_legend(model, teams, [REGION_LINE, ICB_LINE]),
+        legend=_legend(model, teams, [REGION_LINE, ICB_LINE, *_cluster_key(clusters)]),
         n_teams=len(teams),
         totals=totals,
         regions=regions_list,
@@ -773,6 +834,9 @@ def _region_page(model: MapModel, code: str, tolerance: float, settings: MapSett
             _outline("icbs", to_web(icb_polys.geometry.values, settings.decimals), ICB_LINE)
         ],
     }
+    clusters = _cluster_layer(model, teams, settings.decimals)
+    if clusters:
+        geo["outlines"].append(clusters)
     lsoa = model.lsoa[model.lsoa["nhser24cd"] == code]
     records = _team_records(model, teams, geoms, "region", labels=False)
     data, icbs = _searchable_page_data(
@@ -793,7 +857,9 @@ def _region_page(model: MapModel, code: str, tolerance: float, settings: MapSett
         place=name,
         crumbs=[("England", "../index.html"), (name, None)],
         provenance=_provenance(model),
-        legend=_legend(model, teams, [ICB_LINE]),
+        legend=_legend(model, teams, [ICB_LINE, *_cluster_key(clusters)]),
+        clusters=_cluster_list(model, teams),
+        cluster_layer=CLUSTER_LINE[0],
         candidates=candidates,
         totals=totals,
         teams=_list_items(model, records, teams),
@@ -826,6 +892,9 @@ def _icb_page(model: MapModel, code: str, tolerance: float, settings: MapSetting
             _outline("lads", lad_geoms, LAD_LINE),
         ],
     }
+    clusters = _cluster_layer(model, teams, settings.decimals)
+    if clusters:
+        geo["outlines"].append(clusters)
 
     lo = [0.0, *edges.tolist()]
     hi = [*edges.tolist(), float(values.max()) if len(values) else 0.0]
@@ -874,7 +943,9 @@ def _icb_page(model: MapModel, code: str, tolerance: float, settings: MapSetting
         place=name,
         crumbs=[("England", "../index.html"), (rname, f"../region/{rcode}.html"), (name, None)],
         provenance=_provenance(model),
-        legend=_legend(model, teams, [TEAM_LINE, LAD_LINE], under3),
+        legend=_legend(model, teams, [TEAM_LINE, LAD_LINE, *_cluster_key(clusters)], under3),
+        clusters=_cluster_list(model, teams),
+        cluster_layer=CLUSTER_LINE[0],
         intro=intro,
         cost=cost,
         babies=babies,

@@ -58,10 +58,32 @@
     overlays.push(lsoaLayer);
     overlayNames[D.geo.lsoaLabel] = lsoaLayer;
   }
+  // An outline layer may carry labels (the clusters: id and team count), drawn with it;
+  // one with on === false starts switched off (the layer control and the hash turn it on).
+  var outlineLabels = [];
   D.geo.outlines.forEach(function (o) {
-    var layer = L.geoJSON(G[o.data], {pane: 'outlines', interactive: false, style: o.style});
-    layer.addTo(map);
-    outlines[o.key] = layer;
+    var shapes = L.geoJSON(G[o.data], {pane: 'outlines', interactive: false, style: o.style,
+                                       className: o.className || ''});
+    var layer = shapes;
+    if (o.casing) {  // a band under the line, so it reads apart from the borders it follows
+      layer = L.layerGroup([L.geoJSON(G[o.data], {pane: 'outlines', interactive: false,
+        style: o.casing, className: (o.className || 'planner-outline') + '-casing'}), shapes]);
+      layer.on('add', function () { shapes.bringToFront(); });
+    }
+    if (o.labels) {
+      if (layer === shapes) { layer = L.layerGroup([shapes]); }
+      o.labels.forEach(function (lb) {
+        var span = document.createElement('span');
+        span.textContent = lb[2];
+        var m = L.marker([lb[0], lb[1]], {icon: L.divIcon({className: 'team-label outline-label',
+          html: span, iconSize: null}), interactive: false, keyboard: false, pane: 'labels'});
+        m.on('add', function () { m.getElement().setAttribute('aria-hidden', 'true'); });
+        layer.addLayer(m);
+        outlineLabels.push({marker: m, span: span});
+      });
+    }
+    if (o.on !== false) { layer.addTo(map); }
+    outlines[o.key] = shapes;
     overlays.push(layer);
     overlayNames[o.label] = layer;
   });
@@ -147,13 +169,16 @@
      context layer (planner/maps/context.py: its local authority names give way
      to shown 'team-label' icons) that the labels have moved. */
   function placeLabels() {
-    if (labels.length) { hideClashes(); }
+    if (labels.length || outlineLabels.length) { hideClashes(); }
     map.fire('plannerlabelsplaced');
   }
+  /* Labels of outline layers switched on (clusters) go first, then the catchments'. */
   function hideClashes() {
     var box = map.getContainer().getBoundingClientRect();
     var shown = [];
-    labels.slice().sort(function (a, b) { return a.rank - b.rank; }).forEach(function (lb) {
+    var order = outlineLabels.filter(function (lb) { return map.hasLayer(lb.marker); });
+    order = order.concat(labels.slice().sort(function (a, b) { return a.rank - b.rank; }));
+    order.forEach(function (lb) {
       var e = lb.marker.getElement();
       e.classList.remove('hidden');
       var r = lb.span.getBoundingClientRect();
@@ -370,7 +395,7 @@
     clearTimeout(moveTimer);
     moveTimer = setTimeout(push, 400);
   });
-  map.on('overlayadd overlayremove', function () { push(); });
+  map.on('overlayadd overlayremove', function () { placeLabels(); push(); });
   window.addEventListener('popstate', function () { apply(location.hash); });
   window.addEventListener('resize', placeLabels);
 
