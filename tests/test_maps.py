@@ -583,6 +583,15 @@ def _year_rows(files: dict[str, str], code: str) -> str:
     return "".join([lines[0], *rows])
 
 
+def _download(page, table: str, folder: Path) -> tuple[str, str]:
+    """Click a table's "Download CSV" button: the file's suggested name and its text."""
+    with page.expect_download() as info:
+        page.locator(f'button.csv[data-csv="{table}"]').click()
+    saved = folder / f"{table}.csv"
+    info.value.save_as(saved)
+    return info.value.suggested_filename, saved.read_text(encoding="utf-8")
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize(("rel", "code"), TOTALS_PAGES)
 def test_totals_csv_download_equals_the_costs_by_year_export(
@@ -593,14 +602,9 @@ def test_totals_csv_download_equals_the_costs_by_year_export(
     opened = _open(browser, out / rel)
     page = opened.page
     try:
-        with page.expect_download() as info:
-            page.locator('button.csv[data-csv="totals"]').click()
-        download = info.value
-        assert download.suggested_filename == f"costs_by_year_{code}.csv"
-        saved = tmp_path / "totals.csv"
-        download.save_as(saved)
-        expected = _year_rows(_exports(inputs, national_plan), code)
-        assert saved.read_text(encoding="utf-8") == expected
+        name, text = _download(page, "totals", tmp_path)
+        assert name == f"costs_by_year_{code}.csv"
+        assert text == _year_rows(_exports(inputs, national_plan), code)
         shown = page.locator("table.totals").inner_text()
         assert "Teams operating fully" in shown and "Teams starting during the year" in shown
         assert not opened.problems, opened.problems
@@ -950,13 +954,9 @@ def test_csv_button_downloads_the_table_and_print_fits_one_page(browser, site, t
     opened = _open(browser, out / rel)
     page = opened.page
     try:
-        with page.expect_download() as info:
-            page.locator('button.csv[data-csv="candidates"]').click()
-        download = info.value
-        assert download.suggested_filename == f"region_{NORTH_EAST_YORKS}_priorities.csv"
-        saved = tmp_path / "candidates.csv"
-        download.save_as(saved)
-        assert saved.read_text(encoding="utf-8") == _page_data(out / rel)["csv"]["candidates"]
+        name, text = _download(page, "candidates", tmp_path)
+        assert name == f"region_{NORTH_EAST_YORKS}_priorities.csv"
+        assert text == _page_data(out / rel)["csv"]["candidates"]
         for target in PAGES:
             page.goto((out / target).as_uri())
             page.wait_for_function("window.plannerMap !== undefined")
