@@ -12,7 +12,9 @@ index.html and the largest / median region and ICB pages against the budgets
 (index ≤ 5 MB, ICB ≤ 2 MB), and the time from navigation start to the last
 catchment path drawn in index.html in headless Chromium (median of --renders
 runs; every request but file:// refused, so tiles fail), and the size of the
-shared assets/ folder (Leaflet, plugins, context.js).
+shared assets/ folder (Leaflet, plugins, context.js).  First it prints how far
+apart the rollout states are as drawn (CAM02-UCS ΔE, normal vision and
+simulated deuteranopia, protanopia, tritanopia; tests/colour_vision.py).
 """
 
 from __future__ import annotations
@@ -94,6 +96,15 @@ def main() -> None:
     parser.add_argument("--renders", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+
+    import colour_vision
+
+    from planner.config import default_scenario
+
+    found = colour_vision.pairs(default_scenario())
+    print(f"rollout states drawn together, ΔE CAM02-UCS (worst basemap grey; "
+          f"required ≥ {colour_vision.THRESHOLD:g}):")  # fmt: skip
+    print(colour_vision.table(found))
 
     with tempfile.TemporaryDirectory(prefix="maps-bench-") as tmp:
         t0 = time.perf_counter()

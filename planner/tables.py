@@ -66,6 +66,17 @@ PRIORITY_COLUMNS = [
     "rationale",
 ]
 TO_CONFIRM = "to confirm"
+#: costs_by_year.csv: England and each NHS region per year, summed from the teams as shown.
+YEAR_COLUMNS = [
+    "level",
+    "area_code",
+    "area_name",
+    "year",
+    "teams_operating",
+    "teams_starting",
+    "cost",
+    "babies",
+]
 
 
 # ----------------------------------------------------------------------------- rounding
@@ -290,8 +301,9 @@ def _under3_shown(exact: pd.DataFrame, totals: pd.Series, parent: pd.Series | No
 def shown_tables(plan: Plan) -> dict[str, pd.DataFrame]:
     """The per-area tables and the team figures as shown (whole pounds, whole babies).
 
-    Keys: region (with England rows), icb, lad, team (team_id, year, labour,
-    training, cost, babies, under3) and exact (every level, unrounded).
+    Keys: region (with England rows), icb, lad, team (team_id, year, status,
+    labour, training, cost, babies, under3; status "" before the team starts)
+    and exact (every level, unrounded).
     """
     p, years = plan.plan, list(plan.scenario.years)
     exact = {
@@ -315,7 +327,7 @@ def shown_tables(plan: Plan) -> dict[str, pd.DataFrame]:
 
     team_icb = p.set_index(p["team_id"].astype(str))["icb24cd"].astype(str)
     team = _share_parents(team_year, "team_id", team_icb, icb)
-    team = team.drop(columns=["parent", "status"])
+    team = team.drop(columns=["parent"])
     team["cost"] = team["labour"] + team["training"]
     team_under3 = pd.DataFrame({"area_code": p["team_id"].astype(str), "under3": p["under3"]})
     icb_under3 = icb.drop_duplicates("area_code").set_index("area_code")["under3"]
@@ -408,6 +420,47 @@ def teams_table(plan: pd.DataFrame, team: pd.DataFrame, years: Sequence[str]) ->
     return sort_teams(out)
 
 
+def year_totals(
+    team: pd.DataFrame, years: Sequence[str], *, level: str, area_code: str, area_name: str
+) -> pd.DataFrame:
+    """One area's rows of costs_by_year.csv from its teams' figures as shown.
+
+    `team`: team_id, year, status, cost, babies (whole units, as in teams.csv),
+    one row per team and year. Summing the shown team figures makes the area's
+    cost and babies equal the sum of its teams' cells in teams.csv (and, for a
+    region or England, its row of costs_by_region.csv). The map pages use this
+    for their "Cost and capacity by year" tables, so their CSVs equal these rows.
+    """
+    rows = []
+    for year in years:
+        part = team[team["year"].astype(str) == year]
+        status = part["status"].astype(str)
+        rows.append(
+            {
+                "level": level,
+                "area_code": area_code,
+                "area_name": area_name,
+                "year": year,
+                "teams_operating": int((status == costs.OPERATING).sum()),
+                "teams_starting": int((status == costs.STARTING).sum()),
+                "cost": int(part["cost"].sum()),
+                "babies": int(part["babies"].sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=YEAR_COLUMNS)
+
+
+def costs_by_year(plan: pd.DataFrame, team: pd.DataFrame, years: Sequence[str]) -> pd.DataFrame:
+    """exports/costs_by_year.csv: England's rows, then each NHS region's (by code), per year."""
+    team_ids = team["team_id"].astype(str)
+    parts = [year_totals(team, years, level="england", area_code=ENGLAND[0], area_name=ENGLAND[1])]
+    for code, members in plan.groupby("nhser24cd", sort=True):
+        mine = team[team_ids.isin(members["team_id"].astype(str))]
+        name = str(members["nhser24nm"].iloc[0])
+        parts.append(year_totals(mine, years, level="region", area_code=str(code), area_name=name))
+    return pd.concat(parts, ignore_index=True)
+
+
 def region_priorities(plan: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """NHS region code -> its teams in priority order (the wave-one candidate list).
 
@@ -478,6 +531,7 @@ def build_tables(plan: Plan) -> dict[str, pd.DataFrame]:
         "costs_by_icb.csv": shown["icb"],
         "costs_by_lad.csv": shown["lad"],
         "costs_by_region.csv": shown["region"],
+        "costs_by_year.csv": costs_by_year(plan.plan, shown["team"], years),
         "costs_exact.csv": shown["exact"],
         "lsoa_to_team.csv": lsoa.sort_values("lsoa21cd", kind="stable").reset_index(drop=True),
         "catchment_quality.csv": sort_teams(catchments),
@@ -507,6 +561,11 @@ FILES = [
     ("costs_by_region.csv", "per NHS England region and year, with England's total rows"),
     ("costs_by_icb.csv", "per Integrated Care Board and year"),
     ("costs_by_lad.csv", "per local authority district and year"),
+    ("costs_by_year.csv", "England (level england) and each NHS region (level region)"),
+    ("", "per year: teams_operating (fully) and teams_starting (coming into"),
+    ("", "operation during the year), cost and babies: the sums of their"),
+    ("", "teams' cells in teams.csv, as the maps' \"Cost and capacity by year\""),
+    ("", "tables show them (their CSV buttons give these rows)"),
     ("costs_exact.csv", "the same figures unrounded (to the penny) for teams, ICBs,"),
     ("", "districts, regions and England (level column)"),
     ("region_<code>_priorities.csv", "each region's teams in priority order (wave-one"),

@@ -533,7 +533,9 @@ def _exports(inputs, national_plan) -> dict[str, str]:
         f"region_{code}_priorities.csv": frame
         for code, frame in tables.region_priorities(plan).items()
     }
-    frames["teams.csv"] = tables.teams_table(plan, _team_figures(inputs, national_plan), YEARS)
+    figures = _team_figures(inputs, national_plan)
+    frames["teams.csv"] = tables.teams_table(plan, figures, YEARS)
+    frames["costs_by_year.csv"] = tables.costs_by_year(plan, figures, YEARS)
     return {name: exports.to_csv_text(frame) for name, frame in frames.items()}
 
 
@@ -565,6 +567,67 @@ def test_csv_downloads_match_the_exports(site, inputs, national_plan):
         assert page_rows[0] == cols
         export = [r for r in _csv_rows(files["teams.csv"], cols)[1:] if r[0] in wy]
         assert page_rows[1:] == export, prefix
+    for rel, code in (("index.html", tables.ENGLAND[0]), *TOTALS_PAGES):
+        assert _page_data(out / rel)["csv"]["totals"] == _year_rows(files, code), rel
+
+
+#: Pages with a "Cost and capacity by year" table, and the area of costs_by_year.csv each shows.
+TOTALS_PAGES = (("index.html", "E92000001"), (f"region/{NORTH_EAST_YORKS}.html", NORTH_EAST_YORKS))
+
+
+def _year_rows(files: dict[str, str], code: str) -> str:
+    """The header and one area's rows of costs_by_year.csv, as CSV text."""
+    lines = files["costs_by_year.csv"].splitlines(keepends=True)
+    rows = [line for line in lines[1:] if line.split(",")[1] == code]
+    assert len(rows) == len(YEARS), code
+    return "".join([lines[0], *rows])
+
+
+def _download(page, table: str, folder: Path) -> tuple[str, str]:
+    """Click a table's "Download CSV" button: the file's suggested name and its text."""
+    with page.expect_download() as info:
+        page.locator(f'button.csv[data-csv="{table}"]').click()
+    saved = folder / f"{table}.csv"
+    info.value.save_as(saved)
+    return info.value.suggested_filename, saved.read_text(encoding="utf-8")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("rel", "code"), TOTALS_PAGES)
+def test_totals_csv_download_equals_the_costs_by_year_export(
+    browser, site, inputs, national_plan, tmp_path, rel, code
+):
+    """The downloaded file is the area's rows of costs_by_year.csv, byte for byte (issue 14)."""
+    out, _ = site
+    opened = _open(browser, out / rel)
+    page = opened.page
+    try:
+        name, text = _download(page, "totals", tmp_path)
+        assert name == f"costs_by_year_{code}.csv"
+        assert text == _year_rows(_exports(inputs, national_plan), code)
+        shown = page.locator("table.totals").inner_text()
+        assert "Teams operating fully" in shown and "Teams starting during the year" in shown
+        assert not opened.problems, opened.problems
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("rel", PAGES)
+def test_every_page_carries_the_cluster_layer_off_at_first(site, inputs, rel):
+    """One outline per cluster of the page's teams, labelled with its id and team count."""
+    out, _ = site
+    plan = inputs[0]
+    teams = (
+        plan[plan["nhser24cd"] == NORTH_EAST_YORKS] if rel.startswith("region/")
+        else plan[plan["icb24cd"] == WEST_YORKSHIRE] if rel.startswith("icb/")
+        else plan
+    )  # fmt: skip
+    data = _page_data(out / rel)
+    layer = next(o for o in data["geo"]["outlines"] if o["key"] == "clusters")
+    assert layer["on"] is False and layer["label"] == CLUSTER_LAYER
+    ids = sorted(teams["cluster_id"].unique())
+    assert sorted(lb[2].split(" · ")[0] for lb in layer["labels"]) == ids
+    assert all(lb[2].endswith(" teams") for lb in layer["labels"])
 
 
 def test_optional_plan_columns_show_in_the_details_panel(inputs, tmp_path, web_assets):
@@ -695,6 +758,51 @@ def test_click_opens_panel_with_working_icb_link(browser, site, leeds):
         page.close()
 
 
+_PANEL_YEARS = """() => {
+    const panel = document.querySelector('.planner-panel'), table = panel.querySelector('table.years');
+    const p = panel.getBoundingClientRect(), t = table.getBoundingClientRect();
+    return {rows: [...table.querySelectorAll('tbody tr')].map(tr =>
+                [...tr.children].map(c => c.textContent)),
+            head: [...table.querySelectorAll('thead th')].map(c => c.textContent),
+            panel: [p.left, p.right], table: [t.left, t.right],
+            overflow: panel.scrollWidth - panel.clientWidth};
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("size", [(390, 844), (1400, 900)], ids=["phone", "desktop"])
+def test_details_panel_gives_cost_and_babies_for_every_year(
+    browser, site, inputs, national_plan, leeds, size
+):
+    """Every year's cost and babies in the panel, as teams.csv has them; it fits a phone."""
+    out, _ = site
+    opened = _open_at(browser, out / f"icb/{WEST_YORKSHIRE}.html", *size)
+    page = opened.page
+    try:
+        _open_panel(page, leeds)
+        shown = page.evaluate(_PANEL_YEARS)
+        assert shown["head"] == ["Year", "Status", "Cost", "Babies seen"]
+        team = inputs[0].loc[inputs[0]["name"] == leeds, "team_id"].iloc[0]
+        teams = _csv_rows(_exports(inputs, national_plan)["teams.csv"])
+        row = dict(zip(teams[0], next(r for r in teams[1:] if r[0] == team), strict=True))
+        expected = []
+        for year in YEARS:
+            cost, babies = (
+                int(row[f"cost_{year.replace('/', '_')}"]),
+                int(row[f"babies_{year.replace('/', '_')}"]),
+            )
+            expected.append([year, f"£{cost:,}", f"{babies:,}"])
+        assert [[r[0], r[2], r[3]] for r in shown["rows"]] == expected
+        assert {r[1] for r in shown["rows"]} <= {"full year", "starting", "not yet"}
+        assert shown["overflow"] <= 0, shown  # no sideways scrolling in the panel
+        assert shown["panel"][0] >= 0 and shown["panel"][1] <= size[0], shown
+        assert shown["panel"][0] <= shown["table"][0] and shown["table"][1] <= shown["panel"][1]
+        _shot(page, f"panel_years_{size[0]}.png")
+        assert not opened.problems, opened.problems
+    finally:
+        page.close()
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("rel", PAGES)
 def test_axe_finds_no_serious_violations_and_keyboard_starts_at_skip_links(browser, site, rel):
@@ -729,6 +837,74 @@ def test_axe_finds_no_serious_violations_and_keyboard_starts_at_skip_links(brows
             .filter(e => { const r = e.getBoundingClientRect(); return r.width < 1 || r.height < 1; })
             .map(e => e.outerHTML.slice(0, 80))""")
         assert not hidden, hidden
+    finally:
+        page.close()
+
+
+CLUSTER_LAYER = "Team clusters (one cluster lead each)"
+
+
+def _axe_serious(page) -> list:
+    axe = pinned_file(AXE_CORE, "axe.min.js")
+    assert axe is not None
+    page.add_script_tag(path=str(axe))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [(v["id"], v["impact"], len(v["nodes"])) for v in result["violations"]
+            if v["impact"] in ("serious", "critical")]  # fmt: skip
+
+
+@pytest.mark.browser
+def test_cluster_layer_toggles_outlines_and_the_hash_restores_it(browser, site, inputs):
+    """Issue 13: clusters as a map layer, off at first, one outline and label per cluster."""
+    out, _ = site
+    plan = inputs[0]
+    wy = plan[plan["icb24cd"] == WEST_YORKSHIRE]
+    expected = wy["cluster_id"].nunique()
+    assert expected >= 2, wy["cluster_id"].tolist()
+    opened = _open(browser, out / f"icb/{WEST_YORKSHIRE}.html")
+    page = opened.page
+    try:
+        assert page.locator("path.planner-cluster").count() == 0
+        assert CLUSTER_LAYER in page.locator(".planner-legend").inner_text()
+        toggle = page.get_by_role("checkbox", name=CLUSTER_LAYER)
+        assert not toggle.is_checked()
+        toggle.check()
+        page.wait_for_function(
+            f"document.querySelectorAll('path.planner-cluster').length === {expected}"
+        )
+        labels = page.locator(".outline-label span").all_text_contents()
+        sizes = plan["cluster_id"].value_counts()
+        assert sorted(labels) == sorted(
+            f"{c} · {sizes[c]} team{'s' if sizes[c] != 1 else ''}"
+            for c in wy["cluster_id"].unique()
+        )
+        dashes = page.eval_on_selector_all(
+            "path.planner-cluster", "ps => ps.map(p => p.getAttribute('stroke-dasharray'))"
+        )
+        assert set(dashes) == {maps.controls.CLUSTER_LINE[3]}
+        page.wait_for_function("location.hash.includes('l=')")
+        page.wait_for_timeout(500)
+        url = page.url
+        _shot(page, "icb_clusters.png")
+        page.goto("about:blank")
+        page.goto(url)
+        page.wait_for_function("window.plannerMap !== undefined")
+        page.wait_for_function(
+            f"document.querySelectorAll('path.planner-cluster').length === {expected}"
+        )
+        assert page.get_by_role("checkbox", name=CLUSTER_LAYER).is_checked()
+        toggle = page.get_by_role("checkbox", name=CLUSTER_LAYER)
+        toggle.uncheck()
+        page.wait_for_function("document.querySelectorAll('path.planner-cluster').length === 0")
+        assert page.locator(".outline-label").count() == 0
+        side = page.locator("ul.clusters").inner_text()
+        assert all(c in side for c in wy["cluster_id"].unique()), side
+        assert not opened.problems, opened.problems
+        toggle.check()  # axe-core with the layer drawn (its stylesheet fetches log errors)
+        page.wait_for_function(
+            f"document.querySelectorAll('path.planner-cluster').length === {expected}"
+        )
+        assert not _axe_serious(page)
     finally:
         page.close()
 
@@ -778,13 +954,9 @@ def test_csv_button_downloads_the_table_and_print_fits_one_page(browser, site, t
     opened = _open(browser, out / rel)
     page = opened.page
     try:
-        with page.expect_download() as info:
-            page.locator('button.csv[data-csv="candidates"]').click()
-        download = info.value
-        assert download.suggested_filename == f"region_{NORTH_EAST_YORKS}_priorities.csv"
-        saved = tmp_path / "candidates.csv"
-        download.save_as(saved)
-        assert saved.read_text(encoding="utf-8") == _page_data(out / rel)["csv"]["candidates"]
+        name, text = _download(page, "candidates", tmp_path)
+        assert name == f"region_{NORTH_EAST_YORKS}_priorities.csv"
+        assert text == _page_data(out / rel)["csv"]["candidates"]
         for target in PAGES:
             page.goto((out / target).as_uri())
             page.wait_for_function("window.plannerMap !== undefined")

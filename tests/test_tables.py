@@ -109,6 +109,31 @@ def test_nested_cells_add_up(built, plan) -> None:
     )
 
 
+def test_costs_by_year_sums_the_teams_as_shown(built, plan) -> None:
+    """England's and each region's rows: their teams' teams.csv cells summed, and their rows
+    of costs_by_region.csv (teams operating and starting, cost, babies)."""
+    by_year = built["costs_by_year.csv"]
+    assert list(by_year.columns) == tables.YEAR_COLUMNS
+    regions = sorted(plan.plan["nhser24cd"].unique())
+    assert by_year["area_code"].drop_duplicates().tolist() == [tables.ENGLAND[0], *regions]
+    assert by_year["level"].drop_duplicates().tolist() == ["england", "region"]
+    assert by_year["year"].tolist() == YEARS * (1 + len(regions))
+    teams = built["teams.csv"]
+    region = built["costs_by_region.csv"].set_index(["area_code", "year"])
+    columns = ["teams_operating", "teams_starting", "cost", "babies"]
+    for row in by_year.itertuples():
+        members = teams if row.level == "england" else teams[teams["nhser24cd"] == row.area_code]
+        suffix = row.year.replace("/", "_")
+        assert row.cost == members[f"cost_{suffix}"].sum()
+        assert row.babies == members[f"babies_{suffix}"].sum()
+        assert [getattr(row, c) for c in columns] == region.loc[
+            (row.area_code, row.year), columns
+        ].tolist(), (row.area_code, row.year)
+    eng = by_year[by_year["level"] == "england"]
+    assert eng["teams_starting"].tolist() == list(costs.PROPOSAL_TOTALS[costs.ROW_TEAMS_STARTING])
+    assert eng["teams_operating"].tolist() == list(costs.PROPOSAL_TOTALS[costs.ROW_TEAMS_FULL])
+
+
 def test_exact_file_keeps_the_unrounded_figures(built, plan) -> None:
     exact = built["costs_exact.csv"]
     assert list(exact.columns) == tables.EXACT_COLUMNS
@@ -216,7 +241,7 @@ def test_write_plan_exports(tmp_path: Path, plan) -> None:
     assert names == sorted(p.name for p in paths)
     expected = {"teams.csv", "national.csv", "README.txt", "costs_by_lad.csv", "costs_exact.csv",
                 "lsoa_to_team.csv", "catchment_quality.csv", "icb_quality.csv", "bridges.csv",
-                "catchments.gpkg", "clusters.csv"}  # fmt: skip
+                "catchments.gpkg", "clusters.csv", "costs_by_year.csv"}  # fmt: skip
     assert expected <= set(names) and len(names) == len(expected) + 2 + 7
     readme = (out / "README.txt").read_text()
     assert readme.splitlines()[1] == "Plan of 2026-01-01 from X (sha256 ab)"
@@ -323,6 +348,7 @@ def test_planner_exports_hold_every_file_planners_need(national_plan, tmp_path):
         "costs_by_icb.csv",
         "costs_by_lad.csv",
         "costs_by_region.csv",
+        "costs_by_year.csv",
         "README.txt",
     ):
         assert name in names, name

@@ -13,9 +13,10 @@ assets/ beside the pages; only the basemap's tiles come from a server):
                              authority outlines, under-3s by LSOA, cost and
                              capacity per team and year
 
-Every page: click a catchment for its details; the URL hash keeps the view,
-rollout year, selection and layers; each table downloads as CSV; prints on
-one A4 landscape page.
+Every page: click a catchment for its details (with cost and babies in every
+year); a layer of team clusters (off at first); the URL hash keeps the view,
+rollout year, selection and layers; each table downloads as CSV (the rows of
+its export); prints on one A4 landscape page.
 
 All geometry is derived from the LSOA coverage (`areas` + `assignment`), so a
 catchment, its ICB, its local authorities and its LSOAs share edges exactly;

@@ -43,6 +43,7 @@ from markupsafe import Markup
 from planner.errors import PlannerError
 from planner.fsutil import atomic_file
 from planner.maps import assets
+from planner.maps.controls import LAND_COLOUR
 from planner.maps.geometry import dissolve_to, label_point, to_web
 
 log = logging.getLogger(__name__)
@@ -311,7 +312,7 @@ class ContextLayer(be.MacroElement):
                     pane.style.pointerEvents = 'none';
                 });
             L.geoJSON(data.england, {pane: 'planner-land', interactive: false,
-                style: {stroke: false, fillColor: '#f4f1ea', fillOpacity: 1}}).addTo(map);
+                style: {stroke: false, fillColor: {{ this.land|tojson }}, fillOpacity: 1}}).addTo(map);
             L.geoJSON(data.lads, {pane: 'planner-context', interactive: false,
                 style: {color: '#7a6a8a', weight: 0.8, opacity: 0.8, fill: false}}).addTo(map);
             L.geoJSON(data.england, {pane: 'planner-context', interactive: false,
@@ -355,7 +356,8 @@ class ContextLayer(be.MacroElement):
                 map.eachLayer(function (layer) {
                     var icon = layer.options && layer.options.icon, el = layer.getElement
                         && layer.getElement();
-                    if (icon && icon.options.className === avoid && el
+                    if (icon && (' ' + icon.options.className + ' ').indexOf(' ' + avoid + ' ') >= 0
+                        && el
                         && !el.classList.contains('hidden')) {
                         boxes.push(drawnBox(el.firstChild));
                     }
@@ -386,6 +388,7 @@ class ContextLayer(be.MacroElement):
         self.root = root
         self.avoid = avoid
         self.placed = placed
+        self.land = LAND_COLOUR
 
     def render(self, **kwargs) -> None:
         super().render(**kwargs)

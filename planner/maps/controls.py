@@ -17,17 +17,26 @@ import folium
 from folium.elements import JSCSSMixin
 from folium.plugins import Fullscreen, Search
 
-#: Okabe-Ito: distinguishable with the common colour-vision deficiencies.
-WAVE_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
-NOT_YET_COLOUR = "#bdbdbd"
+#: Okabe-Ito colours, in the order that keeps the first four waves' states (operating,
+#: starting, not yet) at least 14 CAM02-UCS apart as drawn, also under simulated
+#: deuteranopia, protanopia and tritanopia (benchmarks/maps.py prints the table;
+#: tests/test_maps_colours.py requires 10).
+WAVE_COLOURS = ("#0072B2", "#D55E00", "#56B4E9", "#F0E442", "#E69F00", "#009E73", "#CC79A7")
+#: Not yet operating: a white veil over the basemap (with a dotted outline).
+NOT_YET_COLOUR = "#ffffff"
+#: The land under the tiles (shown when they fail), and the range of the basemap's
+#: land greys (Esri Light Gray Canvas tiles at `Basemap.opacity` over that land):
+#: what the fills are drawn over, and what the legend's swatches sit on.
+LAND_COLOUR = "#f4f1ea"
+BASEMAP_GREYS = (LAND_COLOUR, "#dededc", "#edeceb")  # tiles #d9d9d9 and #ebebeb
 #: ColorBrewer YlGnBu, 5 classes (colour-blind safe, sequential).
 UNDER3_COLOURS = ("#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494")
 #: How the catchments are drawn (app.js draws them; the legend's swatches match).
 CATCHMENT_STYLE = {
     "fill": 0.7,
-    "starting": 0.3,
+    "starting": 0.4,
     "startingDash": "5 3",
-    "notYet": 0.35,
+    "notYet": 0.6,
     "selected": "#d40000",
 }
 UNDER3_OPACITY = 0.8
@@ -36,6 +45,10 @@ ICB_LINE = ("ICB boundaries", "#333333", 1.2, "4 3")
 REGION_LINE = ("NHS region boundaries", "#000000", 2.6, None)
 TEAM_LINE = ("Team boundaries", "#111111", 2.4, None)
 LAD_LINE = ("Local authority boundaries", "#6a3d9a", 1.4, "6 4")
+#: Cluster outlines (teams sharing one cluster lead): dark long dashes on a white band
+#: (`CLUSTER_CASING`: colour, weight, opacity), unlike any border, in colour or not.
+CLUSTER_LINE = ("Team clusters (one cluster lead each)", "#1a1a1a", 3.0, "12 6")
+CLUSTER_CASING = ("#ffffff", 7.0, 0.9)
 
 #: The page's CSS/JS files beyond Leaflet's own (folium's URLs, so they follow
 #: folium's pinned versions).  folium's other defaults (jQuery, Bootstrap,

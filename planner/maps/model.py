@@ -13,6 +13,7 @@ import pandas as pd
 import shapely
 
 from planner.config import year_suffix
+from planner.costs import OPERATING, STARTING
 from planner.errors import PlannerError
 from planner.maps.geometry import box_wgs84, clean_coverage, dissolve_to, geometry_texts, to_web
 from planner.maps.text import pounds
@@ -222,9 +223,10 @@ def _shown_rows(
 ) -> dict[str, dict[str, Any]]:
     """Plan rows as plain values, with cost_/babies_<year> as whole numbers as shown.
 
-    `figures` (team_id, year, cost, babies) are the exports' shown figures
-    (tables.shown_tables(plan)["team"]), so the pages' tables and CSVs equal
-    teams.csv; without them each figure is rounded half-up on its own.
+    `figures` (team_id, year, cost, babies, and status when recorded) are the
+    exports' shown figures (tables.shown_tables(plan)["team"]), so the pages'
+    tables and CSVs equal teams.csv and costs_by_year.csv; without them each
+    figure is rounded half-up on its own.  Adds status_<year> to every row.
     """
     rows = {str(r["team_id"]): r for r in plan.to_dict("records")}
     shown = None
@@ -242,6 +244,7 @@ def _shown_rows(
                 value=missing[:5],
                 fix="pass tables.shown_tables(plan)['team']",
             )
+    with_status = shown is not None and "status" in shown.columns
     for tid, row in rows.items():
         for year in years:
             for value in ("cost", "babies"):
@@ -249,7 +252,22 @@ def _shown_rows(
                 row[col] = (
                     int(shown.at[(tid, year), value]) if shown is not None else pounds(row[col])
                 )
+            row[f"status_{year_suffix(year)}"] = (
+                str(shown.at[(tid, year), "status"]) if with_status else _status(row, year, years)
+            )
     return rows
+
+
+def _status(row: dict[str, Any], year: str, years: list[str]) -> str:
+    """A team's costing status in `year` from its start years ("" before it starts).
+
+    Used only without the exports' team figures (which carry the status the
+    costs gave each team, also under wave_one_without_service = "new").
+    """
+    start, full = str(row["operating_from"]), str(row["full_from"])
+    if start not in years or years.index(year) < years.index(start):
+        return ""
+    return STARTING if year == start and full != start else OPERATING
 
 
 def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:

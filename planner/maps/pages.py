@@ -28,11 +28,15 @@ from markupsafe import Markup
 from planner import exports, tables
 from planner.catchments import team_sort_key
 from planner.config import year_suffix
+from planner.costs import OPERATING, STARTING
 from planner.errors import PlannerError
 from planner.fsutil import atomic_file
 from planner.maps import context
 from planner.maps.controls import (
+    BASEMAP_GREYS,
     CATCHMENT_STYLE,
+    CLUSTER_CASING,
+    CLUSTER_LINE,
     ICB_LINE,
     LAD_LINE,
     NOT_YET_COLOUR,
@@ -353,6 +357,22 @@ def _team_details(model: MapModel, row: pd.Series) -> list[list[str]]:
     return rows
 
 
+#: The details panel's word for a team's costing status in a year (tables: status).
+_STATUS_TEXT = {OPERATING: "full year", STARTING: "starting", "": "not yet"}
+
+
+def _team_years(model: MapModel, team_id: str) -> list[list[str]]:
+    """[year, status, cost, babies] per year for the panel, as teams.csv shows them."""
+    row = model.rows[team_id]
+    out = []
+    for year in model.years:
+        suffix = year_suffix(year)
+        status = _STATUS_TEXT.get(row[f"status_{suffix}"], row[f"status_{suffix}"])
+        cost, babies = row[f"cost_{suffix}"], row[f"babies_{suffix}"]
+        out.append([year, status, money_text(cost), count_text(babies)])
+    return out
+
+
 def _team_records(
     model: MapModel, teams: gpd.GeoDataFrame, geoms: np.ndarray, kind: str, labels: bool
 ) -> list[dict]:
@@ -375,6 +395,7 @@ def _team_records(
             "name": str(row["name"]),
             "wave": int(row["wave"]),
             "details": _team_details(model, row),
+            "years": _team_years(model, str(row["team_id"])),
             "links": links,
             "bounds": bounds_of(np.array([geom])),
             "area_rank": int(area_rank[i]),
@@ -443,9 +464,17 @@ def _legend(model: MapModel, teams: pd.DataFrame, lines: list[tuple], under3=Non
         "not_yet_opacity": CATCHMENT_STYLE["notYet"],
         "example_colour": WAVE_COLOURS[0],
         "selected_colour": CATCHMENT_STYLE["selected"],
+        "ground": BASEMAP_GREYS[1],
         "lines": [
-            {"label": label, "colour": colour, "width": weight, "dash": dash}
-            for label, colour, weight, dash in lines
+            {
+                "label": label,
+                "colour": colour,
+                "width": weight,
+                "dash": dash,
+                "casing": CLUSTER_CASING if line == CLUSTER_LINE else None,
+            }
+            for line in lines
+            for label, colour, weight, dash in [line]
         ],
         "under3": under3,
         "under3_opacity": UNDER3_OPACITY,
@@ -459,6 +488,55 @@ def _outline(key: str, geoms: np.ndarray, line: tuple) -> dict:
     style = {"color": colour, "weight": weight, "fill": False, "opacity": 0.9, "dashArray": dash}
     props = [{"i": i} for i in range(len(geoms))]
     return {"key": key, "label": label, "style": style, "data": feature_collection(geoms, props)}
+
+
+def _cluster_layer(model: MapModel, teams: gpd.GeoDataFrame, decimals: int) -> dict | None:
+    """Cluster outlines (the page's catchments dissolved by cluster_id) and labels.
+
+    Off at first (a layer in the layer control). Each label, at the pole of
+    inaccessibility of its cluster's largest part, gives the id and the
+    cluster's number of teams (all of them, also those beyond the page).
+    None when the plan has no clusters.
+    """
+    if "cluster_id" not in teams.columns or teams["cluster_id"].isna().all():
+        return None
+    members = teams[teams["cluster_id"].notna()]
+    shapes = dissolve_to(members.assign(cluster_id=members["cluster_id"].astype(str)), "cluster_id")
+    sizes = model.plan["cluster_id"].astype(str).value_counts()
+    layer = _outline("clusters", to_web(shapes.geometry.values, decimals), CLUSTER_LINE)
+    layer["on"] = False
+    layer["className"] = "planner-cluster"
+    colour, weight, opacity = CLUSTER_CASING
+    layer["casing"] = {"color": colour, "weight": weight, "opacity": opacity, "fill": False}
+    layer["labels"] = [
+        [*label_point(geom), f"{cid} · {_teams_text(int(sizes[cid]))}"]
+        for cid, geom in zip(shapes["cluster_id"], shapes.geometry.values, strict=True)
+    ]
+    return layer
+
+
+def _cluster_key(layer: dict | None) -> list[tuple]:
+    """The legend's line for the cluster layer, when the page has one."""
+    return [CLUSTER_LINE] if layer else []
+
+
+def _teams_text(n: int) -> str:
+    return f"{n} team{'s' if n != 1 else ''}"
+
+
+def _cluster_list(model: MapModel, teams: pd.DataFrame) -> list[dict]:
+    """The page's clusters for the side list: id, size and member names (team-id order)."""
+    if "cluster_id" not in teams.columns:
+        return []
+    rows = [r for r in _by_team_id(model, teams) if pd.notna(r.get("cluster_id"))]
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        out.setdefault(str(r["cluster_id"]), []).append(str(r["name"]))
+    sizes = model.plan["cluster_id"].astype(str).value_counts()
+    return [
+        {"id": cid, "teams": _teams_text(int(sizes[cid])), "names": names}
+        for cid, names in out.items()  # in the order of their first team
+    ]
 
 
 def _lad_shapes(model: MapModel, lads: list[list], tolerance: float, decimals: int) -> GeoJsonText:
@@ -491,23 +569,38 @@ def _page_data(model: MapModel, records, icbs, lads, bounds, placeholder, labels
 # --------------------------------------------------------------------------- tables
 
 
-def _totals_table(model: MapModel, teams: pd.DataFrame, key: str) -> tuple[dict, str]:
-    """Teams operating, team cost and babies seen per year for a set of teams."""
-    starts = [model.year_index(v) for v in teams["operating_from"]]
-    running = [sum(1 for s in starts if s is not None and s <= i) for i in range(len(model.years))]
-    rows = _by_team_id(model, teams)
-    cost = [sum(r[f"cost_{year_suffix(y)}"] for r in rows) for y in model.years]
-    babies = [sum(r[f"babies_{year_suffix(y)}"] for r in rows) for y in model.years]
+def _totals_table(
+    model: MapModel, teams: pd.DataFrame, *, level: str, code: str, name: str
+) -> tuple[dict, str]:
+    """Teams operating and starting, team cost and babies per year for a set of teams.
+
+    Its CSV is the area's rows of exports/costs_by_year.csv (tables.year_totals
+    on the same shown team figures).
+    """
+    figures = pd.DataFrame(
+        [
+            {
+                "team_id": r["team_id"],
+                "year": y,
+                **{v: r[f"{v}_{year_suffix(y)}"] for v in ("status", "cost", "babies")},
+            }
+            for r in _by_team_id(model, teams)
+            for y in model.years
+        ],
+        columns=["team_id", "year", "status", "cost", "babies"],
+    )
+    frame = tables.year_totals(figures, model.years, level=level, area_code=code, area_name=name)
     table = {
-        "id": key,
+        "id": "totals",
         "caption": "Cost and capacity by year",
-        "csv_name": f"{key}.csv",
+        "csv_name": f"costs_by_year_{code}.csv",
         "head": ["", *model.years],
         "num": list(range(1, len(model.years) + 1)),
         "rows": [
-            ["Teams operating", *[str(n) for n in running]],
-            ["Team cost", *[money_text(v) for v in cost]],
-            ["Babies seen", *[count_text(v) for v in babies]],
+            ["Teams operating fully", *[str(n) for n in frame["teams_operating"]]],
+            ["Teams starting during the year", *[str(n) for n in frame["teams_starting"]]],
+            ["Team cost", *[money_text(v) for v in frame["cost"]]],
+            ["Babies seen", *[count_text(v) for v in frame["babies"]]],
         ],
         "total": None,
         "row_class": None,
@@ -515,9 +608,6 @@ def _totals_table(model: MapModel, teams: pd.DataFrame, key: str) -> tuple[dict,
         "note": COST_NOTE,
         "key": True,
     }
-    frame = pd.DataFrame(
-        {"year": model.years, "teams_operating": running, "cost": cost, "babies": babies}
-    )
     return table, exports.to_csv_text(frame)
 
 
@@ -679,10 +769,15 @@ def _index_page(model: MapModel, tolerance: float, settings: MapSettings) -> str
             _outline("regions", to_web(regions.geometry.values, settings.decimals), REGION_LINE),
         ],
     }
+    clusters = _cluster_layer(model, teams, settings.decimals)
+    if clusters:
+        geo["outlines"].append(clusters)
 
     records = _team_records(model, teams, geoms, "index", labels=False)
     data, _ = _searchable_page_data(model, model.lsoa, records, geoms, geo, tolerance, settings)
-    totals, data["csv"]["totals"] = _totals_table(model, teams, "totals")
+    totals, data["csv"]["totals"] = _totals_table(
+        model, teams, level="england", code=tables.ENGLAND[0], name=tables.ENGLAND[1]
+    )
     regions_list = []
     for rcode in model.region_codes:
         icb_items = []
@@ -717,7 +812,7 @@ def _index_page(model: MapModel, tolerance: float, settings: MapSettings) -> str
         place="England",
         crumbs=[("England", None)],
         provenance=_provenance(model),
-        legend=_legend(model, teams, [REGION_LINE, ICB_LINE]),
+        legend=_legend(model, teams, [REGION_LINE, ICB_LINE, *_cluster_key(clusters)]),
         n_teams=len(teams),
         totals=totals,
         regions=regions_list,
@@ -739,13 +834,18 @@ def _region_page(model: MapModel, code: str, tolerance: float, settings: MapSett
             _outline("icbs", to_web(icb_polys.geometry.values, settings.decimals), ICB_LINE)
         ],
     }
+    clusters = _cluster_layer(model, teams, settings.decimals)
+    if clusters:
+        geo["outlines"].append(clusters)
     lsoa = model.lsoa[model.lsoa["nhser24cd"] == code]
     records = _team_records(model, teams, geoms, "region", labels=False)
     data, icbs = _searchable_page_data(
         model, lsoa, records, geoms, geo, settings.national_tolerance, settings
     )
     candidates, data["csv"]["candidates"] = _candidates_table(model, teams, name, "../")
-    totals, data["csv"]["totals"] = _totals_table(model, teams, "totals")
+    totals, data["csv"]["totals"] = _totals_table(
+        model, teams, level="region", code=code, name=name
+    )
     title = f"{name}: parent-infant teams"
     return _render(
         "region.html.j2",
@@ -757,7 +857,9 @@ def _region_page(model: MapModel, code: str, tolerance: float, settings: MapSett
         place=name,
         crumbs=[("England", "../index.html"), (name, None)],
         provenance=_provenance(model),
-        legend=_legend(model, teams, [ICB_LINE]),
+        legend=_legend(model, teams, [ICB_LINE, *_cluster_key(clusters)]),
+        clusters=_cluster_list(model, teams),
+        cluster_layer=CLUSTER_LINE[0],
         candidates=candidates,
         totals=totals,
         teams=_list_items(model, records, teams),
@@ -790,6 +892,9 @@ def _icb_page(model: MapModel, code: str, tolerance: float, settings: MapSetting
             _outline("lads", lad_geoms, LAD_LINE),
         ],
     }
+    clusters = _cluster_layer(model, teams, settings.decimals)
+    if clusters:
+        geo["outlines"].append(clusters)
 
     lo = [0.0, *edges.tolist()]
     hi = [*edges.tolist(), float(values.max()) if len(values) else 0.0]
@@ -838,7 +943,9 @@ def _icb_page(model: MapModel, code: str, tolerance: float, settings: MapSetting
         place=name,
         crumbs=[("England", "../index.html"), (rname, f"../region/{rcode}.html"), (name, None)],
         provenance=_provenance(model),
-        legend=_legend(model, teams, [TEAM_LINE, LAD_LINE], under3),
+        legend=_legend(model, teams, [TEAM_LINE, LAD_LINE, *_cluster_key(clusters)], under3),
+        clusters=_cluster_list(model, teams),
+        cluster_layer=CLUSTER_LINE[0],
         intro=intro,
         cost=cost,
         babies=babies,

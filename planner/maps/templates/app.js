@@ -58,10 +58,32 @@
     overlays.push(lsoaLayer);
     overlayNames[D.geo.lsoaLabel] = lsoaLayer;
   }
+  // An outline layer may carry labels (the clusters: id and team count), drawn with it;
+  // one with on === false starts switched off (the layer control and the hash turn it on).
+  var outlineLabels = [];
   D.geo.outlines.forEach(function (o) {
-    var layer = L.geoJSON(G[o.data], {pane: 'outlines', interactive: false, style: o.style});
-    layer.addTo(map);
-    outlines[o.key] = layer;
+    var shapes = L.geoJSON(G[o.data], {pane: 'outlines', interactive: false, style: o.style,
+                                       className: o.className || ''});
+    var layer = shapes;
+    if (o.casing) {  // a band under the line, so it reads apart from the borders it follows
+      layer = L.layerGroup([L.geoJSON(G[o.data], {pane: 'outlines', interactive: false,
+        style: o.casing, className: (o.className || 'planner-outline') + '-casing'}), shapes]);
+      layer.on('add', function () { shapes.bringToFront(); });
+    }
+    if (o.labels) {
+      if (layer === shapes) { layer = L.layerGroup([shapes]); }
+      o.labels.forEach(function (lb) {
+        var span = document.createElement('span');
+        span.textContent = lb[2];
+        var m = L.marker([lb[0], lb[1]], {icon: L.divIcon({className: 'team-label outline-label',
+          html: span, iconSize: null}), interactive: false, keyboard: false, pane: 'labels'});
+        m.on('add', function () { m.getElement().setAttribute('aria-hidden', 'true'); });
+        layer.addLayer(m);
+        outlineLabels.push({marker: m, span: span});
+      });
+    }
+    if (o.on !== false) { layer.addTo(map); }
+    outlines[o.key] = shapes;
     overlays.push(layer);
     overlayNames[o.label] = layer;
   });
@@ -104,6 +126,22 @@
     el('h2', null, t.name, panelBox);
     var dl = el('dl', null, null, panelBox);
     t.details.forEach(function (d) { el('dt', null, d[0], dl); el('dd', null, d[1], dl); });
+    // Cost and babies seen in every year, as teams.csv gives them (years as rows: fits a phone).
+    var table = el('table', 'years', null, panelBox);
+    el('caption', null, 'By year (as in teams.csv)', table);
+    var head = el('tr', null, null, el('thead', null, null, table));
+    ['Year', 'Status', 'Cost', 'Babies seen'].forEach(function (h, k) {
+      var th = el('th', k > 1 ? 'num' : null, h, head);
+      th.scope = 'col';
+    });
+    var body = el('tbody', null, null, table);
+    t.years.forEach(function (r) {
+      var tr = el('tr', null, null, body);
+      el('th', null, r[0], tr).scope = 'row';
+      el('td', null, r[1], tr);
+      el('td', 'num', r[2], tr);
+      el('td', 'num', r[3], tr);
+    });
     var links = el('p', 'links', null, panelBox);
     t.links.forEach(function (lk, k) {
       if (k) { links.appendChild(document.createTextNode(' · ')); }
@@ -131,13 +169,16 @@
      context layer (planner/maps/context.py: its local authority names give way
      to shown 'team-label' icons) that the labels have moved. */
   function placeLabels() {
-    if (labels.length) { hideClashes(); }
+    if (labels.length || outlineLabels.length) { hideClashes(); }
     map.fire('plannerlabelsplaced');
   }
+  /* Labels of outline layers switched on (clusters) go first, then the catchments'. */
   function hideClashes() {
     var box = map.getContainer().getBoundingClientRect();
     var shown = [];
-    labels.slice().sort(function (a, b) { return a.rank - b.rank; }).forEach(function (lb) {
+    var order = outlineLabels.filter(function (lb) { return map.hasLayer(lb.marker); });
+    order = order.concat(labels.slice().sort(function (a, b) { return a.rank - b.rank; }));
+    order.forEach(function (lb) {
       var e = lb.marker.getElement();
       e.classList.remove('hidden');
       var r = lb.span.getBoundingClientRect();
@@ -354,7 +395,7 @@
     clearTimeout(moveTimer);
     moveTimer = setTimeout(push, 400);
   });
-  map.on('overlayadd overlayremove', function () { push(); });
+  map.on('overlayadd overlayremove', function () { placeLabels(); push(); });
   window.addEventListener('popstate', function () { apply(location.hash); });
   window.addEventListener('resize', placeLabels);
 
