@@ -19,6 +19,14 @@ bookkeeping cannot hide here. Reports, and checks against issue 15's bars:
   water, which the planner joins with its bridges;
 - catchments below PP 0.15, with whether they reach beyond one landmass.
 
+With --readiness FILE (issue 13), each listed district is checked too: one
+that fits in a catchment (population ≤ its ICB's mean × (1 + tolerance))
+must lie in one team; a bigger one whose whole number of catchments fits the
+tolerance must be covered only by teams lying wholly inside it; others may
+be cut (reported). And every team that teams.csv marks operating or emerging
+must hold at least half of a listed district's people, or a listed district
+must make up at least half of the team's.
+
 An "island standing alone" (a team whose land touches no other team's) is
 exempt from the deviation bar in the la_aligned preset, as the issue allows
 (the Isle of Wight). Exit status 1 when a bar fails.
@@ -39,6 +47,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 REPO = Path(__file__).resolve().parents[1]
+TOLERANCE = {"equal_size": 0.005, "la_aligned": 0.10}
 BARS = {
     "equal_size": {"max_dev_pct": 0.5, "mean_pp": 0.337, "split_districts": 163},
     "la_aligned": {"max_dev_pct": 10.0, "mean_pp": 0.323, "split_districts": 82},
@@ -116,11 +125,64 @@ def team_metrics(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     return out
 
 
+def service_checks(
+    frame: gpd.GeoDataFrame, teams: pd.DataFrame, exports: Path, readiness: Path, tolerance: float
+) -> list[str]:
+    """Issue 13's acceptance for the districts listed in a readiness file; failures as lines."""
+    listed = pd.read_csv(readiness, dtype=str)
+    listed = listed[listed["readiness"].isin(["operating", "emerging"])]
+    people = frame["usual_residents_total"].astype(float)
+    mean = (
+        teams.set_index("team_id")["population"].groupby(teams.set_index("team_id")["icb"]).mean()
+    )
+    share = frame.assign(p=people).groupby(["LAD24CD", "team_id"])["p"].sum()
+    team_pop = people.groupby(frame["team_id"]).sum()
+    lad_pop = people.groupby(frame["LAD24CD"]).sum()
+    failures = []
+    for row in listed.itertuples():
+        code = row.area_code
+        if code not in lad_pop.index:
+            print(f"  {code} {row.area_name}: not a district code; not checked")
+            continue
+        inside = share.loc[code]
+        icb = frame.loc[frame["LAD24CD"] == code, "ICB24CD"].mode().iloc[0]
+        worth = lad_pop[code] / mean[icb]
+        n = max(1, round(worth))
+        whole_teams = [t for t in inside.index if inside[t] >= team_pop[t] - 0.5]
+        if worth <= 1 + tolerance:
+            ok, want = len(inside) == 1, "in one team"
+        elif abs(worth / n - 1) <= tolerance:
+            ok, want = len(whole_teams) == len(inside), f"only in teams wholly inside it ({n})"
+        else:
+            ok, want = True, f"may be cut ({worth:.2f} catchments' worth)"
+        state = "ok" if ok else "FAIL"
+        print(
+            f"  {code} {row.area_name}: {worth:.2f} catchments' worth, {len(inside)} teams, {len(whole_teams)} wholly inside; {want}: {state}"
+        )
+        if not ok:
+            failures.append(f"{row.area_name} not held")
+    plan = pd.read_csv(exports / "teams.csv", dtype={"team_id": str})
+    ready = plan.loc[plan["readiness"].isin(["operating", "emerging"]), "team_id"]
+    codes = [c for c in listed["area_code"] if c in lad_pop.index]
+    for tid in ready:
+        held = [share.get((c, tid), 0.0) for c in codes]
+        if not any(
+            h >= 0.5 * lad_pop[c] or h >= 0.5 * team_pop[tid]
+            for h, c in zip(held, codes, strict=True)
+        ):
+            failures.append(f"{tid} marked ready on less than half")
+    print(
+        f"  {len(ready)} teams operating or emerging, each on at least half: {'ok' if not failures or all('marked' not in f for f in failures) else 'FAIL'}"
+    )
+    return failures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("exports", type=Path)
     parser.add_argument("--preset", choices=sorted(BARS), required=True)
     parser.add_argument("--mirror", type=Path, default=REPO.parent / "shared" / "open-data")
+    parser.add_argument("--readiness", type=Path, default=None)
     args = parser.parse_args()
     frame = load(args.exports, args.mirror)
     teams = team_metrics(frame)
@@ -151,6 +213,9 @@ def main() -> int:
     for row in low.itertuples():
         island = "across water" if row.landmasses > 1 else "one landmass"
         print(f"  PP below {PP_LOW}: {row.team_id} {row.pp:.3f} ({island})")
+    if args.readiness:
+        print(f"services in {args.readiness}:")
+        failed += service_checks(frame, teams, args.exports, args.readiness, TOLERANCE[args.preset])
     print("all bars hold" if not failed else f"FAILED: {', '.join(failed)}")
     return 1 if failed else 0
 
