@@ -416,12 +416,17 @@ def record_dir(workspace: Workspace) -> Path:
     return workspace.processed / "plan"
 
 
-def write_record(directory: Path, result: Plan, manifest: dict) -> None:
-    """What the maps need of a plan, so that `planner maps` never has to re-plan."""
+def write_record(
+    directory: Path, result: Plan, manifest: dict, *, team_figures: pd.DataFrame
+) -> None:
+    """What the maps need of a plan, so that `planner maps` never has to re-plan.
+
+    `team_figures`: tables.shown_tables(result)["team"], the figures as shown.
+    """
     plan = pd.DataFrame(result.plan.drop(columns="geometry", errors="ignore"))
     plan.to_parquet(directory / "plan.parquet", index=False)
     result.assignment.to_parquet(directory / "assignment.parquet", index=False)
-    tables.shown_tables(result)["team"].to_parquet(directory / "team_figures.parquet")
+    team_figures.to_parquet(directory / "team_figures.parquet")
     (directory / MANIFEST_NAME).write_text(provenance.manifest_text(manifest))
 
 
@@ -501,9 +506,10 @@ def run(workspace: Workspace, options: PlanOptions, *, maps: bool = True) -> str
     manifest = {**record.with_time(), "areas_key": stage_key_of(workspace.processed / "areas")}
     folders = [record_dir(workspace), workspace.exports] + ([workspace.maps] if maps else [])
     with atomic_directories(*folders, journal=workspace.root / COMMIT_JOURNAL) as staging:
-        write_record(staging[0], result, manifest)
+        shown = tables.shown_tables(result)
+        write_record(staging[0], result, manifest, team_figures=shown["team"])
         log.info("exports: writing %s", workspace.exports)
-        tables.write_plan_exports(staging[1], result, provenance=record.line())
+        tables.write_plan_exports(staging[1], result, provenance=record.line(), shown=shown)
         exported = {k: v for k, v in manifest.items() if k != "areas_key"}
         (staging[1] / MANIFEST_NAME).write_text(provenance.manifest_text(exported))
         if maps:

@@ -512,10 +512,16 @@ def national_csv(national: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     return shown.assign(note=shown["item"].map(notes))
 
 
-def build_tables(plan: Plan) -> dict[str, pd.DataFrame]:
-    """Every CSV export as a DataFrame, keyed by file name."""
+def build_tables(
+    plan: Plan, *, shown: dict[str, pd.DataFrame] | None = None
+) -> dict[str, pd.DataFrame]:
+    """Every CSV export as a DataFrame, keyed by file name.
+
+    `shown`: shown_tables(plan) when the caller has it already (it is the
+    slowest part, and the recorded plan needs it too).
+    """
     years = list(plan.scenario.years)
-    shown = shown_tables(plan)
+    shown = shown_tables(plan) if shown is None else shown
     catchments = pd.DataFrame(plan.catchments.drop(columns="geometry"))
     icb_quality = plan.icb_quality
     if "icb24cd" not in icb_quality.columns:
@@ -646,14 +652,21 @@ def geopackage_frame(plan: Plan, teams: pd.DataFrame) -> pd.DataFrame:
     return sort_teams(plan.catchments.merge(teams[extra], on="team_id", how="left"))
 
 
-def write_plan_exports(directory: Path, plan: Plan, *, provenance: str) -> list[Path]:
+def write_plan_exports(
+    directory: Path,
+    plan: Plan,
+    *,
+    provenance: str,
+    shown: dict[str, pd.DataFrame] | None = None,
+) -> list[Path]:
     """Every file of exports/ into `directory`, each written atomically; returns the paths.
 
-    `provenance` (the inputs that made the plan) heads README.txt. Everything is
-    rendered in memory first, so a failure while building writes nothing.
+    `provenance` (the inputs that made the plan) heads README.txt; `shown` as
+    in build_tables. Everything is rendered in memory first, so a failure
+    while building writes nothing.
     """
     directory = Path(directory)
-    tables = build_tables(plan)
+    tables = build_tables(plan, shown=shown)
     files = render_exports(tables, plan.scenario, provenance=provenance)
     frame = geopackage_frame(plan, tables["teams.csv"])
     written = exports.write_text_files(directory, files)
