@@ -14,7 +14,6 @@ import math
 from collections import deque
 
 import numpy as np
-import pandas as pd
 import pymetis
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -120,16 +119,14 @@ def coarsen(
     catchment, cut into quarter-catchment chunks, which neighbours can share.
     """
     n = g.n
-    a, b = g.a, g.b
     piece, piece_pop, piece_district = g.district_pieces
     big = piece_pop > hi
     if cut:
         big |= np.isin(piece_district, list(cut))
     keys = np.where(big[piece], n + np.arange(n), piece)
     if big_parts > 0:
-        pop = g.pop_array
         for pc in np.flatnonzero(big).tolist():
-            rows = np.flatnonzero(piece == pc)
+            rows, sub = g.piece_graph(pc)
             parts = big_parts
             if cut_parts > 0 and piece_pop[pc] <= hi:
                 parts = cut_parts
@@ -151,18 +148,6 @@ def coarsen(
             ckey = (int(rows[0]), len(rows), c, None if weights is None else tuple(weights))
             lab = None if cache is None else cache.get(ckey)
             if lab is None:
-                local = np.full(n, -1, dtype=np.int64)
-                local[rows] = np.arange(len(rows))
-                keep = (local[a] >= 0) & (local[b] >= 0)
-                sub = RegionGraph(
-                    pop[rows],
-                    g.area_array[rows],
-                    g.perim_array[rows],
-                    np.zeros(len(rows), dtype=np.int64),
-                    local[a[keep]],
-                    local[b[keep]],
-                    g.length[keep],
-                )
                 lab = metis_labels(sub, c, seed, ufactor=ufactor, tpwgts=weights)
                 if cache is not None:
                     cache[ckey] = lab
@@ -257,10 +242,7 @@ def whole_district_start(
         return min(found, key=lambda t: t[0])[1]
     # No balanced grouping of whole districts: cut one more district (each tried, in
     # half-catchment chunks, then finer), then two more, before widening the window.
-    pops = pd.Series(g.pop).groupby(np.asarray(g.district)).sum()
-    candidates = [
-        int(d) for d in pops.sort_values(ascending=False, kind="stable").index if pops[d] <= hi
-    ][:cut_candidates]
+    candidates = [d for d, people in g.districts_by_size if people <= hi][:cut_candidates]
     for parts in CUT_PARTS:
         tried = [search(frozenset([d]), tolerance, parts=parts) for d in candidates]
         found = [t for t in tried if t is not None]
@@ -285,11 +267,10 @@ def own_district_candidates(g: RegionGraph, k: int, tolerance: float) -> list[in
     """
     mean = sum(g.pop) / k
     hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
-    pops = pd.Series(g.pop).groupby(np.asarray(g.district)).sum()
     return [
-        int(d)
-        for d in pops.sort_values(ascending=False, kind="stable").index
-        if pops[d] > hi and lo * 1.01 <= pops[d] / round(pops[d] / mean) <= hi / 1.01
+        d
+        for d, people in g.districts_by_size
+        if people > hi and lo * 1.01 <= people / round(people / mean) <= hi / 1.01
     ][:OWN_CANDIDATES]
 
 
