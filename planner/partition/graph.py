@@ -73,21 +73,11 @@ class RegionGraph:
             cache[piece] = (rows, subgraph(self, rows))
         return cache[piece]
 
-    @cached_property
-    def pop(self) -> list[float]:
-        return self.pop_array.tolist()
-
-    @cached_property
-    def area(self) -> list[float]:
-        return self.area_array.tolist()
-
-    @cached_property
-    def perim(self) -> list[float]:
-        return self.perim_array.tolist()
-
-    @cached_property
-    def district(self) -> list[int]:
-        return self.district_array.tolist()
+    # The per-area arrays as lists, for the Python loops (built on first use).
+    pop = cached_property(lambda self: self.pop_array.tolist())
+    area = cached_property(lambda self: self.area_array.tolist())
+    perim = cached_property(lambda self: self.perim_array.tolist())
+    district = cached_property(lambda self: self.district_array.tolist())
 
     @classmethod
     def from_edges(

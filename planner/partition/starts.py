@@ -178,6 +178,13 @@ def _own_cut(pop: float, catchment: float, own: bool) -> tuple[int, list[float],
     return full + chunks, weights, 30
 
 
+def _grouping(
+    cg: RegionGraph, k: int, mean: float, tol: float, objective: Objective
+) -> np.ndarray | None:
+    """The best grouping of a coarse graph's nodes into k groups of mean ±tol people."""
+    return best_grouping(cg, k, (1 - tol) * mean, (1 + tol) * mean, objective, SEARCH_BUDGET)
+
+
 def whole_district_start(
     g: RegionGraph,
     k: int,
@@ -223,14 +230,7 @@ def whole_district_start(
         # chunks whatever the chunk size): its search and score are done once.
         done = (node.tobytes(), tol)
         if done not in searched:
-            found = best_grouping(
-                cg,
-                k,
-                (1 - tol) * mean,
-                (1 + tol) * mean,
-                objective,
-                SEARCH_BUDGET,
-            )
+            found = _grouping(cg, k, mean, tol, objective)
             searched[done] = None
             if found is not None:
                 labels = found[node]
@@ -300,14 +300,7 @@ def own_starts(
             )
             if cg.n < k:
                 continue
-            found = best_grouping(
-                cg,
-                k,
-                (1 - wide) * mean,
-                (1 + wide) * mean,
-                objective,
-                SEARCH_BUDGET,
-            )
+            found = _grouping(cg, k, mean, wide, objective)
             if found is None:
                 continue
             labels = found[node]
