@@ -41,8 +41,22 @@ OWN_CANDIDATES = 3
 def metis_labels(
     g: RegionGraph, k: int, seed: int, ufactor: int, tpwgts: list[float] | None = None
 ) -> np.ndarray:
+    """METIS labels 0..k-1 (contiguous parts, best of 4 cuts); kept on g for the same call.
+
+    The same call recurs (a district piece cut alike for two starts of one seed),
+    and METIS gives the same answer to it; the result is read-only.
+    """
     if k == 1:
         return np.zeros(g.n, dtype=np.int64)
+    key = (k, metis_seed(seed), ufactor, None if tpwgts is None else tuple(tpwgts))
+    done = g.__dict__.setdefault("_metis", {})
+    if key not in done:
+        done[key] = _metis(g, k, seed, ufactor, tpwgts)
+        done[key].flags.writeable = False
+    return done[key]
+
+
+def _metis(g: RegionGraph, k: int, seed: int, ufactor: int, tpwgts: list[float] | None):
     # Integer edge weights: metres of shared boundary (bridges count as 1 m).
     xadj = g.indptr.tolist()
     adjncy = g.indices.tolist()
