@@ -13,7 +13,9 @@ the same process and on the same graph runs:
 The planner runs use --workers processes (default min(2, CPUs)); each planner
 LSOA run is also timed serially (workers=1, column serial_s; labels checked
 equal).  For each: median wall time of --repeats runs (and its ratio to GerryChain's
-median in the same process), max / mean |deviation| from the ICB mean catchment, mean
+median in the same process), median CPU seconds of the process and its workers
+(cpu_s, and its ratio to GerryChain's: on a shared machine whose cores are busy the
+workers wait, which wall time counts and CPU time does not), max / mean |deviation| from the ICB mean catchment, mean
 and min Polsby-Popper of the dissolved polygons, split districts (districts
 with more than one catchment), district fragments (Σ catchments holding part
 of each district, per ICB part) and excess fragments (over the fewest each
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import resource
 import statistics
 import sys
 import time
@@ -287,14 +290,26 @@ def msoa_units(areas, adjacency) -> tuple[pd.DataFrame, Graphish]:
     return units.reset_index(drop=True), graph
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the partition's workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def timed(repeats: int, run):
-    """Median wall time of `repeats` calls; the result of the last call (they are equal)."""
-    times = []
+    """Median wall and CPU seconds of `repeats` calls; the result of the last (they are equal).
+
+    CPU seconds count the worker processes too: on a shared machine whose
+    cores are busy, wall time overstates what a run costs, CPU time does not.
+    """
+    times, cpus = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_seconds()
         result = run()
         times.append(time.perf_counter() - t)
-    return statistics.median(times), result
+        cpus.append(cpu_seconds() - c)
+    return statistics.median(times), statistics.median(cpus), result
 
 
 def _pp(geom) -> float:
@@ -330,7 +345,7 @@ def seed_quality(areas, adjacency, teams: pd.Series, seeds: list[int], workers) 
     for preset in ("equal_size", "la_aligned"):
         for seed in seeds:
             settings = PartitionSettings(preset, PRESETS[preset].tolerance, seed)
-            seconds, result = timed(
+            seconds, _, result = timed(
                 1, lambda s=settings: partition_england(areas, adjacency, teams, s, workers)
             )
             key = icb_of_lsoa + ":" + result.labels.astype(str).to_numpy()
@@ -419,14 +434,14 @@ def main() -> None:
     rows = []
     for preset in ("equal_size", "la_aligned"):
         settings = PartitionSettings(preset, PRESETS[preset].tolerance, args.seed)
-        seconds, result = timed(
+        seconds, cpu, result = timed(
             args.repeats,
             lambda s=settings: partition_england(areas, adjacency, teams, s, args.workers),
         )
         labels = result.labels
         serial = math.nan
         if not args.no_serial:
-            serial, serial_labels = timed(
+            serial, _, serial_labels = timed(
                 args.repeats,
                 lambda s=settings: partition_england(areas, adjacency, teams, s, 1).labels,
             )
@@ -446,6 +461,7 @@ def main() -> None:
                 "run": f"planner {preset}",
                 "units": "LSOA",
                 "seconds": seconds,
+                "cpu_s": cpu,
                 "serial_s": serial,
                 **m,
             }
@@ -469,18 +485,26 @@ def main() -> None:
                     )
 
     if not args.no_gerrychain:
-        seconds, labels = timed(
+        seconds, cpu, labels = timed(
             args.repeats, lambda: gerrychain_run(areas, adjacency, teams, args.seed)
         )
         key = icb_of_lsoa + ":" + labels.astype(str)
         m, _ = geometry_metrics(areas, adjacency, key)
         m.update(fragment_metrics(areas, key, 0.005))
-        rows.append({"run": "GerryChain rtp ε=0.005", "units": "LSOA", "seconds": seconds, **m})
+        rows.append(
+            {
+                "run": "GerryChain rtp ε=0.005",
+                "units": "LSOA",
+                "seconds": seconds,
+                "cpu_s": cpu,
+                **m,
+            }
+        )
         print(f"GerryChain: {seconds:.1f} s")
 
     units, graph = msoa_units(areas, adjacency)
     for preset in ("equal_size", "la_aligned"):
-        seconds, labels = timed(
+        seconds, cpu, labels = timed(
             args.repeats,
             lambda p=preset: (
                 partition_england(units, graph, teams, PRESETS[p], args.workers).labels
@@ -488,16 +512,19 @@ def main() -> None:
         )
         key = units["icb24cd"].astype(str).to_numpy() + ":" + labels.astype(str).to_numpy()
         m = bookkeeping_metrics(units, graph, key)
-        rows.append({"run": f"planner {preset}", "units": "MSOA", "seconds": seconds, **m})
+        rows.append(
+            {"run": f"planner {preset}", "units": "MSOA", "seconds": seconds, "cpu_s": cpu, **m}
+        )
 
     table = pd.DataFrame(rows)
     # The scale curve: seconds per 1,000 units (LSOA and MSOA runs of each preset).
     size = {"LSOA": len(areas), "MSOA": len(units)}
     table.insert(2, "n_units", table["units"].map(size))
     table.insert(4, "s_per_1000", table["seconds"] / table["n_units"] * 1000)
-    gerry = table.loc[table["run"].str.startswith("GerryChain"), "seconds"]
+    gerry = table.loc[table["run"].str.startswith("GerryChain")]
     if len(gerry):
-        table.insert(3, "x_gerrychain", table["seconds"] / float(gerry.iloc[0]))
+        table.insert(3, "x_gerrychain", table["seconds"] / float(gerry["seconds"].iloc[0]))
+        table.insert(4, "x_gerrychain_cpu", table["cpu_s"] / float(gerry["cpu_s"].iloc[0]))
     print(f"\nseconds: median of {args.repeats} runs")
     with pd.option_context(
         "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format

@@ -173,7 +173,7 @@ def test_same_groupings_as_the_python_search_on_real_coarse_graphs(prepared, cod
     cuts += [frozenset(p) for p in itertools.combinations(candidates[:3], 2)]
     found = 0
     tried = 0
-    modes = [(cut, parts, False, None) for cut in cuts for parts in CUT_PARTS[::2]]
+    modes = [(cut, parts, False, None) for cut in cuts for parts in CUT_PARTS]
     modes += [(frozenset(), 0.5, True, None), (frozenset(), 0.5, False, frozenset())]
     for cut, parts, remainder, own in modes:
         cg, _ = coarsen(

@@ -19,7 +19,7 @@ breaks the window with one that restores it; whole district pieces move at
 once (la_aligned); a catchment below the PP floor is merged with one or two
 neighbours and redrawn from METIS and straight-cut starts.  Starts: METIS
 (population vertex weights, shared-length edge weights), searches over
-groupings of whole districts (la_aligned), and starts holding each big
+groupings of whole districts (la_aligned; compiled, `grouping`), and starts holding each big
 district in catchments of its own.  The best of several seeded starts is
 kept.  Existing services can be held whole (`partition_england(...,
 services=...)`, see `services`).

@@ -59,20 +59,25 @@ class RegionGraph:
         return piece, piece_pop, piece_district
 
     @cached_property
-    def pop(self) -> list[float]:
-        return self.pop_array.tolist()
+    def districts_by_size(self) -> list[tuple[int, float]]:
+        """(district, population) of each district, largest first (ties: lower code first)."""
+        pops = pd.Series(self.pop_array).groupby(self.district_array).sum()
+        order = pops.sort_values(ascending=False, kind="stable")
+        return list(zip(order.index.tolist(), order.tolist(), strict=True))
 
-    @cached_property
-    def area(self) -> list[float]:
-        return self.area_array.tolist()
+    def piece_graph(self, piece: int) -> tuple[np.ndarray, RegionGraph]:
+        """The areas of one district piece (see district_pieces) and their graph, built once."""
+        cache = self.__dict__.setdefault("_piece_graphs", {})
+        if piece not in cache:
+            rows = np.flatnonzero(self.district_pieces[0] == piece)
+            cache[piece] = (rows, subgraph(self, rows))
+        return cache[piece]
 
-    @cached_property
-    def perim(self) -> list[float]:
-        return self.perim_array.tolist()
-
-    @cached_property
-    def district(self) -> list[int]:
-        return self.district_array.tolist()
+    # The per-area arrays as lists, for the Python loops (built on first use).
+    pop = cached_property(lambda self: self.pop_array.tolist())
+    area = cached_property(lambda self: self.area_array.tolist())
+    perim = cached_property(lambda self: self.perim_array.tolist())
+    district = cached_property(lambda self: self.district_array.tolist())
 
     @classmethod
     def from_edges(
@@ -186,7 +191,7 @@ class Labelling:
     ) -> None:
         self.g = g
         self.k = k
-        self.labels = [int(x) for x in labels]
+        self.labels = np.asarray(labels, dtype=np.int64).tolist()
         self.objective = objective
         self.recompute()
 
