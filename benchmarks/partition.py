@@ -59,10 +59,7 @@ import pandas as pd
 import shapely
 
 REPO = Path(__file__).resolve().parents[1]
-# Run from a checkout without installing; and without this folder on the path, where
-# benchmarks/coverage.py would stand in for the coverage package that numba imports.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 from planner.adjacency import build_adjacency  # noqa: E402
 from planner.apportion import apportion  # noqa: E402

@@ -34,10 +34,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# Without this folder on the path: benchmarks/coverage.py would stand in for the coverage
-# package that numba imports (in the GerryChain child, which runs this file).
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 PRESETS = ("la_aligned", "equal_size")
 
 
