@@ -18,10 +18,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner import exports
+from planner import exports, maps
 from planner.catchments import team_sort_key
 from planner.errors import PlannerError
-from planner.maps import LEAFLET_CSS, LEAFLET_JS
 from planner.maps import assets as map_assets
 from planner.maps.context import REFERRER_POLICY, Basemap
 
@@ -286,8 +285,8 @@ def page_html(
         ],
         features=features,
         tiles=_tiles(),
-        leaflet_js=map_assets.local_url(LEAFLET_JS, ""),
-        leaflet_css=map_assets.local_url(LEAFLET_CSS, ""),
+        leaflet_js=map_assets.local_url(maps.LEAFLET_JS, ""),
+        leaflet_css=map_assets.local_url(maps.LEAFLET_CSS, ""),
         licence=exports.LICENCE,
     )
 

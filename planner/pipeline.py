@@ -25,7 +25,6 @@ from planner import (
     apportion,
     catchments,
     clusters,
-    compare,
     config,
     costs,
     download,
@@ -571,6 +570,9 @@ def compare_plans(workspace: Workspace, old: Path, new: Path, out: Path) -> list
     assets_dir = map_assets.ensure_assets(
         workspace.web_assets, sources=map_assets.default_sources()
     )
+    # Imported here: the report's page modules (folium) cost every other command ~0.5 s.
+    from planner import compare
+
     return [path.name for path in compare.write_report(old, new, out, assets_dir=assets_dir)]
 
 

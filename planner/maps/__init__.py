@@ -36,20 +36,56 @@ The package, imports one way (each module uses only those above it):
     pages      page data and tables, templates/, `write_maps`
 """
 
-from planner.maps.controls import (
-    CDN_ASSETS,
-    LEAFLET_CSS,
-    LEAFLET_JS,
-    NOT_YET_COLOUR,
-    UNDER3_COLOURS,
-    WAVE_COLOURS,
-)
-from planner.maps.geometry import dissolve_to as dissolve_to
-from planner.maps.geometry import to_web as to_web
-from planner.maps.model import AREA_COLUMNS, OPTIONAL_COLUMNS, PLAN_COLUMNS
-from planner.maps.model import MapModel as MapModel
-from planner.maps.pages import OGL_LINE, MapSettings, MapsWritten, write_maps
-from planner.maps.text import pounds
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# The module each public name comes from. They are imported on first use (PEP 562):
+# `planner plan` needs only planner.maps.assets, and should not pay for folium.
+_HOMES = {
+    "CDN_ASSETS": "controls",
+    "LEAFLET_CSS": "controls",
+    "LEAFLET_JS": "controls",
+    "NOT_YET_COLOUR": "controls",
+    "UNDER3_COLOURS": "controls",
+    "WAVE_COLOURS": "controls",
+    "dissolve_to": "geometry",
+    "to_web": "geometry",
+    "AREA_COLUMNS": "model",
+    "OPTIONAL_COLUMNS": "model",
+    "PLAN_COLUMNS": "model",
+    "MapModel": "model",
+    "OGL_LINE": "pages",
+    "MapSettings": "pages",
+    "MapsWritten": "pages",
+    "write_maps": "pages",
+    "pounds": "text",
+}
+
+if TYPE_CHECKING:
+    from planner.maps.controls import (
+        CDN_ASSETS,
+        LEAFLET_CSS,
+        LEAFLET_JS,
+        NOT_YET_COLOUR,
+        UNDER3_COLOURS,
+        WAVE_COLOURS,
+    )
+    from planner.maps.geometry import dissolve_to, to_web
+    from planner.maps.model import AREA_COLUMNS, OPTIONAL_COLUMNS, PLAN_COLUMNS, MapModel
+    from planner.maps.pages import OGL_LINE, MapSettings, MapsWritten, write_maps
+    from planner.maps.text import pounds
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"planner.maps.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AREA_COLUMNS",
@@ -62,8 +98,11 @@ __all__ = [
     "PLAN_COLUMNS",
     "UNDER3_COLOURS",
     "WAVE_COLOURS",
+    "MapModel",
     "MapSettings",
     "MapsWritten",
+    "dissolve_to",
     "pounds",
+    "to_web",
     "write_maps",
 ]
