@@ -107,8 +107,27 @@ def test_service_too_big_for_one_and_too_small_for_two_is_reported() -> None:
     check_plan(areas, adj, result.labels, {"A": k}, 0.10)
     row = result.services.iloc[0]
     assert not row.kept_whole and row.wanted == ""
-    assert "1.50 catchments' worth" in row.reason and "outside ±10.0%" in row.reason
+    assert (
+        row.reason == "1 would be +50.0% and 2 would be -25.0% from the mean, both outside ±10.0%"
+    )
     assert result.notes == [f"service (MID) in A (1.50 catchments' worth): {row.reason}"]
+
+
+def test_service_that_would_cut_off_a_piece_says_which() -> None:
+    w, h, k = 12, 8, 6
+    areas, adj = grid_country(w, h)
+    services = pd.Series(pd.NA, index=areas.index, dtype="string")
+    services.iloc[block(w, 1, 5, 0, 8)] = "BAND"  # 32 people, 2 catchments: column 0 cut off
+    result = partition_england(
+        areas, adj, pd.Series({"A": k}), PRESETS["la_aligned"], services=services
+    )
+    check_plan(areas, adj, result.labels, {"A": k}, 0.10)
+    row = result.services.iloc[0]
+    assert not row.kept_whole
+    assert row.reason == (
+        "the rest of the ICB could not then be split into balanced catchments: a piece of 8 "
+        "people (0.50 catchments' worth) would be cut off from the rest"
+    )
 
 
 def test_service_across_an_icb_boundary_is_held_in_each_part_and_reported() -> None:
@@ -173,5 +192,8 @@ def test_real_services_kept_whole(service_icbs, preset: str) -> None:
     if preset == "la_aligned":  # Leeds: 3.04 catchments, three of its own
         assert table.loc["E08000035", "wanted"] == "3 catchments inside it"
     else:  # at ±0.5% three Leeds-only catchments would each be 1.4% over the mean
-        assert "3 would be +1.4% from the mean" in table.loc["E08000035", "reason"]
+        assert (
+            "3 would be +1.4% and 4 would be -24.0% from the mean"
+            in table.loc["E08000035", "reason"]
+        )
     assert table.loc["E08000008", "kept_whole"]  # Tameside: one catchment in both presets

@@ -70,6 +70,40 @@ def _rest_pieces(
     return out if sum(n for _, n, _ in out) == k_left else None
 
 
+def _between_counts(size: float, mean: float, tolerance: float) -> str:
+    """Why no whole number of catchments holds `size` people within the tolerance."""
+    fewer = max(1, int(size // mean))
+    options = [f"{fewer} would be {size / fewer / mean - 1:+.1%}"]
+    options.append(f"{fewer + 1} would be {size / (fewer + 1) / mean - 1:+.1%}")
+    return f"{' and '.join(options)} from the mean, both outside ±{tolerance:.1%}"
+
+
+def _rest_problem(
+    g: RegionGraph, taken: np.ndarray, k_left: int, mean: float, lo: float, hi: float
+) -> str:
+    """What stops the areas outside `taken` from making k_left balanced catchments."""
+    free = np.flatnonzero(~taken)
+    if len(free) == 0:
+        return f"no areas would be left for its other {k_left} catchments"
+    pop = np.asarray(g.pop)
+    wanted = 0
+    for rows in region_components(g, free):
+        total = pop[rows].sum()
+        n = round(total / mean)
+        if n < 1:
+            return (
+                f"a piece of {total:,.0f} people ({total / mean:.2f} catchments' worth) "
+                "would be cut off from the rest"
+            )
+        if not lo * MARGIN <= total / n <= hi / MARGIN:
+            return (
+                f"a piece of {total:,.0f} people ({total / mean:.2f} catchments' worth) "
+                f"would need {n} catchments {total / n / mean - 1:+.1%} from the mean"
+            )
+        wanted += n
+    return f"the rest would make {wanted} catchments, not the {k_left} left"
+
+
 def plan_services(
     g: RegionGraph, service: np.ndarray, k: int, tolerance: float, alone: list[np.ndarray] = ()
 ) -> ServicePlan:
@@ -99,20 +133,15 @@ def plan_services(
         n = round(size / mean)
         fits = n >= 2 and lo <= size / n <= hi
         reason = ""
+        k_left = k - len(alone) - n - _owned(own)
         if not fits:
-            reason = (
-                f"{size / mean:.2f} catchments' worth: {max(n, 1)} would be "
-                f"{size / max(n, 1) / mean - 1:+.1%} from the mean, outside ±{tolerance:.1%}"
-            )
+            reason = _between_counts(size, mean, tolerance)
         elif len(region_components(g, rows)) != 1:
             reason = "the area is not connected"
-        elif (
-            _rest_pieces(
-                g, taken | _mask(g.n, rows), k - len(alone) - n - _owned(own), mean, lo, hi
+        elif _rest_pieces(g, taken | _mask(g.n, rows), k_left, mean, lo, hi) is None:
+            reason = "the rest of the ICB could not then be split into balanced catchments: " + (
+                _rest_problem(g, taken | _mask(g.n, rows), k_left, mean, lo, hi)
             )
-            is None
-        ):
-            reason = "the rest of the ICB could not then be split into balanced catchments"
         if reason:
             notes.append(ServiceNote(**note, wanted="", reason=reason))
             continue
