@@ -8,6 +8,7 @@ two polygons gives the same output in both.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 import geopandas as gpd
 import numpy as np
@@ -23,14 +24,20 @@ _TO_WGS84 = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
 def dissolve_to(frame: gpd.GeoDataFrame, key: str) -> gpd.GeoDataFrame:
     """Union a valid coverage by `key`, keeping shared edges exact (coverage_union)."""
     groups = frame.groupby(key, sort=True).indices
-    geoms = []
-    for idx in groups.values():
-        parts = frame.geometry.values[np.sort(idx)]
-        try:
-            geoms.append(shapely.coverage_union_all(parts))
-        except shapely.errors.GEOSException:
-            geoms.append(shapely.union_all(parts))
+    geoms = union_groups(frame.geometry.values, groups.values())
     return gpd.GeoDataFrame({key: list(groups)}, geometry=geoms, crs=frame.crs)
+
+
+def union_groups(geoms: np.ndarray, groups: Iterable[np.ndarray]) -> list[shapely.Geometry]:
+    """The union of each group (row positions) of a coverage, shared edges kept exact."""
+    out = []
+    for idx in groups:
+        parts = geoms[np.sort(idx)]
+        try:
+            out.append(shapely.coverage_union_all(parts))
+        except shapely.errors.GEOSException:
+            out.append(shapely.union_all(parts))
+    return out
 
 
 def clean_coverage(geoms: np.ndarray) -> np.ndarray:

@@ -75,6 +75,7 @@ class MapModel:
     lsoa_boxes: pd.DataFrame  # each LSOA's WGS84 bounding box (s, w, n, e), same index
     names: dict[str, dict[str, str]]  # "icb"/"region"/"icb_region" -> code -> value
     rows: dict[str, dict[str, Any]]  # team_id -> the plan's row as plain values, figures as shown
+    cluster_sizes: dict[str, int]  # cluster_id -> its number of teams (empty: no clusters)
     _catchment_cache: dict[float, gpd.GeoDataFrame] = field(default_factory=dict)
 
     @classmethod
@@ -156,6 +157,14 @@ class MapModel:
             lsoa_boxes=box_wgs84(lsoa),
             names=names,
             rows=_shown_rows(plan, list(years), team_figures),
+            cluster_sizes=(
+                {
+                    str(k): int(v)
+                    for k, v in plan["cluster_id"].dropna().astype(str).value_counts().items()
+                }
+                if "cluster_id" in plan.columns
+                else {}
+            ),
         )
 
     @property

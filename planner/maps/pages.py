@@ -55,6 +55,7 @@ from planner.maps.geometry import (
     feature_collection,
     label_point,
     to_web,
+    union_groups,
 )
 from planner.maps.model import MapModel
 from planner.maps.text import count_text, money_text, score_text, short_icb_name
@@ -491,26 +492,31 @@ def _outline(key: str, geoms: np.ndarray, line: tuple) -> dict:
 
 
 def _cluster_layer(model: MapModel, teams: gpd.GeoDataFrame, decimals: int) -> dict | None:
-    """Cluster outlines (the page's catchments dissolved by cluster_id) and labels.
+    """Cluster outlines (the page's catchments united by cluster_id) and labels.
 
     Off at first (a layer in the layer control). Each label, at the pole of
     inaccessibility of its cluster's largest part, gives the id and the
     cluster's number of teams (all of them, also those beyond the page).
     None when the plan has no clusters.
     """
-    if "cluster_id" not in teams.columns or teams["cluster_id"].isna().all():
+    if not model.cluster_sizes or "cluster_id" not in teams.columns:
         return None
-    members = teams[teams["cluster_id"].notna()]
-    shapes = dissolve_to(members.assign(cluster_id=members["cluster_id"].astype(str)), "cluster_id")
-    sizes = model.plan["cluster_id"].astype(str).value_counts()
-    layer = _outline("clusters", to_web(shapes.geometry.values, decimals), CLUSTER_LINE)
+    ids = teams["cluster_id"]
+    mask = ids.notna().to_numpy()
+    if not mask.any():
+        return None
+    # Arrays rather than dissolve_to's frames: this runs on every page (pandas' overhead).
+    names, group = np.unique(ids[mask].astype(str).to_numpy(), return_inverse=True)
+    parts = np.asarray(teams.geometry.values, dtype=object)[mask]
+    shapes = union_groups(parts, (np.flatnonzero(group == k) for k in range(len(names))))
+    layer = _outline("clusters", to_web(np.array(shapes, dtype=object), decimals), CLUSTER_LINE)
+    colour, weight, opacity = CLUSTER_CASING
     layer["on"] = False
     layer["className"] = "planner-cluster"
-    colour, weight, opacity = CLUSTER_CASING
     layer["casing"] = {"color": colour, "weight": weight, "opacity": opacity, "fill": False}
     layer["labels"] = [
-        [*label_point(geom), f"{cid} · {_teams_text(int(sizes[cid]))}"]
-        for cid, geom in zip(shapes["cluster_id"], shapes.geometry.values, strict=True)
+        [*label_point(geom), f"{cid} · {_teams_text(model.cluster_sizes[cid])}"]
+        for cid, geom in zip(names.tolist(), shapes, strict=True)
     ]
     return layer
 
@@ -532,9 +538,8 @@ def _cluster_list(model: MapModel, teams: pd.DataFrame) -> list[dict]:
     out: dict[str, list[str]] = {}
     for r in rows:
         out.setdefault(str(r["cluster_id"]), []).append(str(r["name"]))
-    sizes = model.plan["cluster_id"].astype(str).value_counts()
     return [
-        {"id": cid, "teams": _teams_text(int(sizes[cid])), "names": names}
+        {"id": cid, "teams": _teams_text(model.cluster_sizes[cid]), "names": names}
         for cid, names in out.items()  # in the order of their first team
     ]
 

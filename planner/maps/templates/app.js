@@ -58,21 +58,22 @@
     overlays.push(lsoaLayer);
     overlayNames[D.geo.lsoaLabel] = lsoaLayer;
   }
-  // An outline layer may carry labels (the clusters: id and team count), drawn with it;
-  // one with on === false starts switched off (the layer control and the hash turn it on).
+  // An outline layer may carry labels (the clusters: id and team count) and a casing (a
+  // band under its line), drawn with it. One with on === false starts switched off (the
+  // layer control and the hash turn it on) and is built when first shown, so it costs
+  // nothing at the first render.
   var outlineLabels = [];
   D.geo.outlines.forEach(function (o) {
-    var shapes = L.geoJSON(G[o.data], {pane: 'outlines', interactive: false, style: o.style,
-                                       className: o.className || ''});
-    var layer = shapes;
-    if (o.casing) {  // a band under the line, so it reads apart from the borders it follows
-      layer = L.layerGroup([L.geoJSON(G[o.data], {pane: 'outlines', interactive: false,
-        style: o.casing, className: (o.className || 'planner-outline') + '-casing'}), shapes]);
-      layer.on('add', function () { shapes.bringToFront(); });
-    }
-    if (o.labels) {
-      if (layer === shapes) { layer = L.layerGroup([shapes]); }
-      o.labels.forEach(function (lb) {
+    var layer = L.layerGroup();
+    function build() {
+      if (o.casing) {  // made and added first (Leaflet adds a group's layers in that order)
+        layer.addLayer(L.geoJSON(G[o.data], {pane: 'outlines', interactive: false,
+          style: o.casing, className: (o.className || 'planner-outline') + '-casing'}));
+      }
+      var shapes = L.geoJSON(G[o.data], {pane: 'outlines', interactive: false, style: o.style,
+                                         className: o.className || ''});
+      layer.addLayer(shapes);
+      (o.labels || []).forEach(function (lb) {
         var span = document.createElement('span');
         span.textContent = lb[2];
         var m = L.marker([lb[0], lb[1]], {icon: L.divIcon({className: 'team-label outline-label',
@@ -81,9 +82,14 @@
         layer.addLayer(m);
         outlineLabels.push({marker: m, span: span});
       });
+      outlines[o.key] = shapes;
     }
-    if (o.on !== false) { layer.addTo(map); }
-    outlines[o.key] = shapes;
+    if (o.on === false) {
+      layer.once('add', function () { build(); placeLabels(); });
+    } else {
+      build();
+      layer.addTo(map);
+    }
     overlays.push(layer);
     overlayNames[o.label] = layer;
   });
