@@ -30,7 +30,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 import pandas as pd
 
-from planner.config import Scenario, year_suffix
+from planner.config import Scenario, next_year, year_suffix
 from planner.errors import PlannerError
 
 STARTING, OPERATING = "starting", "operating"
@@ -466,7 +466,9 @@ def cost_plan(plan: pd.DataFrame, scenario: Scenario) -> tuple[pd.DataFrame, pd.
     """(plan with wte, babies_per_1000_under1, cost_<year>, babies_<year>; team-year costs).
 
     The costing stage as one call: who starts how (wave_one_without_service),
-    how big each team is (team.sizing), then the proposal's arithmetic.
+    how big each team is (team.sizing), then the proposal's arithmetic. A team
+    costed as coming into operation during its first year has its full_from
+    moved to the year after, so the plan's dates say what the costs assume.
     """
     ramp = costed_ramp_up(plan, scenario)
     factors = size_factors(plan, scenario, ramp_up=ramp)
@@ -476,6 +478,11 @@ def cost_plan(plan: pd.DataFrame, scenario: Scenario) -> tuple[pd.DataFrame, pd.
         waves, scenario, ramp_up=ramp, factors=factors, settled_factors=settled
     )
     out = attach_costs(attach_sizing(plan, factors, settled, scenario), team_costs, scenario)
+    if "full_from" in out.columns:
+        starting = ramp.reindex(out["team_id"].astype(str)).to_numpy(dtype=bool)
+        start = [scenario.waves[int(w) - 1].start_year for w in out["wave"]]
+        full = [next_year(y) if r else y for y, r in zip(start, starting, strict=True)]
+        out["full_from"] = pd.Series(full, index=out.index, dtype=str)
     return out, team_costs
 
 

@@ -314,7 +314,11 @@ def test_wave_one_new_costs_need_places_as_starting() -> None:
     k = int(by_need.sum())
     assert k > 0 and ramp[plan.loc[by_need, "team_id"]].all()
     assert not ramp[plan.loc[(plan["wave"] == 1) & ~by_need, "team_id"]].any()
-    _, team_costs = costs.cost_plan(plan, new)
+    costed, team_costs = costs.cost_plan(plan, new)
+    # the plan's dates say what the costs assume: fully operating from the next year
+    full_from = costed.set_index("team_id")["full_from"]
+    assert (full_from[plan.loc[by_need, "team_id"]] == "2023/24").all()
+    assert (full_from[plan.loc[(plan["wave"] == 1) & ~by_need, "team_id"]] == "2022/23").all()
     shown = costs.display_table(costs.national_table(team_costs, new)).set_index("item")
     assert shown.at[costs.ROW_TEAMS_FULL, "2022/23"] == 40 - k
     assert shown.at[costs.ROW_TEAMS_STARTING, "2022/23"] == 40 + k
