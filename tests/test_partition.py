@@ -267,15 +267,27 @@ def test_floor_penalty_only_below_the_floor() -> None:
 
     steep = Objective(Weights(split=1.5, floor=8.0, district=0.0), keep_districts=False)
     flat = Objective(Weights(split=1.5, floor=0.0, district=0.0), keep_districts=False)
-    # a circle-ish region (PP 0.5) pays exactly 1/PP; one below the floor pays more
+    # above the floor a shape pays 6 - 9 PP (PP 0.5: 1.5), the same with or without the
+    # floor weight; one below the floor pays more
     per = math.sqrt(4 * math.pi / 0.5)
-    assert steep.shape_cost(per, 1.0) == pytest.approx(2.0)
+    assert steep.shape_cost(per, 1.0) == flat.shape_cost(per, 1.0) == pytest.approx(1.5)
     per_low = math.sqrt(4 * math.pi / (PP_FLOOR / 2))
     assert (
         steep.shape_cost(per_low, 1.0)
         > flat.shape_cost(per_low, 1.0)
-        == pytest.approx(2 / PP_FLOOR)
+        == pytest.approx(6 - 9 * PP_FLOOR / 2)
     )
+
+
+def test_shape_cost_is_linear_in_pp_and_meets_one_over_pp_at_a_third() -> None:
+    # a unit of PP is worth the same in every catchment: what the mean-PP bar counts
+    objective = OBJECTIVES["equal_size"]
+
+    def cost(pp: float) -> float:
+        return objective.shape_cost(math.sqrt(4 * math.pi / pp), 1.0)
+
+    assert cost(1 / 3) == pytest.approx(3.0)  # = 1/PP there
+    assert cost(0.3) - cost(0.4) == pytest.approx(cost(0.5) - cost(0.6))
 
 
 def test_recombine_redraws_a_strip_catchment() -> None:
@@ -293,6 +305,33 @@ def test_recombine_redraws_a_strip_catchment() -> None:
     assert contiguous(labels, edges)
     assert sorted(part_pops(labels, pop, 2)) == [40, 40]
     assert min_pp(Labelling(g, labels, 2, OBJECTIVES["equal_size"])) > 0.2
+
+
+@pytest.mark.parametrize("name", ["equal_size", "la_aligned"])
+def test_pair_descent_redraws_two_neighbours_and_never_raises_the_score(name: str) -> None:
+    # 12x4 grid, districts in columns of 4: two 8x2 strips (rows 0-1 and 2-3 of the
+    # left 8 columns, each across two districts) beside a 4x4 block are better cut
+    # into two 4x4 squares, one district each; the redraw of the pair does that.
+    from planner.partition.graph import Labelling
+    from planner.partition.solve import pair_descent
+
+    pop = np.ones(48)
+    district = (np.arange(48) % 12 // 4).astype(np.int64)
+    g, edges = grid_graph(12, 4, pop, district)
+    x, y = np.arange(48) % 12, np.arange(48) // 12
+    start = np.where(x >= 8, 2, np.where(y < 2, 0, 1))
+    objective = OBJECTIVES[name]
+    st = Labelling(g, start, 3, objective)
+    before = objective.score(st, 0.1)
+    labels = np.asarray(pair_descent(st, tolerance=0.1, seed=0, rounds=2))
+    after = objective.score(Labelling(g, labels, 3, objective), 0.1)
+    assert contiguous(labels, edges)
+    assert ((part_pops(labels, pop, 3) >= 14.4) & (part_pops(labels, pop, 3) <= 17.6)).all()
+    assert after < before - 0.5
+    assert {frozenset(np.flatnonzero(labels == p)) for p in (0, 1)} == {
+        frozenset(np.flatnonzero((x >= c) & (x < c + 4))) for c in (0, 4)
+    }
+    assert np.array_equal(labels, pair_descent(st, tolerance=0.1, seed=0, rounds=2))
 
 
 def test_strip_equal_size_is_cut_across() -> None:

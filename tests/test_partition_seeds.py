@@ -23,6 +23,7 @@ def test_streams_keep_the_values_labels_were_drawn_with() -> None:
     assert seeds.stream(5, "polish") == (5, 5000)
     assert seeds.stream(5, "strip", 4) == (5, 4)
     assert seeds.stream(5, "redraw_polish", 1, 2, 3) == (5, 1, 2, 3)
+    assert seeds.stream(5, "pair", 1, 2, 3) == 5 * 7919 + 211_039 * 2 + 4099 * 2 + 3
     assert seeds.metis_seed(2**31 + 5) == 5
 
 

@@ -81,7 +81,9 @@ def test_big_service_is_covered_by_catchments_inside_it(preset: str) -> None:
     w, h, k = 12, 8, 6
     areas, adj = grid_country(w, h)
     services = pd.Series(pd.NA, index=areas.index, dtype="string")
-    inside = block(w, 0, 8, 0, 4)  # 32 people across four districts: two catchments
+    # 32 people across five districts: two catchments, off the six 4x4 squares that a
+    # plain plan of this grid draws
+    inside = block(w, 1, 9, 0, 4)
     services.iloc[inside] = "BIG"
     settings = PartitionSettings(preset, 0.10 if preset == "la_aligned" else 0.005, 0)
     result = partition_england(areas, adj, pd.Series({"A": k}), settings, services=services)

@@ -3,8 +3,9 @@
 The problem, per region (an ICB) drawn as a `RegionGraph` G = (areas, edges)
 with populations, areas, perimeters, shared boundary lengths and districts:
 find labels L: areas → {0..k-1} (a `Labelling`) that minimise the
-`Objective`, Σ_catchments 1/PP (PP = 4π·area/perimeter², Polsby-Popper; a
-steeper `Weights.floor` cost below PP 0.155) + `Weights.split` per extra
+`Objective`, Σ_catchments (6 − 9·PP) (PP = 4π·area/perimeter², Polsby-Popper:
+the tangent of 1/PP at PP 1/3, so the mean PP counts; a steep `Weights.floor`
+cost below PP 0.155) + `Weights.split` per extra
 district fragment + `Weights.district` per split district, subject to every
 catchment being connected in G and holding the region's mean population
 ±tolerance (presets: equal_size ±0.5%, la_aligned ±10% with heavier district
@@ -17,7 +18,9 @@ that lowers the objective and keeps both catchments connected and in the
 window (compiled with numba, `kernels`); compound moves pair a move that
 breaks the window with one that restores it; whole district pieces move at
 once (la_aligned); a catchment below the PP floor is merged with one or two
-neighbours and redrawn from METIS and straight-cut starts.  Starts: METIS
+neighbours and redrawn from METIS and straight-cut starts; finally every
+two neighbouring catchments are merged and redrawn from one seeded start, and
+the redraw is kept when the objective falls (`solve.pair_descent`).  Starts: METIS
 (population vertex weights, shared-length edge weights), searches over
 groupings of whole districts (la_aligned; compiled, `grouping`), and starts holding each big
 district in catchments of its own.  The best of several seeded starts is

@@ -14,16 +14,18 @@ import numpy as np
 from numba import njit
 
 FOUR_PI = 4.0 * np.pi
+TANGENT_X = 3.0  # objective.TANGENT_X
 
 
 @njit(cache=True)
 def shape_cost(perim: float, area: float, floor_weight: float, floor_x: float) -> float:
-    """1/PP plus floor_weight per unit of 1/PP beyond floor_x (= 1 / PP_FLOOR)."""
+    """Objective.shape_cost: linear in PP, plus floor_weight per unit of 1/PP beyond floor_x."""
     if area <= 0:
         return 0.0
     x = perim * perim / (FOUR_PI * area)
+    cost = 2.0 * TANGENT_X - TANGENT_X * TANGENT_X / x
     excess = x - floor_x
-    return x + floor_weight * excess if excess > 0 else x
+    return cost + floor_weight * excess if excess > 0 else cost
 
 
 @njit(cache=True)

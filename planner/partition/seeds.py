@@ -20,6 +20,7 @@ its own streams the same way.
 | polish         |                      | (seed, 5000)                                   |
 | strip          | i                    | (seed, i) (the i-th straight-cut redraw)       |
 | redraw_polish  | round, salt, r       | (seed, round, salt, r)                         |
+| pair           | round, p, q          | seed · 7919 + 211 039 · (round + 1) + 4099p + q |
 
 The values are those the partitioner has always used, so labels for a seed
 do not change; some tuples coincide in form (own_start and strip), but they
@@ -44,6 +45,7 @@ _ENTROPY: dict[str, Callable[..., int | tuple[int, ...]]] = {
     "polish": lambda seed: (seed, 5000),
     "strip": lambda seed, i: (seed, i),
     "redraw_polish": lambda seed, round_, salt, r: (seed, round_, salt, r),
+    "pair": lambda seed, round_, p, q: seed * 7919 + 211_039 * (round_ + 1) + 4099 * p + q,
 }
 PURPOSES = tuple(_ENTROPY)
 

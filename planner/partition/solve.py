@@ -2,8 +2,10 @@
 
 A region whose least compact catchment stays below PP_FLOOR gets more starts,
 and then each poor catchment is redrawn together with each neighbour, and each
-two neighbours, in turn (`recombine`).  Redrawn and final labellings are
-polished with compound moves.  All randomness comes from generators seeded
+two neighbours, in turn (`recombine`).  Then every two neighbouring catchments
+are redrawn together (`pair_descent`), which moves the local optimum a seed's
+start ended in.  Redrawn and final labellings are polished with compound moves.
+How much of each a preset does is its `Effort`.  All randomness comes from generators seeded
 from the user's seed (planner.partition.seeds), so a seed fixes the result.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -27,6 +30,7 @@ from planner.partition.graph import (
 from planner.partition.moves import balance, compound_moves, improve, piece_moves, repair
 from planner.partition.objective import (
     FOUR_PI,
+    IMBALANCE,
     OBJECTIVES,
     PP_FLOOR,
     Objective,
@@ -47,12 +51,8 @@ from planner.partition.starts import (
 
 # Balance window (±) of the first local-search stage, tightened to the tolerance after.
 LOOSE = 0.03
-# Independent starts per region; the best by score wins (seeds derived from the user's seed).
-STARTS = 4
-# Regions whose best start leaves a catchment below PP_FLOOR get up to this many more
-# (METIS starts in the equal-size preset, with a looser first stage every other time).
-# (keyed by keep_districts: aligned starts redo the slower whole-district search).
-EXTRA_STARTS = {True: 4, False: 12}
+# Regions whose best start leaves a catchment below PP_FLOOR get `Effort.extra_starts`
+# more (METIS starts in the equal-size preset, with a looser first stage every other time).
 EXTRA_LOOSE = (LOOSE, 0.08)
 
 RECOMBINE_SEEDS = 3
@@ -64,6 +64,34 @@ COMPOUND_ROUNDS = 3
 # A poor catchment is redrawn with each neighbour, and with each two (that can rotate
 # three catchments round a coastline, which no pair redraw reaches).
 RECOMBINE_GROUP = 3
+
+
+@dataclass(frozen=True)
+class Effort:
+    """How hard a preset searches; every start and redraw is seeded from the user's seed.
+
+    Figures over seeds 0-4 and 2021 (benchmarks/partition.py --seeds): without
+    `pair_descent` the local optima of different seeds differ by up to 0.7 in Σ PP
+    of one ICB, and more starts did not lift the mean PP reliably.  Pair redraws
+    do (equal size, mean PP 0.327-0.337 → 0.340-0.349); they are paid for by fewer
+    starts, extra starts and recombination rounds: equal size costs about 20% more
+    CPU than four starts without them, la_aligned 5-10%.  Fewer still cost
+    quality: two starts left la_aligned at mean PP 0.320-0.326, and two extra
+    starts in equal size let a new catchment fall below PP 0.15.
+    """
+
+    starts: int  # independent starts per region; the best by score wins
+    extra_starts: int  # more for a region whose least compact catchment is below PP_FLOOR
+    recombine_rounds: int  # rounds of `recombine` (poor catchments) at most
+    pair_rounds: int  # rounds of `pair_descent` (every two neighbours) at most
+
+
+EFFORT: dict[str, Effort] = {
+    # aligned starts redo the slower whole-district search, so fewer extra ones; two
+    # starts left la_aligned below mean PP 0.323 on three of seeds 0-4
+    "la_aligned": Effort(starts=3, extra_starts=2, recombine_rounds=3, pair_rounds=1),
+    "equal_size": Effort(starts=3, extra_starts=6, recombine_rounds=3, pair_rounds=2),
+}
 
 
 def _validate(
@@ -126,11 +154,12 @@ def partition_region(
     _validate(g.pop_array, g.a, g.b, k, tolerance)
     if k == 1:
         return np.zeros(g.n, dtype=np.int64)
+    effort = EFFORT[preset]
     best: tuple[float, float, list[int]] | None = None
-    for attempt in range(STARTS + EXTRA_STARTS[keep_districts]):
-        if attempt >= STARTS and best is not None and best[1] >= PP_FLOOR:
+    for attempt in range(effort.starts + effort.extra_starts):
+        if attempt >= effort.starts and best is not None and best[1] >= PP_FLOOR:
             break  # extra starts only for regions whose least compact catchment is poor
-        extra = attempt >= STARTS
+        extra = attempt >= effort.starts
         st = _attempt(
             g,
             k,
@@ -160,8 +189,18 @@ def partition_region(
             best = (best[0], min_pp(Labelling(g, np.asarray(labels), k, objective)), labels)
     if best[1] < PP_FLOOR:
         _, labels = recombine(
-            Labelling(g, np.asarray(labels), k, objective), tolerance, seed, keep_districts
+            Labelling(g, np.asarray(labels), k, objective),
+            tolerance,
+            seed,
+            keep_districts,
+            rounds=effort.recombine_rounds,
         )
+    labels = pair_descent(
+        Labelling(g, np.asarray(labels), k, objective),
+        tolerance=tolerance,
+        seed=seed,
+        rounds=effort.pair_rounds,
+    )
     st = Labelling(g, np.asarray(labels), k, objective)
     mean = sum(g.pop) / k
     _polish(st, (1 - tolerance) * mean, (1 + tolerance) * mean, seeds.rng(seed, "polish"))
@@ -331,7 +370,12 @@ def _own_district_split(
 
 
 def recombine(
-    st: Labelling, tolerance: float, seed: int, keep_districts: bool
+    st: Labelling,
+    tolerance: float,
+    seed: int,
+    keep_districts: bool,
+    *,
+    rounds: int = RECOMBINE_ROUNDS,
 ) -> tuple[float, list[int]]:
     """Redraw each catchment below PP_FLOOR together with each neighbour (or two) in turn.
 
@@ -347,7 +391,7 @@ def recombine(
     labels = np.asarray(st.labels, dtype=np.int64)
     best_score = st.objective.score(st, tolerance)
     tried: set[tuple[tuple[int, ...], bytes]] = set()
-    for round_ in range(RECOMBINE_ROUNDS):
+    for round_ in range(rounds):
         improved = False
         cur = Labelling(g, labels, k, st.objective)
         pps = [FOUR_PI * cur.areas[p] / cur.perimeters[p] ** 2 for p in range(k)]
@@ -389,3 +433,81 @@ def recombine(
         if not improved:
             break
     return best_score, labels.tolist()
+
+
+def pair_descent(st: Labelling, *, tolerance: float, seed: int, rounds: int) -> list[int]:
+    """Redraw every two neighbouring catchments together; keep each redraw that lowers the score.
+
+    A single-area search ends in a local optimum that depends on the start: the
+    line between two catchments can only move an area at a time, each step
+    keeping both within the tolerance.  Merging two neighbours and splitting
+    them again (one seeded start on the pair: METIS, or whole districts in the
+    la_aligned preset, then balance and local search) moves the whole line at
+    once.  Each round visits the pairs (p < q) that border each other at its
+    start, in order, skipping a pair redrawn last round when neither catchment
+    has changed since; rounds stop when one keeps nothing.
+    """
+    g, k = st.g, st.k
+    keep_districts = st.objective.keep_districts
+    mean = sum(st.populations) / k
+    lo, hi = (1 - tolerance) * mean, (1 + tolerance) * mean
+    pop = np.asarray(g.pop_array)
+    labels = np.asarray(st.labels, dtype=np.int64)
+    cur = Labelling(g, labels, k, st.objective)
+    changed = np.ones(k, dtype=bool)  # catchments redrawn in the last round (all, at first)
+    for round_ in range(rounds):
+        adj = cur.part_graph()
+        pairs = [(x, y) for x in range(k) for y in sorted(adj[x]) if y > x]
+        was_changed, changed = changed, np.zeros(k, dtype=bool)
+        for p, q in pairs:
+            if not (was_changed[p] or was_changed[q]):
+                continue  # redrawn together last round and neither has changed since
+            lp, lq = labels[g.a], labels[g.b]
+            if not (((lp == p) & (lq == q)) | ((lp == q) & (lq == p))).any():
+                continue  # no longer neighbours after an earlier redraw
+            rows = np.flatnonzero((labels == p) | (labels == q))
+            group_mean = pop[rows].sum() / 2
+            sub_tol = min(hi / group_mean - 1, 1 - lo / group_mean)
+            if sub_tol < 1e-3 or pop[rows].max() > (1 + sub_tol) * group_mean:
+                continue  # no room to redraw, or an area too big for either
+            sub = subgraph(g, rows)
+            sst = _attempt(
+                sub,
+                2,
+                sub_tol,
+                seeds.stream(seed, "pair", round_, p, q),
+                keep_districts,
+                coarse=keep_districts,
+                loose=sub_tol,
+                with_own_starts=False,
+            )
+            if any(len(sst.components(x)) != 1 for x in (0, 1)):
+                continue
+            old = Labelling(sub, (labels[rows] == q).astype(np.int64), 2, st.objective)
+            outside = {d: cur.district_parts[d] - c for d, c in old.district_parts.items()}
+            if _pair_score(sst, outside, mean, tolerance) < (
+                _pair_score(old, outside, mean, tolerance) - 1e-9
+            ):
+                labels = labels.copy()
+                labels[rows] = np.array([p, q])[np.asarray(sst.labels)]
+                cur = Labelling(g, labels, k, st.objective)
+                changed[[p, q]] = True
+        if not changed.any():
+            break
+    return labels.tolist()
+
+
+def _pair_score(pair: Labelling, outside: dict[int, int], mean: float, tolerance: float) -> float:
+    """The region's score, up to a constant, as a function of the labels of two catchments.
+
+    `pair` labels the two catchments' areas (a subgraph keeps each area's whole
+    perimeter, so their shapes are exact); `outside[d]` counts the other
+    catchments holding district d, which decides whether d is split.
+    """
+    objective = pair.objective
+    w = objective.weights
+    excess = sum(max(0.0, abs(people / mean - 1) - tolerance) for people in pair.populations)
+    shape = sum(objective.shape_cost(pair.perimeters[x], pair.areas[x]) for x in range(pair.k))
+    fragments = sum(pair.district_parts.values())
+    splits = sum(outside[d] + c > 1 for d, c in pair.district_parts.items())
+    return IMBALANCE * excess + shape + w.split * fragments + w.district * splits
