@@ -54,10 +54,9 @@ class Weights:
 
 # la_aligned: whole districts matter most.  district > 0: without it, trading a Salford
 # piece for a third piece of (already split) Manchester is neutral, and Greater
-# Manchester kept five split districts where two suffice.  With the linear shape cost
-# and pair redraws (solve.pair_descent), district = 3 keeps split districts at 81-82
-# over seeds 0-4 and 2021, at mean PP 0.323-0.326 (district = 1, four starts and pairs
-# redrawn by METIS only: 81-85).
+# Manchester kept five split districts where two suffice.  With the linear shape cost,
+# district = 3 gives 80-83 split districts over seeds 0-4 and 2021 at mean PP
+# 0.322-0.324 (1/PP and district = 1: 82-87 at 0.320-0.323); district 5 changed nothing.
 # equal_size: floor = 40 lifts Torbay & Teignbridge over the floor at no cost to the
 # national mean PP or splits; 8 left it at 0.1499 (benchmarks/partition.py).  The bars
 # count split districts, so `district` prices those: split 1, district 0.9 gives 156-168

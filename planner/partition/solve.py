@@ -75,9 +75,13 @@ class Effort:
     of one ICB, and more starts did not lift the mean PP reliably.  Pair redraws
     do (equal size, mean PP 0.327-0.337 → 0.340-0.349); they are paid for by fewer
     starts, extra starts and recombination rounds: equal size costs about 20% more
-    CPU than four starts without them, la_aligned 5-10%.  Fewer still cost
-    quality: two starts left la_aligned at mean PP 0.320-0.326, and two extra
-    starts in equal size let a new catchment fall below PP 0.15.
+    CPU than four starts without them.  In la_aligned, one round of whole-district
+    pair redraws with three starts, two extra starts and three recombination rounds
+    gives mean PP 0.323-0.326 and 81-82 split districts on every seed (without:
+    0.322-0.324, 80-83), but takes 15-20% longer, past 2 s for England on 2 cores;
+    redrawn by METIS instead: 0.324-0.330 but 80-84 split districts, 7% longer.
+    Fewer starts cost quality: two left la_aligned at mean PP 0.320-0.326, and two
+    extra starts in equal size let a new catchment fall below PP 0.15.
     """
 
     starts: int  # independent starts per region; the best by score wins
@@ -87,9 +91,10 @@ class Effort:
 
 
 EFFORT: dict[str, Effort] = {
-    # aligned starts redo the slower whole-district search, so fewer extra ones; two
-    # starts left la_aligned below mean PP 0.323 on three of seeds 0-4
-    "la_aligned": Effort(starts=3, extra_starts=2, recombine_rounds=3, pair_rounds=1),
+    # aligned starts redo the slower whole-district search, so fewer extra ones; for more
+    # quality at 15-20% more time: Effort(starts=3, extra_starts=2, recombine_rounds=3,
+    # pair_rounds=1)
+    "la_aligned": Effort(starts=4, extra_starts=4, recombine_rounds=6, pair_rounds=0),
     "equal_size": Effort(starts=3, extra_starts=6, recombine_rounds=3, pair_rounds=2),
 }
 
