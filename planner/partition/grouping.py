@@ -23,9 +23,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from planner.partition.graph import RegionGraph
+from planner.partition.jit import compiled
 from planner.partition.kernels import shape_cost
 from planner.partition.objective import Objective, Weights
 
@@ -36,12 +36,12 @@ ONE = np.uint64(1)
 ZERO = np.uint64(0)
 
 
-@njit(cache=True)
+@compiled
 def _bit(i):
     return np.uint64(1) << np.uint64(i)
 
 
-@njit(cache=True)
+@compiled
 def _lowest(mask):
     """Index of the lowest set bit of a non-zero mask."""
     i = 0
@@ -50,7 +50,7 @@ def _lowest(mask):
     return i
 
 
-@njit(cache=True)
+@compiled
 def _mask_pop(mask, pop, n):
     total = 0.0
     for u in range(n):
@@ -59,7 +59,7 @@ def _mask_pop(mask, pop, n):
     return total
 
 
-@njit(cache=True)
+@compiled
 def _pieces_fit(free, nbrmask, pop, n, lo, hi):
     """Whether each connected piece of the free nodes could hold a whole number of groups."""
     seen = np.uint64(0)
@@ -84,7 +84,7 @@ def _pieces_fit(free, nbrmask, pop, n, lo, hi):
     return True
 
 
-@njit(cache=True)
+@compiled
 def _cost(label, k, area, perim, district, n_districts, ea, eb, elen, w):
     """Objective.cost of a complete grouping, term by term in the same order."""
     parea = np.zeros(k)
@@ -119,7 +119,7 @@ def _cost(label, k, area, perim, district, n_districts, ea, eb, elen, w):
     return shape + w[0] * fragments + w[2] * splits
 
 
-@njit(cache=True)
+@compiled
 def _groups_from(root, free, lo, hi, pop, nbrmask, n, budget, steps, out, nout):
     """Append to `out` every connected set of free nodes around root within [lo, hi].
 
@@ -190,7 +190,7 @@ def _groups_from(root, free, lo, hi, pop, nbrmask, n, budget, steps, out, nout):
     return steps, nout
 
 
-@njit(cache=True)
+@compiled
 def search_groupings(
     k, lo, hi, budget, pop, nbrmask, area, perim, district, n_districts, ea, eb, elen, w
 ):
@@ -260,7 +260,7 @@ def search_groupings(
     return best
 
 
-@njit(cache=True)
+@compiled
 def _release(members, free, label, n):
     """Unassign `members`; the free mask with them back."""
     for u in range(n):

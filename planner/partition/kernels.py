@@ -11,13 +11,14 @@ order, so it picks the same moves as the Python code would.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from planner.partition.jit import compiled
 
 FOUR_PI = 4.0 * np.pi
 TANGENT_X = 3.0  # objective.TANGENT_X
 
 
-@njit(cache=True)
+@compiled
 def shape_cost(perim: float, area: float, floor_weight: float, floor_x: float) -> float:
     """Objective.shape_cost: linear in PP, plus floor_weight per unit of 1/PP beyond floor_x."""
     if area <= 0:
@@ -28,7 +29,7 @@ def shape_cost(perim: float, area: float, floor_weight: float, floor_x: float) -
     return cost + floor_weight * excess if excess > 0 else cost
 
 
-@njit(cache=True)
+@compiled
 def shared_lengths(u, a, b, indptr, indices, weights, lab) -> tuple[float, float]:
     """Boundary length area u shares with catchment a (its own) and with catchment b."""
     sa = 0.0
@@ -42,7 +43,7 @@ def shared_lengths(u, a, b, indptr, indices, weights, lab) -> tuple[float, float
     return sa, sb
 
 
-@njit(cache=True)
+@compiled
 def move_delta(
     u, b, indptr, indices, weights, perim, area, district, lab, pperim, parea, dcnt, dparts, w
 ) -> float:
@@ -71,7 +72,7 @@ def move_delta(
     return delta + w[0] * split
 
 
-@njit(cache=True)
+@compiled
 def can_remove(u, indptr, indices, lab, size, mark, stack) -> bool:
     """True if catchment lab[u] stays connected and non-empty without u.
 
@@ -126,7 +127,7 @@ def can_remove(u, indptr, indices, lab, size, mark, stack) -> bool:
     return need == 0
 
 
-@njit(cache=True)
+@compiled
 def apply_move(u, b, indptr, indices, weights, pop, perim, area, district, state) -> None:
     """Move area u to catchment b, keeping every total up to date."""
     lab, ppop, parea, pperim, size, dcnt, dparts = state
@@ -150,7 +151,7 @@ def apply_move(u, b, indptr, indices, weights, pop, perim, area, district, state
     lab[u] = b
 
 
-@njit(cache=True)
+@compiled
 def improve_pass(order, lo, hi, indptr, indices, weights, pop, perim, area, district, state, w):
     """One pass of improving single moves in the given order; returns the number made."""
     lab, ppop, parea, pperim, size, dcnt, dparts = state
@@ -182,7 +183,7 @@ def improve_pass(order, lo, hi, indptr, indices, weights, pop, perim, area, dist
     return moves
 
 
-@njit(cache=True)
+@compiled
 def shift(src, dst, amount, slack, indptr, indices, weights, pop, perim, area, district, state, w):
     """Move boundary areas from src to dst totalling about `amount`; returns what moved.
 
@@ -235,7 +236,7 @@ def shift(src, dst, amount, slack, indptr, indices, weights, pop, perim, area, d
     return moved
 
 
-@njit(cache=True)
+@compiled
 def note_borders(u, indptr, indices, lab, seen) -> None:
     """Record the borders u and its neighbours have now (seen[v, x, y]: v of x faces y)."""
     b = lab[u]
@@ -246,7 +247,7 @@ def note_borders(u, indptr, indices, lab, seen) -> None:
             seen[v, lab[v], b] = True
 
 
-@njit(cache=True)
+@compiled
 def compound_pass(order, lo, hi, indptr, indices, weights, pop, perim, area, district, state, w):
     """One pass of compound moves (see moves.compound_moves); returns the number made.
 
@@ -381,7 +382,7 @@ def compound_pass(order, lo, hi, indptr, indices, weights, pop, perim, area, dis
     return moves
 
 
-@njit(cache=True)
+@compiled
 def catchment_pieces(indptr, indices, lab):
     """Connected piece of its catchment per area: pieces numbered by their lowest area.
 
