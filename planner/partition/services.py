@@ -52,22 +52,48 @@ class ServicePlan:
     notes: list[ServiceNote]
 
 
-def _rest_pieces(
+def _split_rest(
     g: RegionGraph, taken: np.ndarray, k_left: int, mean: float, lo: float, hi: float
-) -> list[tuple[np.ndarray, int, float]] | None:
-    """(rows, catchments, tolerance) for each connected piece outside `taken`, or None."""
+) -> tuple[list[tuple[np.ndarray, int, float]], str]:
+    """(rows, catchments, tolerance) for each connected piece outside `taken`, and "".
+
+    When the pieces cannot make k_left balanced catchments: no pieces, and what
+    stops them, for the run's message.
+    """
     free = np.flatnonzero(~taken)
     if len(free) == 0:
-        return [] if k_left == 0 else None
+        return (
+            [],
+            "" if k_left == 0 else f"no areas would be left for its other {k_left} catchments",
+        )
     pop = np.asarray(g.pop)
     out = []
     for rows in region_components(g, free):
         total = pop[rows].sum()
         n = round(total / mean)
-        if n < 1 or n > len(rows) or not lo * MARGIN <= total / n <= hi / MARGIN:
-            return None
+        piece = f"a piece of {total:,.0f} people ({total / mean:.2f} catchments' worth)"
+        if n < 1:
+            return [], f"{piece} would be cut off from the rest"
+        if n > len(rows):
+            return [], f"{piece} has only {len(rows)} areas for {n} catchments"
+        if not lo * MARGIN <= total / n <= hi / MARGIN:
+            return (
+                [],
+                f"{piece} would need {n} catchments {total / n / mean - 1:+.1%} from the mean",
+            )
         out.append((rows, n, min(hi * n / total - 1, 1 - lo * n / total)))
-    return out if sum(n for _, n, _ in out) == k_left else None
+    wanted = sum(n for _, n, _ in out)
+    if wanted != k_left:
+        return [], f"the rest would make {wanted} catchments, not the {k_left} left"
+    return out, ""
+
+
+def _rest_pieces(
+    g: RegionGraph, taken: np.ndarray, k_left: int, mean: float, lo: float, hi: float
+) -> list[tuple[np.ndarray, int, float]] | None:
+    """The pieces of _split_rest, or None when they cannot be balanced."""
+    pieces, problem = _split_rest(g, taken, k_left, mean, lo, hi)
+    return None if problem else pieces
 
 
 def _between_counts(size: float, mean: float, tolerance: float) -> str:
@@ -76,32 +102,6 @@ def _between_counts(size: float, mean: float, tolerance: float) -> str:
     options = [f"{fewer} would be {size / fewer / mean - 1:+.1%}"]
     options.append(f"{fewer + 1} would be {size / (fewer + 1) / mean - 1:+.1%}")
     return f"{' and '.join(options)} from the mean, both outside ±{tolerance:.1%}"
-
-
-def _rest_problem(
-    g: RegionGraph, taken: np.ndarray, k_left: int, mean: float, lo: float, hi: float
-) -> str:
-    """What stops the areas outside `taken` from making k_left balanced catchments."""
-    free = np.flatnonzero(~taken)
-    if len(free) == 0:
-        return f"no areas would be left for its other {k_left} catchments"
-    pop = np.asarray(g.pop)
-    wanted = 0
-    for rows in region_components(g, free):
-        total = pop[rows].sum()
-        n = round(total / mean)
-        if n < 1:
-            return (
-                f"a piece of {total:,.0f} people ({total / mean:.2f} catchments' worth) "
-                "would be cut off from the rest"
-            )
-        if not lo * MARGIN <= total / n <= hi / MARGIN:
-            return (
-                f"a piece of {total:,.0f} people ({total / mean:.2f} catchments' worth) "
-                f"would need {n} catchments {total / n / mean - 1:+.1%} from the mean"
-            )
-        wanted += n
-    return f"the rest would make {wanted} catchments, not the {k_left} left"
 
 
 def plan_services(
@@ -138,9 +138,9 @@ def plan_services(
             reason = _between_counts(size, mean, tolerance)
         elif len(region_components(g, rows)) != 1:
             reason = "the area is not connected"
-        elif _rest_pieces(g, taken | _mask(g.n, rows), k_left, mean, lo, hi) is None:
-            reason = "the rest of the ICB could not then be split into balanced catchments: " + (
-                _rest_problem(g, taken | _mask(g.n, rows), k_left, mean, lo, hi)
+        elif problem := _split_rest(g, taken | _mask(g.n, rows), k_left, mean, lo, hi)[1]:
+            reason = (
+                f"the rest of the ICB could not then be split into balanced catchments: {problem}"
             )
         if reason:
             notes.append(ServiceNote(**note, wanted="", reason=reason))
