@@ -132,9 +132,7 @@ def service_checks(
     listed = pd.read_csv(readiness, dtype=str)
     listed = listed[listed["readiness"].isin(["operating", "emerging"])]
     people = frame["usual_residents_total"].astype(float)
-    mean = (
-        teams.set_index("team_id")["population"].groupby(teams.set_index("team_id")["icb"]).mean()
-    )
+    mean = teams.groupby("icb")["population"].mean()
     share = frame.assign(p=people).groupby(["LAD24CD", "team_id"])["p"].sum()
     team_pop = people.groupby(frame["team_id"]).sum()
     lad_pop = people.groupby(frame["LAD24CD"]).sum()
@@ -164,16 +162,14 @@ def service_checks(
     plan = pd.read_csv(exports / "teams.csv", dtype={"team_id": str})
     ready = plan.loc[plan["readiness"].isin(["operating", "emerging"]), "team_id"]
     codes = [c for c in listed["area_code"] if c in lad_pop.index]
-    for tid in ready:
-        held = [share.get((c, tid), 0.0) for c in codes]
-        if not any(
-            h >= 0.5 * lad_pop[c] or h >= 0.5 * team_pop[tid]
-            for h, c in zip(held, codes, strict=True)
-        ):
-            failures.append(f"{tid} marked ready on less than half")
-    print(
-        f"  {len(ready)} teams operating or emerging, each on at least half: {'ok' if not failures or all('marked' not in f for f in failures) else 'FAIL'}"
-    )
+    thin = [
+        tid
+        for tid in ready
+        if not any(share.get((c, tid), 0.0) >= 0.5 * min(lad_pop[c], team_pop[tid]) for c in codes)
+    ]
+    state = "ok" if not thin else f"FAIL ({', '.join(thin)})"
+    print(f"  {len(ready)} teams operating or emerging, each on at least half: {state}")
+    failures += [f"{tid} marked ready on less than half" for tid in thin]
     return failures
 
 
