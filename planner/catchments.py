@@ -19,9 +19,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse import coo_matrix, csr_array
+from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 
 from planner.errors import PlannerError
 
@@ -147,7 +146,10 @@ def directions(dx: np.ndarray, dy: np.ndarray, scale: float) -> list[str]:
     team's centre is from the district's, so it goes to the team nearest it.
     """
     names = [name for name, _, _ in LABELS] + ["Central"]
-    rows, cols = linear_sum_assignment(_bearing_costs(np.asarray(dx), np.asarray(dy), scale))
+    cost = _bearing_costs(np.asarray(dx), np.asarray(dy), scale)
+    # every team-label pair is an edge (+1: a sparse zero would be no edge); scipy.sparse's
+    # assignment solver gives linear_sum_assignment's answer without loading scipy.optimize
+    rows, cols = min_weight_full_bipartite_matching(csr_array(cost + 1))
     out = [""] * len(dx)
     for r, c in zip(rows, cols, strict=True):
         out[r] = names[c]

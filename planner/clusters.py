@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 
@@ -42,12 +41,18 @@ IDEAL, SIZES = 3, (3, 4, 2)  # sizes in order of preference
 SEARCH_LIMIT = 200_000  # candidate groups tried per region before giving up
 
 
-def team_graph(assignment: pd.DataFrame, edges: pd.DataFrame) -> nx.Graph:
+# team_id -> {neighbouring team_id: shared border length (m)}; every team is a key.
+TeamGraph = dict[str, dict[str, float]]
+
+
+def team_graph(assignment: pd.DataFrame, edges: pd.DataFrame) -> TeamGraph:
     """Catchments as nodes, an edge where two catchments share a border (or a bridge).
 
     `edges` a, b are row positions in the areas table, which is sorted by
     lsoa21cd; `assignment` must list the same areas in the same order, so row i
     of assignment is area i. Edge weight: total shared border length (m).
+    A plain mapping: the search below only walks neighbours, and a graph
+    library would cost every `planner plan` its import.
     """
     codes = assignment["lsoa21cd"].astype(str)
     if not (codes.is_monotonic_increasing and codes.is_unique):
@@ -71,10 +76,16 @@ def team_graph(assignment: pd.DataFrame, edges: pd.DataFrame) -> nx.Graph:
     hi = np.maximum(pairs["u"].to_numpy(), pairs["v"].to_numpy())
     border = pd.DataFrame({"u": lo, "v": hi, "length": pairs["length"].to_numpy()})
     border = border.groupby(["u", "v"], sort=True)["length"].sum()
-    graph = nx.Graph()
-    graph.add_nodes_from(sorted(set(team)))
-    graph.add_weighted_edges_from(((u, v, w) for (u, v), w in border.items()), weight="length")
+    graph: TeamGraph = {t: {} for t in sorted(set(team))}
+    for (u, v), length in border.items():
+        graph[u][v] = graph[v][u] = float(length)
     return graph
+
+
+def subgraph(graph: TeamGraph, teams: Iterable[str]) -> TeamGraph:
+    """The teams given and the borders among them only."""
+    keep = set(teams)
+    return {t: {n: w for n, w in graph[t].items() if n in keep} for t in sorted(keep)}
 
 
 def extent_m(points: list[tuple[float, float]]) -> float:
@@ -86,7 +97,7 @@ def extent_m(points: list[tuple[float, float]]) -> float:
 class _Region:
     """One region's teams while they are being grouped."""
 
-    graph: nx.Graph  # the region's teams, region-internal borders only
+    graph: TeamGraph  # the region's teams, region-internal borders only
     icb: Mapping[str, str]
     centre: Mapping[str, tuple[float, float]]
 
@@ -162,11 +173,11 @@ def _seed(region: _Region, free: set[str]) -> str:
 
 def _split_region(region: _Region) -> list[frozenset]:
     """The region's teams as groups (depth-first, best candidate first)."""
-    free = set(region.graph.nodes)
+    free = set(region.graph)
     groups: list[frozenset] = []
     # a team that touches no other team in its region can only stand alone
     for t in sorted(free):
-        if region.graph.degree(t) == 0:
+        if not region.graph[t]:
             groups.append(frozenset([t]))
     free -= {t for g in groups for t in g}
     tried = 0
@@ -216,8 +227,7 @@ def assign_clusters(
     icb = dict(zip(frame["team_id"], frame["icb24cd"].astype(str), strict=True))
     groups: list[frozenset] = []
     for _, teams in frame.groupby("nhser24cd", sort=True)["team_id"]:
-        sub = nx.Graph(graph.subgraph(sorted(teams)))
-        groups += _split_region(_Region(sub, icb, centre))
+        groups += _split_region(_Region(subgraph(graph, teams), icb, centre))
     rows = []
     numbers: dict[str, int] = {}
     for group in sorted(groups, key=lambda g: _team_order(min(g, key=_team_order))):

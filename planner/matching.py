@@ -16,7 +16,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
+from scipy.sparse import csr_array
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from planner import exports
 from planner.catchments import team_sort_key
@@ -107,7 +108,9 @@ def match_teams(
         r = part["new_id"].map({t: i for i, t in enumerate(rows)}).to_numpy()
         c = part["old_id"].map({t: i for i, t in enumerate(cols)}).to_numpy()
         gain[r, c] = part["shared"].to_numpy()
-        for i, j in zip(*linear_sum_assignment(gain, maximize=True), strict=True):
+        # +1 makes every pair an edge of the sparse solver (the best pairs are unchanged)
+        best = min_weight_full_bipartite_matching(csr_array(gain + 1), maximize=True)
+        for i, j in zip(*best, strict=True):
             if gain[i, j] > 0:
                 chosen[rows[i]] = cols[j]
     out = pd.DataFrame({"new_id": sorted(population.index.astype(str), key=team_sort_key)})

@@ -32,7 +32,7 @@ The package, imports one way (each module uses only those above it):
     model      `MapModel`: the inputs checked and joined, cleaned coverage
     controls   base map frame and its plugin files, layer styles (app.js draws)
     assets     pinned npm packages: fetch, check, cache, install beside the pages
-    context    basemap, tile notice, shared context layer (uses assets, geometry)
+    context    local asset URLs, basemap, tile notice, shared context layer (uses assets, geometry)
     pages      page data and tables, templates/, `write_maps`
 """
 

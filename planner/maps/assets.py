@@ -8,8 +8,10 @@ the sha256 of every file the pages load plus its licence file).
 from a local folder if one holds them (an npm node_modules folder, a mirror's
 web-assets/ folder, or a cached tarball), otherwise from the npm registry, with
 the tarball's integrity checked before anything is unpacked.  `install` copies
-them beside the pages (maps/assets/<name>-<version>/...), and `localise`
-points a folium figure at those copies instead of the CDN.
+them beside the pages (maps/assets/<name>-<version>/...), and `local_url`
+gives a CDN URL's copy there (planner.maps.context.localise points a folium
+figure at those copies; this module needs no folium, so `planner plan` does
+not load it).
 
 The versions are folium's pins (planner.maps.CDN_ASSETS); `local_url` refuses
 a CDN URL no package declares, so a new folium pin fails loudly.  To add or
@@ -30,7 +32,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import branca.element as be
 import requests
 
 from planner.errors import PlannerError
@@ -316,28 +317,3 @@ def local_url(cdn_url: str, root: str, *, packages: Sequence[NpmPackage] = PACKA
         value=cdn_url,
         fix="declare its npm package and files in planner.maps.assets.PACKAGES",
     )
-
-
-class LocalAssets(be.Element):
-    """Points every script and stylesheet of a figure at the copies under maps/assets/.
-
-    Add it to the figure after the map: figure children render in order, so
-    by the time this renders, the map and its plugins have put their CDN links
-    in the header, and it rewrites exactly those.
-    """
-
-    def __init__(self, root: str) -> None:
-        super().__init__()
-        self._name = "LocalAssets"
-        self.root = root
-
-    def render(self, **kwargs) -> None:
-        figure = self.get_root()
-        for child in figure.header._children.values():
-            if isinstance(child, be.JavascriptLink | be.CssLink) and child.url.startswith("http"):
-                child.url = local_url(child.url, self.root)
-
-
-def localise(figure: be.Figure, root: str) -> None:
-    """Make `figure` load Leaflet and its plugins from maps/assets/ (see LocalAssets)."""
-    figure.add_child(LocalAssets(root), name="local_assets")

@@ -3,7 +3,7 @@
 A commissioner opens maps/index.html from a file, often on a network that
 blocks CDNs or map tiles.  So every page
 
-- loads Leaflet and its plugins from maps/assets/ (`assets.localise`);
+- loads Leaflet and its plugins from maps/assets/ (`localise`);
 - draws a basemap from one tile server (`Basemap`, through xyzservices: Esri's
   keyless World Light Gray Canvas by default, CARTO Positron when given a
   key) and, when its tiles fail, says so in one line and keeps working
@@ -248,7 +248,32 @@ def decorate(figure: be.Figure, fmap: folium.Map, *, root: str,
     tiles.add_to(fmap)
     TileNotice(tiles).add_to(fmap)
     ContextLayer(root).add_to(fmap)
-    assets.localise(figure, root)
+    localise(figure, root)
+
+
+class LocalAssets(be.Element):
+    """Points every script and stylesheet of a figure at the copies under maps/assets/.
+
+    Add it to the figure after the map: figure children render in order, so
+    by the time this renders, the map and its plugins have put their CDN links
+    in the header, and it rewrites exactly those.
+    """
+
+    def __init__(self, root: str) -> None:
+        super().__init__()
+        self._name = "LocalAssets"
+        self.root = root
+
+    def render(self, **kwargs) -> None:
+        figure = self.get_root()
+        for child in figure.header._children.values():
+            if isinstance(child, be.JavascriptLink | be.CssLink) and child.url.startswith("http"):
+                child.url = assets.local_url(child.url, self.root)
+
+
+def localise(figure: be.Figure, root: str) -> None:
+    """Make `figure` load Leaflet and its plugins from maps/assets/ (see LocalAssets)."""
+    figure.add_child(LocalAssets(root), name="local_assets")
 
 
 class TileNotice(be.MacroElement):

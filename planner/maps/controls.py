@@ -7,7 +7,7 @@ plan text and the (large) geometry stay out of it.  Both reach the page in the
 template's JSON data block, from which templates/app.js draws the layers with
 the styles below.  Colours are colour-blind safe; every CDN file folium names
 is listed in `CDN_ASSETS`, and the pages load the local copy of each
-(planner.maps.assets.localise).
+(planner.maps.context.localise).
 """
 
 from __future__ import annotations
