@@ -616,9 +616,27 @@ def aggregate(team_costs: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
     merged["teams_operating"] = merged["share"].where(merged["status"] == OPERATING, 0.0)
     merged["teams_starting"] = merged["share"].where(merged["status"] == STARTING, 0.0)
     cols = ["teams_operating", "teams_starting", "labour", "training", "cost", "babies"]
-    grouped = merged.groupby(["area_code", "year"], sort=True)[cols].agg(_fsum)
-    return grouped.reset_index()
+    return group_fsum(merged, ["area_code", "year"], cols)
 
 
-def _fsum(values: pd.Series) -> float:
-    return math.fsum(values)
+def group_fsum(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
+    """`keys` then `columns`: one row per group (sorted), each column's exactly rounded sum.
+
+    math.fsum makes a total independent of row order, so the same plan gives the
+    same pennies however its rows were merged.  Each group is a slice of one
+    sorted array (pandas' `agg(math.fsum)` builds a Series per group and column,
+    which cost every plan about half a second).  Rows with a missing key are
+    left out, as groupby does.
+    """
+    grouper = frame.groupby(keys, sort=True)
+    ids = grouper.ngroup().to_numpy()
+    order = np.argsort(ids, kind="stable")
+    order = order[ids[order] >= 0]
+    bounds = np.flatnonzero(np.diff(ids[order])) + 1
+    out = grouper.size().index.to_frame(index=False)
+    for column in columns:
+        values = frame[column].to_numpy(dtype="float64")[order]
+        out[column] = (
+            [math.fsum(part.tolist()) for part in np.split(values, bounds)] if len(out) else []
+        )
+    return out

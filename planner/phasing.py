@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from planner import waves
+from planner import costs, waves
 from planner.config import READINESS_LEVELS, Scenario, wave_dates
 from planner.errors import PlannerError
 from planner.readiness import (
@@ -101,7 +101,7 @@ def need_scores(areas: pd.DataFrame, assignment: pd.DataFrame, scenario: Scenari
     )
     deprived = lsoa["imd_decile"] <= scenario.need_deprived_max_decile
     lsoa = lsoa.assign(u3_deprived=lsoa["under3"].where(deprived, 0.0))
-    per = lsoa.groupby("team_id", sort=True)[["under3", "u3_deprived"]].agg(math.fsum)
+    per = costs.group_fsum(lsoa, ["team_id"], ["under3", "u3_deprived"]).set_index("team_id")
     share = (per["u3_deprived"] / per["under3"]).where(per["under3"] > 0, 0.0)
     need = per["under3"] * (scenario.need_base_weight + scenario.need_deprived_weight * share)
     return pd.DataFrame(

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from planner.config import READINESS_LEVELS
@@ -72,18 +73,18 @@ def known_area_codes(areas: pd.DataFrame, catchments: pd.DataFrame | None = None
     """Codes a readiness file may use -> human name (LAD, ICB and its ODS code, sub-ICB, team id)."""
     names: dict[str, str] = {}
     key: dict[str, str] = {}
-    first_code: dict[tuple[str, ...], str] = {}
+    first_code: dict[bytes, str] = {}
     for code, name in CODE_COLUMNS:
         if code not in areas.columns:
             continue
         labels = areas[name] if name in areas.columns else "sub-ICB location " + areas[code]
-        frame = pd.DataFrame(
-            {"c": areas[code].astype(str), "n": labels.astype(str), "l": areas["lsoa21cd"]}
-        )
-        for c, n, _ in frame.drop_duplicates("c").itertuples(index=False):
+        frame = pd.DataFrame({"c": areas[code].astype(str), "n": labels.astype(str)})
+        for c, n in frame.drop_duplicates("c").itertuples(index=False):
             names.setdefault(c, n)
-        for c, lsoas in frame.groupby("c", sort=True)["l"]:
-            members = tuple(sorted(lsoas.astype(str)))
+        # two codes naming the same LSOAs (an ICB and its ODS code) are one area: the
+        # rows each code holds (ascending positions) say which
+        for c, rows in sorted(frame.groupby("c").indices.items()):
+            members = np.asarray(rows, dtype=np.int64).tobytes()
             key.setdefault(str(c), first_code.setdefault(members, str(c)))
     if catchments is not None:
         for c, n in zip(

@@ -229,7 +229,7 @@ def area_wte(team_costs: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
     active = team_costs[["team_id", "year", "wte"]].astype({"team_id": str})
     merged = active.merge(shares, on="team_id")
     merged["wte"] = merged["wte"] * merged["share"]
-    return merged.groupby(["area_code", "year"], sort=True)["wte"].agg(math.fsum).reset_index()
+    return costs.group_fsum(merged, ["area_code", "year"], ["wte"])
 
 
 def team_year_table(plan: pd.DataFrame, team_costs: pd.DataFrame, years: Sequence[str]):

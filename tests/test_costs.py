@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from synthetic import synthetic_country
@@ -364,3 +365,24 @@ def test_need_sizing_on_the_real_plan(national_plan) -> None:
     assert need.rank_correlation > 0.3
     assert need.rank_correlation_in_cohorts > 0.5
     assert plan["babies_per_1000_under1"].notna().all()
+
+
+def test_group_fsum_equals_pandas_groupby_with_fsum() -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "area_code": rng.choice(["E1", "E2", "W3", None], 500),
+            "year": rng.choice(["2022/23", "2023/24"], 500),
+            "cost": rng.random(500) * 1e6,
+            "babies": rng.random(500),
+        }
+    )
+    found = costs.group_fsum(frame, ["area_code", "year"], ["cost", "babies"])
+    expected = (
+        frame.groupby(["area_code", "year"], sort=True)[["cost", "babies"]]
+        .agg(math.fsum)
+        .reset_index()
+    )
+    pd.testing.assert_frame_equal(found, expected, check_exact=True)
+    empty = costs.group_fsum(frame.iloc[:0], ["area_code", "year"], ["cost"])
+    assert list(empty.columns) == ["area_code", "year", "cost"] and len(empty) == 0

@@ -65,6 +65,21 @@ def test_to_csv_text_numbers_and_text() -> None:
     assert back["n"].tolist() == [-3, 4]
 
 
+def test_to_csv_text_keeps_mixed_and_repeated_cells_as_given() -> None:
+    """Whole numbers beside blanks stay whole (national.csv's SR column); repeats and NaN."""
+    frame = pd.DataFrame(
+        {
+            "total": pd.Series([63134191, None, "=1+1"], dtype=object),
+            "cost": [0.125, float("nan"), 0.125],
+            "code": pd.Series(["E06000001", None, "@x"], dtype="str"),
+            "count": pd.array([1, None, 3], dtype="Int64"),
+        }
+    )
+    text = exports.to_csv_text(frame)
+    assert text == "total,cost,code,count\n63134191,0.13,E06000001,1\n,,,\n'=1+1,0.13,'@x,3\n"
+    assert exports.to_csv_text(frame.iloc[:0]) == "total,cost,code,count\n"
+
+
 def test_fixed_formatting_rounds_half_up() -> None:
     assert exports.fixed(0.125, 2) == "0.13" and exports.fixed(2.5, 0) == "3"
     assert exports.fixed(-0.001, 2) == "0.00" and exports.fixed(float("nan"), 2) == ""
