@@ -278,8 +278,14 @@ def catchments_stage(
     areas_dir: Path,
     scenario: config.Scenario,
     services: pd.Series | None = None,
+    *,
+    loaded: tuple[gpd.GeoDataFrame, Adjacency] | None = None,
 ) -> Path:
-    """Catchments cached in data/processed/catchments/ (rebuilt when areas or settings change)."""
+    """Catchments cached in data/processed/catchments/ (rebuilt when areas or settings change).
+
+    `loaded`: the areas and adjacency already read from `areas_dir` (load_areas),
+    so a rebuild does not read them a second time.
+    """
     directory = workspace.processed / "catchments"
     held = None if services is None else sorted(services.dropna().astype(str).unique())
     key = stage_key(
@@ -295,7 +301,7 @@ def catchments_stage(
     )
 
     def build(staging: Path) -> None:
-        areas, adjacency = load_areas(areas_dir)
+        areas, adjacency = loaded or load_areas(areas_dir)
         build_catchments(areas, adjacency, scenario, services=services).write(staging)
 
     cached_stage(directory, key, build, "catchments")
@@ -338,7 +344,9 @@ def make_plan(workspace: Workspace, options: PlanOptions) -> Plan:
         raw_dir=workspace.raw,
         dataset_names=AREA_SOURCES,
     )
-    catchment_dir = catchments_stage(workspace, areas_dir, scenario, services)
+    catchment_dir = catchments_stage(
+        workspace, areas_dir, scenario, services, loaded=(areas, adjacency)
+    )
     drawn = Catchments.read(catchment_dir)
     table, assignment, icb_quality = drawn.table, drawn.assignment, drawn.icb_quality
     for note in partition.service_notes(drawn.services, names=codes):
