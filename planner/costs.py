@@ -632,11 +632,10 @@ def group_fsum(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.D
     ids = grouper.ngroup().to_numpy()
     order = np.argsort(ids, kind="stable")
     order = order[ids[order] >= 0]
-    bounds = np.flatnonzero(np.diff(ids[order])) + 1
+    cuts = np.flatnonzero(np.diff(ids[order])) + 1
+    spans = list(zip([0, *cuts.tolist()], [*cuts.tolist(), len(order)], strict=True))
     out = grouper.size().index.to_frame(index=False)
     for column in columns:
-        values = frame[column].to_numpy(dtype="float64")[order]
-        out[column] = (
-            [math.fsum(part.tolist()) for part in np.split(values, bounds)] if len(out) else []
-        )
+        values = frame[column].to_numpy(dtype="float64")[order].tolist()
+        out[column] = [math.fsum(values[a:b]) for a, b in spans] if len(out) else []
     return out
