@@ -1,7 +1,7 @@
 """Time `planner plan` with a fresh seed as a whole process, against GerryChain on the same graph.
 
 Usage: python benchmarks/plan_process.py [--mirror ../shared/open-data] [--runs 3]
-                                         [--first-seed 1000] [--gerrychain-repeats 3]
+                                         [--first-seed 1000] [--gerrychain-repeats 1]
                                          [--workdir W]
 
 The issue's acceptance: `planner plan` with a fresh seed (so the catchments
@@ -11,13 +11,15 @@ a whole process, takes at most 0.3× GerryChain's recursive_tree_part
 
 A work folder is prepared once (`planner prepare --mirror`, or the one given
 with --workdir), and one untimed `plan` fills numba's and the planner's
-caches.  Then, per preset, --runs processes of
-`python -m planner.cli -q --workdir W plan --seed S --preset P` are timed
-wall to wall, each with a seed not used before.  GerryChain runs in its own
-process on the areas and adjacency that `plan` reads (benchmarks/partition.py's
-routine, the same 202 teams), timed around the call (its imports and the
-loading are left out, which favours it).  Printed: each run's seconds, the
-medians and the ratios of the plan medians to GerryChain's.
+caches.  Then --runs rounds: in each, one process of
+`python -m planner.cli -q --workdir W plan --seed S --preset P` per preset is
+timed wall to wall, each with a seed not used before, and GerryChain runs in
+its own process on the areas and adjacency that `plan` reads
+(benchmarks/partition.py's routine, the same 202 teams), timed around the call
+(its imports and the loading are left out, which favours it).  Rounds keep a
+change in the machine's load on both sides of a ratio.  Printed: each run's
+seconds, the medians, the ratio of the plan medians to GerryChain's, and the
+ratio within each round with its median.
 """
 
 from __future__ import annotations
@@ -94,9 +96,13 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mirror", type=Path, default=REPO.parent / "shared" / "open-data")
-    parser.add_argument("--runs", type=int, default=3, help="timed plan runs per preset")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="rounds: one timed plan per preset, then GerryChain"
+    )
     parser.add_argument("--first-seed", type=int, default=1000, help="seeds first-seed, +1, ...")
-    parser.add_argument("--gerrychain-repeats", type=int, default=3)
+    parser.add_argument(
+        "--gerrychain-repeats", type=int, default=1, help="GerryChain calls per round"
+    )
     parser.add_argument("--workdir", type=Path, help="a prepared work folder (default: a new one)")
     args = parser.parse_args()
 
@@ -108,23 +114,41 @@ def main() -> None:
         seconds = planner(workdir, "plan", "--seed", str(args.first_seed - 1))
         print(f"warm-up plan: {seconds:.1f} s (not counted)")
         seed = args.first_seed
-        medians = {}
-        for preset in PRESETS:
-            times = []
-            for _ in range(args.runs):
-                times.append(planner(workdir, "plan", "--seed", str(seed), "--preset", preset))
+        times: dict[str, list[float]] = {preset: [] for preset in PRESETS}
+        gerry: list[float] = []
+        # Rounds: each preset once, then GerryChain once, so that a change in the
+        # machine's load falls on both sides of a ratio alike.
+        for _ in range(args.runs):
+            for preset in PRESETS:
+                times[preset].append(
+                    planner(workdir, "plan", "--seed", str(seed), "--preset", preset)
+                )
                 seed += 1
-            medians[preset] = statistics.median(times)
-            runs = ", ".join(f"{t:.1f}" for t in times)
-            print(f"plan {preset}: median {medians[preset]:.1f} s ({runs})", flush=True)
-        gerry = gerrychain_seconds(workdir, 0, args.gerrychain_repeats)
+            gerry += gerrychain_seconds(workdir, 0, args.gerrychain_repeats)
+            print(
+                "round: "
+                + ", ".join(f"{p} {times[p][-1]:.1f} s" for p in PRESETS)
+                + f", GerryChain {gerry[-1]:.1f} s",
+                flush=True,
+            )
         gerry_median = statistics.median(gerry)
-        runs = ", ".join(f"{t:.1f}" for t in gerry)
-        print(f"GerryChain recursive_tree_part ε=0.005: median {gerry_median:.1f} s ({runs})")
-        print("\nwhole plan process / GerryChain (medians):")
+        print(f"GerryChain recursive_tree_part ε=0.005: median {gerry_median:.1f} s "
+              f"({', '.join(f'{t:.1f}' for t in gerry)})")  # fmt: skip
         for preset in PRESETS:
-            print(f"  {preset}: {medians[preset]:.1f} s / {gerry_median:.1f} s = "
-                  f"{medians[preset] / gerry_median:.2f}×")  # fmt: skip
+            runs = ", ".join(f"{t:.1f}" for t in times[preset])
+            print(f"plan {preset}: median {statistics.median(times[preset]):.1f} s ({runs})")
+        print("\nwhole plan process / GerryChain:")
+        per_round = args.gerrychain_repeats
+        for preset in PRESETS:
+            median = statistics.median(times[preset])
+            paired = [
+                t / statistics.median(gerry[i * per_round : (i + 1) * per_round])
+                for i, t in enumerate(times[preset])
+            ]
+            print(f"  {preset}: medians {median:.1f} s / {gerry_median:.1f} s = "
+                  f"{median / gerry_median:.2f}×; per round "
+                  f"{', '.join(f'{r:.2f}' for r in paired)} (median "
+                  f"{statistics.median(paired):.2f}×)")  # fmt: skip
 
 
 if __name__ == "__main__":
