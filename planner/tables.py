@@ -115,8 +115,9 @@ def share_out(
     for col in columns:
         shown = np.zeros(len(exact), dtype=np.int64)
         values = exact[col].to_numpy(dtype=float)
+        wanted = totals[col].to_dict()  # `.at` per group rebuilt the index view each time
         for key, rows in groups.items():
-            shown[rows] = largest_remainder(values[rows], int(totals.at[key, col]))
+            shown[rows] = largest_remainder(values[rows], int(wanted[key]))
         out[col] = shown
     return out
 
