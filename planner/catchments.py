@@ -109,17 +109,17 @@ def team_ids(areas: gpd.GeoDataFrame, labels: pd.Series | np.ndarray) -> pd.Seri
             "w": w,
         }
     )
-    g = frame.groupby(["icb", "label"], sort=True).agg(
+    grouped = frame.groupby(["icb", "label"], sort=True)
+    g = grouped.agg(
         short=("short", "first"), wx=("wx", "sum"), wy=("wy", "sum"), w=("w", "sum")
-    )
+    ).reset_index()  # row i: group i
     # Round to the metre so the order does not hang on float noise.
     g["north"] = -(g["wy"] / g["w"]).round(0)
     g["east"] = (g["wx"] / g["w"]).round(0)
-    g = g.reset_index().sort_values(["icb", "north", "east", "label"], kind="stable")
+    g = g.sort_values(["icb", "north", "east", "label"], kind="stable")
     g["n"] = g.groupby("icb").cumcount() + 1
     g["team_id"] = g["short"] + "-" + g["n"].astype(str)
-    lookup = g.set_index(["icb", "label"])["team_id"]
-    ids = lookup.reindex(pd.MultiIndex.from_arrays([frame["icb"], frame["label"]])).to_numpy()
+    ids = g["team_id"].sort_index().to_numpy()[grouped.ngroup().to_numpy()]
     return pd.Series(ids, index=areas.index, name="team_id", dtype=str)
 
 
