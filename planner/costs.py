@@ -625,7 +625,7 @@ def group_fsum(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.D
     math.fsum makes a total independent of row order, so the same plan gives the
     same pennies however its rows were merged.  Each group is a slice of one
     sorted array (pandas' `agg(math.fsum)` builds a Series per group and column,
-    which cost every plan about half a second).  Rows with a missing key are
+    which cost every plan about 0.3 s).  Rows with a missing key are
     left out, as groupby does.
     """
     grouper = frame.groupby(keys, sort=True)
