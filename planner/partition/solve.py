@@ -37,14 +37,12 @@ from planner.partition.objective import (
     Preset,
     objective_of,
 )
+from planner.partition.own import own_district_starts
 from planner.partition.starts import (
     CUT_CANDIDATES,
     SEARCH_TOLERANCE,
     coarsen,
     metis_labels,
-    own_district_candidates,
-    own_starts,
-    region_components,
     strip_starts,
     whole_district_start,
 )
@@ -180,9 +178,10 @@ def partition_region(
     assert best is not None
     objective = objective_of(keep_districts)
     if keep_districts:
-        for i, init in enumerate(_own_district_starts(g, k, tolerance, seed)):
+        owned = own_district_starts(g, k, tolerance=tolerance, seed=seed, objective=objective)
+        for i, init in enumerate(owned):
             rng = seeds.rng(seed, "own_district", i)
-            st = _solve(g, k, tolerance, rng, seed, objective, init, [tolerance])
+            st = _solve(g, k, tolerance, rng, seed, objective, init, _stages(tolerance))
             score = objective.score(st, tolerance)
             if score < best[0]:
                 best = (score, min_pp(st), list(st.labels))
@@ -277,7 +276,6 @@ def _attempt(
     keep_districts: bool,
     coarse: bool,
     loose: float = LOOSE,
-    with_own_starts: bool = True,
 ) -> Labelling:
     """One start: METIS (on whole districts if `coarse`), repair, balance, local search.
 
@@ -304,74 +302,7 @@ def _attempt(
             return _solve(g, k, tolerance, rng, seed, objective, None, stages)
         cst = _solve(cg, k, tolerance, rng, seed, objective, None, [stages[0]])
         init = np.asarray(cst.labels, dtype=np.int64)[node]
-    best = _solve(g, k, tolerance, rng, seed, objective, init, stages)
-    if coarse and keep_districts and with_own_starts:
-        for i, labels in enumerate(own_starts(g, k, tolerance, seed, objective)):
-            own_rng = seeds.rng(seed, "own_start", i)
-            st = _solve(g, k, tolerance, own_rng, seed, objective, labels, stages)
-            if objective.score(st, tolerance) < objective.score(best, tolerance):
-                best = st
-    return best
-
-
-def _own_district_starts(g: RegionGraph, k: int, tolerance: float, seed: int) -> list[np.ndarray]:
-    """Labellings in which some big districts are exactly their own catchments.
-
-    For each subset of the big districts whose population makes a whole number
-    n of balanced catchments (largest few), each such district is cut into n
-    equal catchments of its own, and every connected rest of the region is
-    partitioned on its own (whole districts where possible) into the number of
-    catchments its population makes, when that is balanced.  So Leeds (3.04
-    catchments) becomes three Leeds-only catchments and its neighbours share
-    the others, instead of a Leeds remainder joining Wakefield.
-    """
-    mean = sum(g.pop) / k
-    balanced = own_district_candidates(g, k, tolerance)
-    out: list[np.ndarray] = []
-    for r in range(len(balanced), 0, -1):
-        for own in itertools.combinations(balanced, r):
-            labels = _own_district_split(g, k, tolerance, seed, mean, frozenset(own))
-            if labels is not None:
-                out.append(labels)
-    return out
-
-
-def _own_district_split(
-    g: RegionGraph, k: int, tolerance: float, seed: int, mean: float, own: frozenset[int]
-) -> np.ndarray | None:
-    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
-    district = np.asarray(g.district)
-    pop = np.asarray(g.pop)
-    labels = np.full(g.n, -1, dtype=np.int64)
-    used = 0
-    for d in sorted(own):
-        rows = np.flatnonzero(district == d)
-        if len(region_components(g, rows)) != 1:
-            return None
-        n = round(pop[rows].sum() / mean)
-        lab = metis_labels(subgraph(g, rows), n, seed, ufactor=10, tpwgts=[1.0 / n] * n)
-        sizes = np.bincount(lab, weights=pop[rows], minlength=n)
-        if not ((sizes >= lo) & (sizes <= hi)).all():
-            return None
-        labels[rows] = used + lab
-        used += n
-    for rows in region_components(g, np.flatnonzero(~np.isin(district, list(own)))):
-        total = pop[rows].sum()
-        n = round(total / mean)
-        if n < 1 or not lo * 1.001 <= total / n <= hi / 1.001 or n > len(rows):
-            return None
-        if n == 1:
-            labels[rows] = used
-        else:
-            sub = subgraph(g, rows)
-            sub_tol = min(hi * n / total - 1, 1 - lo * n / total)
-            sub_tol = min(sub_tol, tolerance)
-            if sub.pop and max(sub.pop) > (1 + sub_tol) * total / n:
-                return None
-            st = _attempt(sub, n, sub_tol, seed, True, coarse=True, with_own_starts=False)
-            labels[rows] = used + np.asarray(st.labels, dtype=np.int64)
-        used += n
-    return labels if used == k else None
+    return _solve(g, k, tolerance, rng, seed, objective, init, stages)
 
 
 def recombine(
@@ -484,7 +415,6 @@ def pair_descent(st: Labelling, *, tolerance: float, seed: int, rounds: int) -> 
                 keep_districts,
                 coarse=keep_districts,
                 loose=sub_tol,
-                with_own_starts=False,
             )
             if any(len(sst.components(x)) != 1 for x in (0, 1)):
                 continue
