@@ -14,9 +14,11 @@ drawn around them in two ways:
   window twice as wide as the tolerance.  Pieces cut at fixed places rarely
   group exactly; the caller's balance step finishes the grouping.
 - apart: the held catchments are fixed and every connected rest of the
-  region is drawn on its own into the catchments its population makes
-  (whole districts where possible, `starts.whole_district_start`), when that
-  is balanced.  This reaches rests the wide grouping cannot balance.
+  region is drawn and searched on its own (`draw_rest`, the caller's start
+  and local search) into the catchments its population makes, when that is
+  balanced.  This reaches rests the wide grouping cannot balance; searched
+  with the whole region instead, the balance step pushes people through the
+  held catchments (West Yorkshire, seed 2021: score 70.5 against 59.3).
 
 Each drawing is a start; the caller balances and searches it like any other.
 """
@@ -24,21 +26,18 @@ Each drawing is a start; the caller balances and searches it like any other.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 
 from planner.partition.graph import RegionGraph, subgraph
 from planner.partition.grouping import best_grouping
 from planner.partition.objective import Objective
-from planner.partition.starts import (
-    CUT_CANDIDATES,
-    SEARCH_BUDGET,
-    SEARCH_TOLERANCE,
-    coarsen,
-    metis_labels,
-    region_components,
-    whole_district_start,
-)
+from planner.partition.starts import SEARCH_BUDGET, coarsen, region_components
+
+# How a rest of the region is drawn in the apart drawing: (graph, catchments, tolerance) →
+# labels 0..n-1 (the caller's whole start and local search).
+DrawRest = Callable[[RegionGraph, int, float], np.ndarray]
 
 # Held districts are chosen among this many of the largest candidates (each subset).
 OWN_CANDIDATES = 3
@@ -56,7 +55,13 @@ def own_district_candidates(g: RegionGraph, k: int, tolerance: float) -> list[in
 
 
 def own_district_starts(
-    g: RegionGraph, k: int, *, tolerance: float, seed: int, objective: Objective
+    g: RegionGraph,
+    k: int,
+    *,
+    tolerance: float,
+    seed: int,
+    objective: Objective,
+    draw_rest: DrawRest,
 ) -> list[np.ndarray]:
     """Labels 0..k-1 that hold each chosen big district in catchments of its own.
 
@@ -77,7 +82,7 @@ def own_district_starts(
             )
             drawn = [_grouped(cg, node, k, mean, 2 * tolerance, objective)]
             if held:
-                drawn.append(_apart(g, cg, node, k, tolerance, seed, objective, held))
+                drawn.append(_apart(g, cg, node, k, tolerance, held, draw_rest))
             for labels in drawn:
                 if labels is not None and labels.tobytes() not in seen:
                     seen.add(labels.tobytes())
@@ -101,9 +106,8 @@ def _apart(
     node: np.ndarray,
     k: int,
     tolerance: float,
-    seed: int,
-    objective: Objective,
     held: frozenset[int],
+    draw_rest: DrawRest,
 ) -> np.ndarray | None:
     """Held catchments fixed (the coarse nodes of `held`), each connected rest drawn alone."""
     mean = sum(g.pop) / k
@@ -127,12 +131,7 @@ def _apart(
             sub_tol = min(hi * n / total - 1, 1 - lo * n / total, tolerance)
             if pop[rows].max() > (1 + sub_tol) * total / n:
                 return None
-            start = whole_district_start(
-                sub, n, max(sub_tol, SEARCH_TOLERANCE), seed, objective, CUT_CANDIDATES
-            )
-            if start is None:
-                start = metis_labels(sub, n, seed, ufactor=max(1, round(sub_tol * 1000)))
-            labels[rows] = used + start
+            labels[rows] = used + draw_rest(sub, n, sub_tol)
         else:
             labels[rows] = used
         used += n

@@ -57,6 +57,11 @@ RECOMBINE_SEEDS = 3
 # A poor pair is also redrawn from straight cuts at this many directions (every 30°).
 STRIP_ANGLES = 6
 RECOMBINE_ROUNDS = 6
+# A pair redraw (la_aligned) tries groupings of whole districts only, then METIS on the
+# coarse graph: cutting each of 8 districts in turn took a third of the pair redraws' time,
+# and over seeds 0-4 and 2021 changed mean PP by at most 0.0013 and split districts by 1
+# either way (benchmarks/partition.py --seeds).
+PAIR_CUT_CANDIDATES = 0
 # Rounds of compound moves (each followed by single moves) in `_polish`.
 COMPOUND_ROUNDS = 3
 # A poor catchment is redrawn with each neighbour, and with each two (that can rotate
@@ -92,7 +97,7 @@ EFFORT: dict[str, Effort] = {
     # aligned starts redo the slower whole-district search, so fewer extra ones; for more
     # quality at 15-20% more time: Effort(starts=3, extra_starts=2, recombine_rounds=3,
     # pair_rounds=1)
-    "la_aligned": Effort(starts=4, extra_starts=4, recombine_rounds=6, pair_rounds=0),
+    "la_aligned": Effort(starts=4, extra_starts=3, recombine_rounds=1, pair_rounds=1),
     "equal_size": Effort(starts=3, extra_starts=6, recombine_rounds=3, pair_rounds=2),
 }
 
@@ -178,7 +183,16 @@ def partition_region(
     assert best is not None
     objective = objective_of(keep_districts)
     if keep_districts:
-        owned = own_district_starts(g, k, tolerance=tolerance, seed=seed, objective=objective)
+        owned = own_district_starts(
+            g,
+            k,
+            tolerance=tolerance,
+            seed=seed,
+            objective=objective,
+            draw_rest=lambda sub, n, tol: np.asarray(
+                _attempt(sub, n, tol, seed, True, coarse=True).labels, dtype=np.int64
+            ),
+        )
         for i, init in enumerate(owned):
             rng = seeds.rng(seed, "own_district", i)
             st = _solve(g, k, tolerance, rng, seed, objective, init, _stages(tolerance))
@@ -276,11 +290,13 @@ def _attempt(
     keep_districts: bool,
     coarse: bool,
     loose: float = LOOSE,
+    cut_candidates: int = CUT_CANDIDATES,
 ) -> Labelling:
     """One start: METIS (on whole districts if `coarse`), repair, balance, local search.
 
     The search starts at ±`loose` and tightens to the tolerance in stages, so
-    shapes are improved while there is still room to move.
+    shapes are improved while there is still room to move.  `cut_candidates`:
+    districts tried cut when no grouping of whole districts balances (la_aligned).
     """
     rng = seeds.rng(seed, "search")
     mean = sum(g.pop) / k
@@ -294,7 +310,7 @@ def _attempt(
             max(tolerance, SEARCH_TOLERANCE),
             seed,
             objective,
-            CUT_CANDIDATES if keep_districts else 0,
+            cut_candidates if keep_districts else 0,
         )
     if coarse and init is None:
         cg, node = coarsen(g, (1 + max(tolerance, 0.03)) * mean)
@@ -415,6 +431,7 @@ def pair_descent(st: Labelling, *, tolerance: float, seed: int, rounds: int) -> 
                 keep_districts,
                 coarse=keep_districts,
                 loose=sub_tol,
+                cut_candidates=PAIR_CUT_CANDIDATES,
             )
             if any(len(sst.components(x)) != 1 for x in (0, 1)):
                 continue
