@@ -59,8 +59,8 @@ STRIP_ANGLES = 6
 RECOMBINE_ROUNDS = 6
 # A pair redraw (la_aligned) tries groupings of whole districts only, then METIS on the
 # coarse graph: cutting each of 8 districts in turn took a third of the pair redraws' time,
-# and over seeds 0-4 and 2021 changed mean PP by at most 0.0013 and split districts by 1
-# either way (benchmarks/partition.py --seeds).
+# and over seeds 0-4 and 2021 changed mean PP by at most 0.0011 either way and split
+# districts not at all (benchmarks/partition.py --seeds).
 PAIR_CUT_CANDIDATES = 0
 # Rounds of compound moves (each followed by single moves) in `_polish`.
 COMPOUND_ROUNDS = 3
@@ -78,13 +78,22 @@ class Effort:
     of one ICB, and more starts did not lift the mean PP reliably.  Pair redraws
     do (equal size, mean PP 0.327-0.337 → 0.340-0.349); they are paid for by fewer
     starts, extra starts and recombination rounds: equal size costs about 20% more
-    CPU than four starts without them.  In la_aligned, one round of whole-district
-    pair redraws with three starts, two extra starts and three recombination rounds
-    gives mean PP 0.323-0.326 and 81-82 split districts on every seed (without:
-    0.322-0.324, 80-83), but takes 15-20% longer, past 2 s for England on 2 cores;
-    redrawn by METIS instead: 0.324-0.330 but 80-84 split districts, 7% longer.
-    Fewer starts cost quality: two left la_aligned at mean PP 0.320-0.326, and two
-    extra starts in equal size let a new catchment fall below PP 0.15.
+    CPU than four starts without them.  In la_aligned, one round of pair redraws
+    (whole districts only: PAIR_CUT_CANDIDATES), one recombination round and three
+    extra starts give, per seed 0/1/2/3/4/2021, mean PP 0.3245/0.3231/0.3240/0.3248/
+    0.3255/0.3271 and 81/82/81/81/81/82 split districts (max dev 9.97%, 202/202
+    contiguous, the same 5 coast-bound catchments below PP 0.15), against
+    0.3235/0.3221/0.3216/0.3240/0.3236/0.3245 and 80/81/80/82/82/83 with no pair
+    redraws, six recombination rounds and four extra starts, for the same CPU time
+    (serial, the six seeds: 21.5-22.9 s against 22.3-24.8 s, alternating runs on a
+    shared machine).  Recombination rounds after the first changed the score of
+    England by less than 0.5 (of about 2,000) per seed, for about 15% of the CPU
+    time; with two extra starts a new catchment fell below PP 0.15 (seed 2021), with
+    three starts mean PP fell to 0.3225 (seed 3); cutting districts in pair redraws
+    (CUT_CANDIDATES) took a third of their time, for ±0.0011 mean PP and the same
+    split districts.  Fewer starts
+    cost quality in equal size: two extra starts let a new catchment fall below
+    PP 0.15.
     """
 
     starts: int  # independent starts per region; the best by score wins
@@ -94,9 +103,7 @@ class Effort:
 
 
 EFFORT: dict[str, Effort] = {
-    # aligned starts redo the slower whole-district search, so fewer extra ones; for more
-    # quality at 15-20% more time: Effort(starts=3, extra_starts=2, recombine_rounds=3,
-    # pair_rounds=1)
+    # aligned starts redo the slower whole-district search, so fewer extra ones
     "la_aligned": Effort(starts=4, extra_starts=3, recombine_rounds=1, pair_rounds=1),
     "equal_size": Effort(starts=3, extra_starts=6, recombine_rounds=3, pair_rounds=2),
 }
