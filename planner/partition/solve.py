@@ -85,8 +85,9 @@ class Effort:
     contiguous, the same 5 coast-bound catchments below PP 0.15), against
     0.3235/0.3221/0.3216/0.3240/0.3236/0.3245 and 80/81/80/82/82/83 with no pair
     redraws, six recombination rounds and four extra starts, for the same CPU time
-    (serial, the six seeds: 21.5-22.9 s against 22.3-24.8 s, alternating runs on a
-    shared machine).  Recombination rounds after the first changed the score of
+    within a shared machine's noise (median cpu_s with 2 workers: 4.33 s against
+    4.45 s run one after the other, 4.22 s against 4.02 s run side by side; serial,
+    the six seeds: 21.5-22.9 s against 22.3-24.8 s).  Recombination rounds after the first changed the score of
     England by less than 0.5 (of about 2,000) per seed, for about 15% of the CPU
     time; with two extra starts a new catchment fell below PP 0.15 (seed 2021), with
     three starts mean PP fell to 0.3225 (seed 3); cutting districts in pair redraws
