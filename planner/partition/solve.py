@@ -161,8 +161,9 @@ def partition_region(
     ±tolerance; among such labellings, the one with the lowest objective
     (planner.partition.objective, the preset's weights) found from several
     seeded starts is returned.  The la_aligned preset also starts from
-    groupings of whole districts.  The same graph, k, tolerance, seed and
-    preset give the same labels.
+    groupings of whole districts, and from starts that hold big districts in
+    catchments of their own (`own.own_district_starts`, once per region).
+    The same graph, k, tolerance, seed and preset give the same labels.
     """
     keep_districts = OBJECTIVES[preset].keep_districts
     g = graph
