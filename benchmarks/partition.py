@@ -35,10 +35,10 @@ below 0.15 is then solved again with the balance window relaxed to ±5% and
 ±10% (--relax-seeds seeds): if that cannot lift it either, the coast sets
 the limit.
 
-With --seeds, both presets are also drawn once per seed on the LSOAs and the
-quality of each (max dev, mean PP, split districts, contiguity, the least
-compact non-island catchment and how many non-island catchments fall below
-PP 0.15) is printed per seed, with the median, min and max over the seeds,
+With --seeds, both presets (or those named by --presets) are also drawn once
+per seed on the LSOAs and the time, CPU seconds and quality of each (max dev,
+mean PP, split districts, contiguity, the least compact non-island catchment
+and how many non-island catchments fall below PP 0.15) is printed per seed, with the median, min and max over the seeds,
 so the bars can be stated over several seeds rather than one.  --only-seeds
 skips everything else.
 """
@@ -335,14 +335,16 @@ def explain_low(areas, catchments: pd.DataFrame, tid: pd.Series) -> None:
         )
 
 
-def seed_quality(areas, adjacency, teams: pd.Series, seeds: list[int], workers) -> pd.DataFrame:
-    """Both presets on the LSOAs, once per seed: time and quality (geometry_metrics) of each."""
+def seed_quality(
+    areas, adjacency, teams: pd.Series, seeds: list[int], workers, presets: list[str]
+) -> pd.DataFrame:
+    """The presets on the LSOAs, once per seed: time, CPU and quality (geometry_metrics) of each."""
     icb_of_lsoa = areas["icb24cd"].astype(str).to_numpy()
     rows = []
-    for preset in ("equal_size", "la_aligned"):
+    for preset in presets:
         for seed in seeds:
             settings = PartitionSettings(preset, PRESETS[preset].tolerance, seed)
-            seconds, _, result = timed(
+            seconds, cpu, result = timed(
                 1, lambda s=settings: partition_england(areas, adjacency, teams, s, workers)
             )
             key = icb_of_lsoa + ":" + result.labels.astype(str).to_numpy()
@@ -356,6 +358,7 @@ def seed_quality(areas, adjacency, teams: pd.Series, seeds: list[int], workers) 
                     "preset": preset,
                     "seed": seed,
                     "seconds": seconds,
+                    "cpu_s": cpu,
                     "max_dev_pct": m["max_dev_pct"],
                     "mean_pp": m["mean_pp"],
                     "split_districts": m["split_districts"],
@@ -364,7 +367,7 @@ def seed_quality(areas, adjacency, teams: pd.Series, seeds: list[int], workers) 
                     "below_0.15_no_island": int((inland < 0.15).sum()),
                 }
             )
-            print(f"{preset} seed {seed}: {seconds:.1f} s", flush=True)
+            print(f"{preset} seed {seed}: {seconds:.1f} s, {cpu:.1f} CPU s", flush=True)
     return pd.DataFrame(rows)
 
 
@@ -407,6 +410,13 @@ def main() -> None:
     parser.add_argument(
         "--only-seeds", action="store_true", help="only the --seeds runs (no timing, no MSOAs)"
     )
+    parser.add_argument(
+        "--presets",
+        nargs="+",
+        choices=("equal_size", "la_aligned"),
+        default=["equal_size", "la_aligned"],
+        help="presets of the --seeds runs (default: both)",
+    )
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -420,8 +430,8 @@ def main() -> None:
     icb_of_lsoa = areas["icb24cd"].astype(str).to_numpy()
 
     if args.seeds:
-        per_seed = seed_quality(areas, adjacency, teams, args.seeds, args.workers)
-        print("\nquality per seed (LSOAs; seconds: one run each)")
+        per_seed = seed_quality(areas, adjacency, teams, args.seeds, args.workers, args.presets)
+        print("\nquality per seed (LSOAs; seconds and cpu_s: one run each)")
         print_table(per_seed, index=False)
         print(f"\nover seeds {', '.join(map(str, args.seeds))}: median, min, max")
         print_table(seed_summary(per_seed).T)

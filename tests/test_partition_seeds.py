@@ -17,7 +17,6 @@ def test_streams_keep_the_values_labels_were_drawn_with() -> None:
     assert seeds.stream(3, "recombine", 1, 31) == 3 * 7919 + 104_729 * 2 + 31
     assert seeds.stream(40, "redraw", 2) == 42
     assert seeds.stream(40, "search") == 40
-    assert seeds.stream(5, "own_start", 1) == (5, 1)
     assert seeds.stream(5, "own_district", 1) == (5, 1001)
     assert seeds.stream(5, "piece", 7) == (5, 3007)
     assert seeds.stream(5, "polish") == (5, 5000)

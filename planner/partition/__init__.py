@@ -18,13 +18,15 @@ that lowers the objective and keeps both catchments connected and in the
 window (compiled with numba, `kernels`); compound moves pair a move that
 breaks the window with one that restores it; whole district pieces move at
 once (la_aligned); a catchment below the PP floor is merged with one or two
-neighbours and redrawn from METIS and straight-cut starts; finally (equal_size)
-every two neighbouring catchments are merged and redrawn from one seeded start,
-and the redraw is kept when the objective falls (`solve.pair_descent`).  Starts: METIS
-(population vertex weights, shared-length edge weights), searches over
-groupings of whole districts (la_aligned; compiled, `grouping`), and starts holding each big
-district in catchments of its own.  The best of several seeded starts is
-kept.  Existing services can be held whole (`partition_england(...,
+neighbours and redrawn from METIS and straight-cut starts; finally every two
+neighbouring catchments are merged and redrawn from one seeded start (METIS,
+or whole districts in la_aligned), and the redraw is kept when the objective
+falls (`solve.pair_descent`).  Starts: METIS (population vertex weights,
+shared-length edge weights), searches over groupings of whole districts
+(la_aligned; compiled, `grouping`), and (la_aligned) starts that hold each
+district big enough for a whole number of catchments in catchments of its
+own and draw the rest around them (`own`).  The best of several seeded
+starts is kept.  Existing services can be held whole (`partition_england(...,
 services=...)`, see `services`).
 
 ICBs are independent and are solved in parallel worker processes (`england`).

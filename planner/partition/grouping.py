@@ -1,6 +1,6 @@
 """Compiled search for the best grouping of a small graph's nodes into k connected groups.
 
-The la_aligned starts (`starts.whole_district_start`, `starts.own_starts`)
+The la_aligned starts (`starts.whole_district_start`, `own.own_district_starts`)
 group the nodes of a coarse graph, in which each node is a whole district
 piece, into catchments.  Such a graph has at most `MAX_NODES` nodes, so a
 set of nodes is one 64-bit mask and the search runs compiled (numba).

@@ -14,8 +14,7 @@ its own streams the same way.
 | recombine      | round, salt          | seed · 7919 + 104 729 · (round + 1) + salt      |
 | redraw         | r                    | seed + r (the r-th METIS redraw of a group)     |
 | search         |                      | seed (the local search of a start)              |
-| own_start      | i                    | (seed, i)                                      |
-| own_district   | i                    | (seed, 1000 + i)                               |
+| own_district   | i                    | (seed, 1000 + i) (the i-th own-district start)  |
 | piece          | trial                | (seed, 3000 + trial)                           |
 | polish         |                      | (seed, 5000)                                   |
 | strip          | i                    | (seed, i) (the i-th straight-cut redraw)       |
@@ -23,8 +22,7 @@ its own streams the same way.
 | pair           | round, p, q          | seed · 7919 + 211 039 · (round + 1) + 4099p + q |
 
 The values are those the partitioner has always used, so labels for a seed
-do not change; some tuples coincide in form (own_start and strip), but they
-are drawn from different seeds (a start's and a recombination's).
+do not change where the search is the same.
 """
 
 from __future__ import annotations
@@ -39,7 +37,6 @@ _ENTROPY: dict[str, Callable[..., int | tuple[int, ...]]] = {
     "recombine": lambda seed, round_, salt: seed * 7919 + 104_729 * (round_ + 1) + salt,
     "redraw": lambda seed, r: seed + r,
     "search": lambda seed: seed,
-    "own_start": lambda seed, i: (seed, i),
     "own_district": lambda seed, i: (seed, 1000 + i),
     "piece": lambda seed, trial: (seed, 3000 + trial),
     "polish": lambda seed: (seed, 5000),

@@ -37,14 +37,12 @@ from planner.partition.objective import (
     Preset,
     objective_of,
 )
+from planner.partition.own import own_district_starts
 from planner.partition.starts import (
     CUT_CANDIDATES,
     SEARCH_TOLERANCE,
     coarsen,
     metis_labels,
-    own_district_candidates,
-    own_starts,
-    region_components,
     strip_starts,
     whole_district_start,
 )
@@ -59,6 +57,11 @@ RECOMBINE_SEEDS = 3
 # A poor pair is also redrawn from straight cuts at this many directions (every 30°).
 STRIP_ANGLES = 6
 RECOMBINE_ROUNDS = 6
+# A pair redraw (la_aligned) tries groupings of whole districts only, then METIS on the
+# coarse graph: cutting each of 8 districts in turn took a third of the pair redraws' time,
+# and over seeds 0-4 and 2021 changed mean PP by at most 0.0011 either way and split
+# districts not at all (benchmarks/partition.py --seeds).
+PAIR_CUT_CANDIDATES = 0
 # Rounds of compound moves (each followed by single moves) in `_polish`.
 COMPOUND_ROUNDS = 3
 # A poor catchment is redrawn with each neighbour, and with each two (that can rotate
@@ -75,13 +78,23 @@ class Effort:
     of one ICB, and more starts did not lift the mean PP reliably.  Pair redraws
     do (equal size, mean PP 0.327-0.337 → 0.340-0.349); they are paid for by fewer
     starts, extra starts and recombination rounds: equal size costs about 20% more
-    CPU than four starts without them.  In la_aligned, one round of whole-district
-    pair redraws with three starts, two extra starts and three recombination rounds
-    gives mean PP 0.323-0.326 and 81-82 split districts on every seed (without:
-    0.322-0.324, 80-83), but takes 15-20% longer, past 2 s for England on 2 cores;
-    redrawn by METIS instead: 0.324-0.330 but 80-84 split districts, 7% longer.
-    Fewer starts cost quality: two left la_aligned at mean PP 0.320-0.326, and two
-    extra starts in equal size let a new catchment fall below PP 0.15.
+    CPU than four starts without them.  In la_aligned, one round of pair redraws
+    (whole districts only: PAIR_CUT_CANDIDATES), one recombination round and three
+    extra starts give, per seed 0/1/2/3/4/2021, mean PP 0.3245/0.3231/0.3240/0.3248/
+    0.3255/0.3271 and 81/82/81/81/81/82 split districts (max dev 9.97%, 202/202
+    contiguous, the same 5 coast-bound catchments below PP 0.15), against
+    0.3235/0.3221/0.3216/0.3240/0.3236/0.3245 and 80/81/80/82/82/83 with no pair
+    redraws, six recombination rounds and four extra starts, for the same CPU time
+    within a shared machine's noise (median cpu_s with 2 workers: 4.33 s against
+    4.45 s run one after the other, 4.22 s against 4.02 s run side by side; serial,
+    the six seeds: 21.5-22.9 s against 22.3-24.8 s).  Recombination rounds after the first changed the score of
+    England by less than 0.5 (of about 2,000) per seed, for about 15% of the CPU
+    time; with two extra starts a new catchment fell below PP 0.15 (seed 2021), with
+    three starts mean PP fell to 0.3225 (seed 3); cutting districts in pair redraws
+    (CUT_CANDIDATES) took a third of their time, for ±0.0011 mean PP and the same
+    split districts.  Fewer starts
+    cost quality in equal size: two extra starts let a new catchment fall below
+    PP 0.15.
     """
 
     starts: int  # independent starts per region; the best by score wins
@@ -91,10 +104,8 @@ class Effort:
 
 
 EFFORT: dict[str, Effort] = {
-    # aligned starts redo the slower whole-district search, so fewer extra ones; for more
-    # quality at 15-20% more time: Effort(starts=3, extra_starts=2, recombine_rounds=3,
-    # pair_rounds=1)
-    "la_aligned": Effort(starts=4, extra_starts=4, recombine_rounds=6, pair_rounds=0),
+    # aligned starts redo the slower whole-district search, so fewer extra ones
+    "la_aligned": Effort(starts=4, extra_starts=3, recombine_rounds=1, pair_rounds=1),
     "equal_size": Effort(starts=3, extra_starts=6, recombine_rounds=3, pair_rounds=2),
 }
 
@@ -150,8 +161,9 @@ def partition_region(
     ±tolerance; among such labellings, the one with the lowest objective
     (planner.partition.objective, the preset's weights) found from several
     seeded starts is returned.  The la_aligned preset also starts from
-    groupings of whole districts.  The same graph, k, tolerance, seed and
-    preset give the same labels.
+    groupings of whole districts, and from starts that hold big districts in
+    catchments of their own (`own.own_district_starts`, once per region).
+    The same graph, k, tolerance, seed and preset give the same labels.
     """
     keep_districts = OBJECTIVES[preset].keep_districts
     g = graph
@@ -180,9 +192,19 @@ def partition_region(
     assert best is not None
     objective = objective_of(keep_districts)
     if keep_districts:
-        for i, init in enumerate(_own_district_starts(g, k, tolerance, seed)):
+        owned = own_district_starts(
+            g,
+            k,
+            tolerance=tolerance,
+            seed=seed,
+            objective=objective,
+            draw_rest=lambda sub, n, tol: np.asarray(
+                _attempt(sub, n, tol, seed, True, coarse=True).labels, dtype=np.int64
+            ),
+        )
+        for i, init in enumerate(owned):
             rng = seeds.rng(seed, "own_district", i)
-            st = _solve(g, k, tolerance, rng, seed, objective, init, [tolerance])
+            st = _solve(g, k, tolerance, rng, seed, objective, init, _stages(tolerance))
             score = objective.score(st, tolerance)
             if score < best[0]:
                 best = (score, min_pp(st), list(st.labels))
@@ -277,12 +299,13 @@ def _attempt(
     keep_districts: bool,
     coarse: bool,
     loose: float = LOOSE,
-    with_own_starts: bool = True,
+    cut_candidates: int = CUT_CANDIDATES,
 ) -> Labelling:
     """One start: METIS (on whole districts if `coarse`), repair, balance, local search.
 
     The search starts at ±`loose` and tightens to the tolerance in stages, so
-    shapes are improved while there is still room to move.
+    shapes are improved while there is still room to move.  `cut_candidates`:
+    districts tried cut when no grouping of whole districts balances (la_aligned).
     """
     rng = seeds.rng(seed, "search")
     mean = sum(g.pop) / k
@@ -296,7 +319,7 @@ def _attempt(
             max(tolerance, SEARCH_TOLERANCE),
             seed,
             objective,
-            CUT_CANDIDATES if keep_districts else 0,
+            cut_candidates if keep_districts else 0,
         )
     if coarse and init is None:
         cg, node = coarsen(g, (1 + max(tolerance, 0.03)) * mean)
@@ -304,74 +327,7 @@ def _attempt(
             return _solve(g, k, tolerance, rng, seed, objective, None, stages)
         cst = _solve(cg, k, tolerance, rng, seed, objective, None, [stages[0]])
         init = np.asarray(cst.labels, dtype=np.int64)[node]
-    best = _solve(g, k, tolerance, rng, seed, objective, init, stages)
-    if coarse and keep_districts and with_own_starts:
-        for i, labels in enumerate(own_starts(g, k, tolerance, seed, objective)):
-            own_rng = seeds.rng(seed, "own_start", i)
-            st = _solve(g, k, tolerance, own_rng, seed, objective, labels, stages)
-            if objective.score(st, tolerance) < objective.score(best, tolerance):
-                best = st
-    return best
-
-
-def _own_district_starts(g: RegionGraph, k: int, tolerance: float, seed: int) -> list[np.ndarray]:
-    """Labellings in which some big districts are exactly their own catchments.
-
-    For each subset of the big districts whose population makes a whole number
-    n of balanced catchments (largest few), each such district is cut into n
-    equal catchments of its own, and every connected rest of the region is
-    partitioned on its own (whole districts where possible) into the number of
-    catchments its population makes, when that is balanced.  So Leeds (3.04
-    catchments) becomes three Leeds-only catchments and its neighbours share
-    the others, instead of a Leeds remainder joining Wakefield.
-    """
-    mean = sum(g.pop) / k
-    balanced = own_district_candidates(g, k, tolerance)
-    out: list[np.ndarray] = []
-    for r in range(len(balanced), 0, -1):
-        for own in itertools.combinations(balanced, r):
-            labels = _own_district_split(g, k, tolerance, seed, mean, frozenset(own))
-            if labels is not None:
-                out.append(labels)
-    return out
-
-
-def _own_district_split(
-    g: RegionGraph, k: int, tolerance: float, seed: int, mean: float, own: frozenset[int]
-) -> np.ndarray | None:
-    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
-    district = np.asarray(g.district)
-    pop = np.asarray(g.pop)
-    labels = np.full(g.n, -1, dtype=np.int64)
-    used = 0
-    for d in sorted(own):
-        rows = np.flatnonzero(district == d)
-        if len(region_components(g, rows)) != 1:
-            return None
-        n = round(pop[rows].sum() / mean)
-        lab = metis_labels(subgraph(g, rows), n, seed, ufactor=10, tpwgts=[1.0 / n] * n)
-        sizes = np.bincount(lab, weights=pop[rows], minlength=n)
-        if not ((sizes >= lo) & (sizes <= hi)).all():
-            return None
-        labels[rows] = used + lab
-        used += n
-    for rows in region_components(g, np.flatnonzero(~np.isin(district, list(own)))):
-        total = pop[rows].sum()
-        n = round(total / mean)
-        if n < 1 or not lo * 1.001 <= total / n <= hi / 1.001 or n > len(rows):
-            return None
-        if n == 1:
-            labels[rows] = used
-        else:
-            sub = subgraph(g, rows)
-            sub_tol = min(hi * n / total - 1, 1 - lo * n / total)
-            sub_tol = min(sub_tol, tolerance)
-            if sub.pop and max(sub.pop) > (1 + sub_tol) * total / n:
-                return None
-            st = _attempt(sub, n, sub_tol, seed, True, coarse=True, with_own_starts=False)
-            labels[rows] = used + np.asarray(st.labels, dtype=np.int64)
-        used += n
-    return labels if used == k else None
+    return _solve(g, k, tolerance, rng, seed, objective, init, stages)
 
 
 def recombine(
@@ -484,7 +440,7 @@ def pair_descent(st: Labelling, *, tolerance: float, seed: int, rounds: int) -> 
                 keep_districts,
                 coarse=keep_districts,
                 loose=sub_tol,
-                with_own_starts=False,
+                cut_candidates=PAIR_CUT_CANDIDATES,
             )
             if any(len(sst.components(x)) != 1 for x in (0, 1)):
                 continue

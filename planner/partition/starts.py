@@ -32,9 +32,6 @@ CUT_CANDIDATES = 8
 # 0.00001; it cost about a tenth of the la_aligned time.)
 CUT_PARTS = (0.5, 0.125)
 CUT_PAIR_CANDIDATES = 5
-# Big districts whose size makes a whole number of catchments, tried kept in own catchments
-# (each subset of the largest few).
-OWN_CANDIDATES = 3
 
 
 # ---------------------------------------------------------------------------------------
@@ -275,56 +272,6 @@ def whole_district_start(
         if result is not None:
             return result[1]
     return None
-
-
-def own_district_candidates(g: RegionGraph, k: int, tolerance: float) -> list[int]:
-    """The largest few districts whose population makes a whole number (≥ 2) of catchments.
-
-    Such a district (Leeds: 3.04 catchments) can be held by catchments of its own.
-    """
-    mean = sum(g.pop) / k
-    hi, lo = (1 + tolerance) * mean, (1 - tolerance) * mean
-    return [
-        d
-        for d, people in g.districts_by_size
-        if people > hi and lo * 1.01 <= people / round(people / mean) <= hi / 1.01
-    ][:OWN_CANDIDATES]
-
-
-def own_starts(
-    g: RegionGraph, k: int, tolerance: float, seed: int, objective: Objective
-) -> list[np.ndarray]:
-    """Starts that hold each big district in as few catchments as its size allows.
-
-    Each subset of the big districts whose size makes a whole number of
-    balanced catchments is cut into those catchments; the other big districts
-    into whole catchments plus a remainder in quarter-catchment chunks (see
-    `coarsen`).  Pieces cut at fixed places rarely group exactly, so the
-    grouping is searched in a window twice as wide and the balance step
-    finishes it (moving areas across district lines only where it must).
-    """
-    mean = sum(g.pop) / k
-    hi = (1 + tolerance) * mean
-    balanced = own_district_candidates(g, k, tolerance)
-    wide = 2 * tolerance
-    chunks: dict = {}
-    out: list[np.ndarray] = []
-    seen: set[bytes] = set()
-    for r in range(len(balanced), -1, -1):
-        for own in itertools.combinations(balanced, r):
-            cg, node = coarsen(
-                g, hi, big_parts=mean / 2, seed=seed, cache=chunks, own=frozenset(own)
-            )
-            if cg.n < k:
-                continue
-            found = _grouping(cg, k, mean, wide, objective)
-            if found is None:
-                continue
-            labels = found[node]
-            if labels.tobytes() not in seen:
-                seen.add(labels.tobytes())
-                out.append(labels)
-    return out
 
 
 def region_components(g: RegionGraph, rows: np.ndarray) -> list[np.ndarray]:
