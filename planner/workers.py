@@ -27,11 +27,12 @@ from multiprocessing.pool import AsyncResult, Pool
 POLL_SECONDS = 0.2
 # How long a stopping pool may take to tidy its threads before it is abandoned.
 STOP_SECONDS = 2.0
-# The workers' garbage collector: a young-generation collection every 50,000 net
-# allocations instead of 700.  The partition's search allocates many small short-lived
-# containers, which reference counting frees; with the default the collector ran so
-# often that it took 15-25% of the workers' CPU (benchmarks/plan_process.py).
-WORKER_GC_THRESHOLDS = (50_000, 50, 100)
+# The garbage collector of the planner's batch processes (the command and its workers): a
+# young-generation collection every 50,000 net allocations instead of 700.  The
+# partition's search and the tables allocate many small short-lived containers, which
+# reference counting frees; with the default the collector ran so often that it took
+# 15-25% of the partition workers' CPU (benchmarks/plan_process.py).
+BATCH_GC_THRESHOLDS = (50_000, 50, 100)
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -42,7 +43,7 @@ def worker_start(parent: int) -> None:
     a killed parent and ignore the pool's own terminate. On Linux the kernel
     sends the worker SIGKILL when its parent dies (prctl PR_SET_PDEATHSIG); a
     parent already gone before that call is caught by comparing the pid.
-    Its garbage collector runs less often (WORKER_GC_THRESHOLDS).
+    Its garbage collector runs less often (BATCH_GC_THRESHOLDS).
     """
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
@@ -52,7 +53,7 @@ def worker_start(parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    gc.set_threshold(*WORKER_GC_THRESHOLDS)
+    gc.set_threshold(*BATCH_GC_THRESHOLDS)
 
 
 @contextlib.contextmanager

@@ -36,6 +36,7 @@ from conftest import link_mirror
 
 from planner import cache, config, runlock
 from planner.maps import assets
+from planner.workers import BATCH_GC_THRESHOLDS
 
 TIMEOUT = 600
 OUTPUTS = ("exports", "maps", "data/processed")
@@ -494,6 +495,21 @@ def test_validate_lists_every_scenario_problem(tmp_path: Path) -> None:
         assert sum(key in line for line in problems) == 1
     assert "planner: 3 problem(s) found" in done.stderr
     assert not (tmp_path / "empty" / "data").exists()
+
+
+def test_the_command_runs_as_a_batch_process(tmp_path: Path) -> None:
+    """`planner` collects less often and exits without a final walk over every object."""
+    path = _three_mistakes_scenario(tmp_path)
+    script = (
+        "import atexit, gc, sys\n"
+        "from planner import cli\n"
+        "atexit.register(lambda: print(gc.get_threshold(), gc.get_freeze_count() > 0))\n"
+        f"sys.argv = ['planner', 'validate', {str(path)!r}, '--workdir', {str(tmp_path)!r}]\n"
+        "sys.exit(cli.command())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 2 and "3 problem(s) found" in done.stderr
+    assert done.stdout.strip() == f"{BATCH_GC_THRESHOLDS} True"
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from planner.workers import WORKER_GC_THRESHOLDS, worker_pool
+from planner.workers import BATCH_GC_THRESHOLDS, worker_pool
 
 
 def worker_gc() -> tuple[tuple[int, int, int], int]:
@@ -19,6 +19,6 @@ def test_workers_collect_less_often_and_never_walk_the_parents_objects() -> None
         found = [r.get(timeout=60) for r in results]
         assert gc.get_freeze_count() == 0  # the parent's own collector is as before
     for thresholds, frozen in found:
-        assert thresholds == WORKER_GC_THRESHOLDS
+        assert thresholds == BATCH_GC_THRESHOLDS
         assert frozen >= len(data)  # inherited objects sit in the permanent generation
     assert gc.get_threshold() == parent_thresholds
