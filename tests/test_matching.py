@@ -33,7 +33,8 @@ def not_carried(pairs: pd.DataFrame) -> pd.DataFrame:
     half = pairs[pairs["share"] >= 0.5]
     wrong = half[half["team_id_new"] != half["team_id_old"]]
     holder = pairs[pairs["team_id_new"] == pairs["team_id_old"]].set_index("team_id_old")
-    held = wrong["team_id_old"].map(holder["population"])
+    # as numbers even when nothing is wrong (an empty map keeps the ids' text dtype)
+    held = wrong["team_id_old"].map(holder["population"]).astype("float64")
     return wrong[~(held >= wrong["population"])]
 
 
