@@ -87,14 +87,13 @@ class Effort:
     redraws, six recombination rounds and four extra starts, for the same CPU time
     within a shared machine's noise (median cpu_s with 2 workers: 4.33 s against
     4.45 s run one after the other, 4.22 s against 4.02 s run side by side; serial,
-    the six seeds: 21.5-22.9 s against 22.3-24.8 s).  Recombination rounds after the first changed the score of
-    England by less than 0.5 (of about 2,000) per seed, for about 15% of the CPU
-    time; with two extra starts a new catchment fell below PP 0.15 (seed 2021), with
-    three starts mean PP fell to 0.3225 (seed 3); cutting districts in pair redraws
-    (CUT_CANDIDATES) took a third of their time, for ±0.0011 mean PP and the same
-    split districts.  Fewer starts
-    cost quality in equal size: two extra starts let a new catchment fall below
-    PP 0.15.
+    the six seeds: 21.5-22.9 s against 22.3-24.8 s).  Recombination rounds after
+    the first changed the score of England by less than 0.5 (of about 2,000) per
+    seed, for about 15% of the CPU time; with two extra starts a new catchment fell
+    below PP 0.15 (seed 2021), with three starts mean PP fell to 0.3225 (seed 3);
+    cutting districts in pair redraws (CUT_CANDIDATES) took a third of their time,
+    for ±0.0011 mean PP and the same split districts.  Fewer starts cost quality in
+    equal size: two extra starts let a new catchment fall below PP 0.15.
     """
 
     starts: int  # independent starts per region; the best by score wins
