@@ -138,6 +138,16 @@ def _bearing_costs(dx: np.ndarray, dy: np.ndarray, scale: float) -> np.ndarray:
     return np.column_stack([cost, central])
 
 
+def best_pairs(matrix: np.ndarray, *, maximize: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of an optimal assignment, as scipy's linear_sum_assignment gives.
+
+    scipy.sparse's solver, which spares every plan loading scipy.optimize: each
+    pair is made an edge (+1, since a sparse zero is no edge), which adds the
+    same to every full assignment, so the best pairs are unchanged.
+    """
+    return min_weight_full_bipartite_matching(csr_array(matrix + 1), maximize=maximize)
+
+
 def directions(dx: np.ndarray, dy: np.ndarray, scale: float) -> list[str]:
     """A different compass label (or "Central") for each team around one district's centre.
 
@@ -146,10 +156,7 @@ def directions(dx: np.ndarray, dy: np.ndarray, scale: float) -> list[str]:
     team's centre is from the district's, so it goes to the team nearest it.
     """
     names = [name for name, _, _ in LABELS] + ["Central"]
-    cost = _bearing_costs(np.asarray(dx), np.asarray(dy), scale)
-    # every team-label pair is an edge (+1: a sparse zero would be no edge); scipy.sparse's
-    # assignment solver gives linear_sum_assignment's answer without loading scipy.optimize
-    rows, cols = min_weight_full_bipartite_matching(csr_array(cost + 1))
+    rows, cols = best_pairs(_bearing_costs(np.asarray(dx), np.asarray(dy), scale))
     out = [""] * len(dx)
     for r, c in zip(rows, cols, strict=True):
         out[r] = names[c]

@@ -119,7 +119,7 @@ def fixed_cells(values: np.ndarray, decimals: int) -> np.ndarray:
     """`fixed` for every value of a float column (each distinct value formatted once)."""
     distinct, where = np.unique(values, return_inverse=True)
     text = np.array([fixed(float(v), decimals) for v in distinct], dtype=object)
-    return text[where.reshape(-1)] if len(values) else np.array([], dtype=object)
+    return text[where]
 
 
 def write_text_files(directory: Path, files: Mapping[str, str]) -> list[Path]:

@@ -16,11 +16,9 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from scipy.sparse import csr_array
-from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from planner import exports
-from planner.catchments import team_sort_key
+from planner.catchments import best_pairs, team_sort_key
 from planner.errors import PlannerError
 
 # A team keeps an old id when at least this share of its population was that team's.
@@ -108,9 +106,7 @@ def match_teams(
         r = part["new_id"].map({t: i for i, t in enumerate(rows)}).to_numpy()
         c = part["old_id"].map({t: i for i, t in enumerate(cols)}).to_numpy()
         gain[r, c] = part["shared"].to_numpy()
-        # +1 makes every pair an edge of the sparse solver (the best pairs are unchanged)
-        best = min_weight_full_bipartite_matching(csr_array(gain + 1), maximize=True)
-        for i, j in zip(*best, strict=True):
+        for i, j in zip(*best_pairs(gain, maximize=True), strict=True):
             if gain[i, j] > 0:
                 chosen[rows[i]] = cols[j]
     out = pd.DataFrame({"new_id": sorted(population.index.astype(str), key=team_sort_key)})

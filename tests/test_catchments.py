@@ -15,6 +15,7 @@ from planner.adjacency import build_adjacency
 from planner.catchments import (
     CATCHMENT_COLUMNS,
     QUALITY_COLUMNS,
+    best_pairs,
     catchment_table,
     quality_report,
     split_districts,
@@ -236,3 +237,18 @@ def test_real_catchments_valid_and_named(national_plan) -> None:
     share = pop / pop.groupby("team_id").transform("sum")
     for (tid, lad), s in share[share >= catchments.NAMED_SHARE].items():
         assert catchments.place_name(lad) in names[tid], (tid, lad, s)
+
+
+def test_best_pairs_equals_linear_sum_assignment() -> None:
+    """The sparse solver with +1 gives scipy.optimize's optimal total, square or not."""
+    from scipy.optimize import linear_sum_assignment
+
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        matrix = rng.random((int(rng.integers(1, 8)), int(rng.integers(1, 8)))) * 100
+        matrix[rng.random(matrix.shape) < 0.3] = 0.0
+        for maximize in (False, True):
+            rows, cols = best_pairs(matrix, maximize=maximize)
+            want = linear_sum_assignment(matrix, maximize=maximize)
+            assert len(rows) == min(matrix.shape) == len(set(cols))
+            assert matrix[rows, cols].sum() == pytest.approx(matrix[want].sum())
