@@ -5,8 +5,10 @@ and then each poor catchment is redrawn together with each neighbour, and each
 two neighbours, in turn (`recombine`).  Then every two neighbouring catchments
 are redrawn together (`pair_descent`), which moves the local optimum a seed's
 start ended in.  Redrawn and final labellings are polished with compound moves.
-How much of each a preset does is its `Effort`.  All randomness comes from generators seeded
-from the user's seed (planner.partition.seeds), so a seed fixes the result.
+The la_aligned preset also starts from big districts held in catchments of
+their own (planner.partition.own).  How much of each a preset does is its
+`Effort`.  All randomness comes from generators seeded from the user's seed
+(planner.partition.seeds), so a seed fixes the result.
 """
 
 from __future__ import annotations
