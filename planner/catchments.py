@@ -192,16 +192,19 @@ def _join(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " & " + names[-1]
 
 
-def team_names(areas: gpd.GeoDataFrame, team: pd.Series) -> pd.Series:
+def team_names(
+    areas: gpd.GeoDataFrame, team: pd.Series, *, shares: pd.DataFrame | None = None
+) -> pd.Series:
     """A readable, nationally unique name per team id, with no numbers in it.
 
     Every district holding at least NAMED_SHARE of the team's people is named,
     largest first ("Chesterfield, North East Derbyshire & Bolsover"). The first
     district gets a compass label when several teams are named after it, or
     when other teams hold a real part (HOLDER_SHARE) of it ("Leeds North").
+    `shares`: the teams' district shares when the caller has them already.
     """
     team = pd.Series(np.asarray(team), index=areas.index)
-    shares = _lad_shares(areas, team)
+    shares = _lad_shares(areas, team) if shares is None else shares
     x, y, w = _centres(areas)
     frame = pd.DataFrame(
         {
@@ -310,8 +313,9 @@ def catchment_table(
     table = table.join(icb_info, on="icb24cd")
     icb_mean = table.groupby("icb24cd")["population"].transform("mean")
     table["deviation_pct"] = (table["population"] / icb_mean - 1.0) * 100.0
-    table["lads"] = lads_text(_lad_shares(areas, team))
-    table["name"] = team_names(areas, team)
+    shares = _lad_shares(areas, team)
+    table["lads"] = lads_text(shares)
+    table["name"] = team_names(areas, team, shares=shares)
 
     geoms = areas.geometry.to_numpy()
     order = np.argsort(team.to_numpy(), kind="stable")
